@@ -1,0 +1,408 @@
+"""``DominoClient`` (sync, requests) and ``AsyncDominoClient`` (async, httpx): drivers only.
+
+Both expose the same method names with the same meaning; every method builds a flow from
+``flows`` and drives it. The only differences are how a request is sent and how to sleep.
+An interrupt (KeyboardInterrupt, ``asyncio.CancelledError``, an orchestrator's kill signal — any
+``BaseException`` that is not an ``Exception``) during ``wait`` stops the remote job, confirms the
+stop within a bounded wait, and re-raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from . import api, flows
+from .api import ApiRequest, Sleep
+from .config import DominoConfig
+from .errors import DominoError, StopNotConfirmedError
+from .flows import Context, Flow
+from .models import HardwareTier, JobHandle, JobSnapshot, JobSpec, LogLine, PollOptions, RunSpec
+from .observe import LineCallback, Observers
+from .retry import RetryPolicy
+from .stdout import parse_log
+from .transport import AsyncTransport, SyncTransport
+
+__all__ = ["AsyncDominoClient", "DominoClient"]
+
+log = logging.getLogger("domino_orchestrate")
+
+JobRef = str | JobHandle
+
+
+def _handle(ref: JobRef) -> JobHandle:
+    return ref if isinstance(ref, JobHandle) else JobHandle(job_id=ref)
+
+
+def _job_spec(spec: JobSpec | str, fields: dict[str, Any]) -> JobSpec:
+    if isinstance(spec, JobSpec):
+        return spec
+    return JobSpec(command=spec, **fields)
+
+
+def _run_spec(spec: RunSpec | Sequence[str] | str, fields: dict[str, Any]) -> RunSpec:
+    if isinstance(spec, RunSpec):
+        return spec
+    command = (spec,) if isinstance(spec, str) else tuple(spec)
+    return RunSpec(command=command, **fields)
+
+
+class _ClientBase:
+    """Configuration and the flow builders shared by both drivers."""
+
+    def __init__(
+        self,
+        host: str | None = None,
+        project: str | None = None,
+        *,
+        api_key: str | None = None,
+        auth_token: str | None = None,
+        domino_token_file: str | None = None,
+        api_proxy: str | None = None,
+        verify: bool | None = None,
+        max_retries: int | None = None,
+        timeout: float = 30.0,
+        config: DominoConfig | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self.config = config or DominoConfig.resolve(
+            host, project, api_key=api_key, auth_token=auth_token,
+            domino_token_file=domino_token_file, api_proxy=api_proxy, verify=verify,
+            max_retries=max_retries, timeout=timeout,
+        )
+        if config is not None and project:
+            self.config = config.with_project(project)
+        self._ctx = Context(self.config)
+        self._retry_policy = retry_policy
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(host={self.config.host!r}, project={self.config.project!r}, "
+                f"auth={self.config.credentials.kind})")
+
+    def job_url(self, job_id: str) -> str:
+        return self.config.job_url(job_id)
+
+    # Flow builders: the single definition of what each public method does.
+    def _start_job(self, spec: JobSpec | str, key: str | None, observers: Iterable[Any],
+                   fields: dict[str, Any]) -> Flow:
+        return flows.start_flow(self._ctx, _job_spec(spec, fields), key, Observers(observers))
+
+    def _start_run(self, spec: RunSpec | Sequence[str] | str, key: str | None,
+                   observers: Iterable[Any], fields: dict[str, Any]) -> Flow:
+        return flows.start_flow(self._ctx, _run_spec(spec, fields), key, Observers(observers))
+
+    def _wait(self, job: JobRef, options: PollOptions | None, on_line: LineCallback | None,
+              observers: Iterable[Any]) -> Flow:
+        return flows.wait_flow(
+            self._ctx, _handle(job), options or PollOptions(), Observers(observers, on_line)
+        )
+
+    def _stdout(self, job: JobRef, include_setup_log: bool) -> Flow:
+        body = yield from flows.stdout_flow(self._ctx, _handle(job).job_id)
+        lines = parse_log(str(body.get("setup") or ""), "setup") if include_setup_log else []
+        return lines + parse_log(str(body["stdout"] or ""))
+
+    def _list_jobs(self, **params: Any) -> Flow:
+        pid = yield from flows.project_id_flow(self._ctx)
+        body = yield api.jobs_list(pid, **params)
+        return [JobSnapshot.from_v4(item, self._ctx.url(str(item["id"])))
+                for item in (body or {}).get("jobs") or []]
+
+    def _list_runs(self) -> Flow:
+        owner, project = self.config.owner_and_project
+        body = yield api.runs_list(owner, project)
+        return [JobSnapshot.from_v1(item, self._ctx.url(str(item["id"])))
+                for item in (body or {}).get("data") or []]
+
+    def _restart(self, job: JobRef, use_original_input_commit: bool) -> Flow:
+        body = yield api.job_restart(_handle(job).job_id, use_original_input_commit)
+        if isinstance(body, dict) and body.get("id"):
+            return self._ctx.handle(str(body["id"]), "job", None, attached=False)
+        return None
+
+    def _project_call(self, build: Any) -> Flow:
+        pid = yield from flows.project_id_flow(self._ctx)
+        return (yield build(pid))
+
+    def _commits(self) -> Flow:
+        owner, project = self.config.owner_and_project
+        return (yield api.commits(owner, project))
+
+    def _stop(self, job: JobRef, commit_results: bool, wait: bool, timeout: float) -> Flow:
+        handle = _handle(job)
+        if wait:
+            return (yield from flows.stop_flow(self._ctx, handle, commit_results, timeout))
+        pid = yield from flows.project_id_flow(self._ctx)
+        yield api.job_stop(pid, handle.job_id, commit_results)
+        return None
+
+
+class DominoClient(_ClientBase):
+    """Synchronous Domino client.
+
+    >>> client = DominoClient("https://domino.example.com", "alice/churn", api_key="…")
+    >>> final = client.run_job("python train.py", title="nightly", on_line=print)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._transport = SyncTransport(self.config, self._retry_policy)
+
+    def _drive(self, flow: Flow) -> Any:
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                try:
+                    value = self._transport.send(step)
+                except DominoError as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(value)
+        except StopIteration as done:
+            return done.value
+
+    def _call(self, request: ApiRequest) -> Any:
+        return self._transport.send(request)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> DominoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- API ---
+    def version(self) -> dict[str, Any]:
+        return self._call(api.version())
+
+    def project_id(self) -> str:
+        return self._drive(flows.project_id_flow(self._ctx))
+
+    def start_job(self, spec: JobSpec | str, *, idempotency_key: str | None = None,
+                  observers: Iterable[Any] = (), **fields: Any) -> JobHandle:
+        """Start a v4 job once per ``idempotency_key`` (reattach if it already runs)."""
+        return self._drive(self._start_job(spec, idempotency_key, observers, fields))
+
+    def start_run(self, spec: RunSpec | Sequence[str] | str, *, idempotency_key: str | None = None,
+                  observers: Iterable[Any] = (), **fields: Any) -> JobHandle:
+        """Start a v1 run once per ``idempotency_key``."""
+        return self._drive(self._start_run(spec, idempotency_key, observers, fields))
+
+    def get_job(self, job: JobRef) -> JobSnapshot:
+        return self._drive(flows.get_flow(self._ctx, _handle(job)))
+
+    def wait(self, job: JobRef, options: PollOptions | None = None, *,
+             on_line: LineCallback | None = None, observers: Iterable[Any] = ()) -> JobSnapshot:
+        """Follow a job to its end; stop it if this wait is interrupted or times out."""
+        try:
+            return self._drive(self._wait(job, options, on_line, observers))
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                self._stop_after_interrupt(job, options or PollOptions(), exc, observers)
+            raise
+
+    def run_job(self, spec: JobSpec | str, options: PollOptions | None = None, *,
+                idempotency_key: str | None = None, on_line: LineCallback | None = None,
+                observers: Iterable[Any] = (), **fields: Any) -> JobSnapshot:
+        observers = list(observers)
+        handle = self.start_job(spec, idempotency_key=idempotency_key, observers=observers, **fields)
+        return self.wait(handle, options, on_line=on_line, observers=observers)
+
+    def run_run(self, spec: RunSpec | Sequence[str] | str, options: PollOptions | None = None, *,
+                idempotency_key: str | None = None, on_line: LineCallback | None = None,
+                observers: Iterable[Any] = (), **fields: Any) -> JobSnapshot:
+        observers = list(observers)
+        handle = self.start_run(spec, idempotency_key=idempotency_key, observers=observers, **fields)
+        return self.wait(handle, options, on_line=on_line, observers=observers)
+
+    def stop_job(self, job: JobRef, *, commit_results: bool = True, wait: bool = True,
+                 timeout: float = 60.0) -> JobSnapshot | None:
+        """Stop a job; with ``wait`` confirm a terminal state or raise StopNotConfirmedError."""
+        return self._drive(self._stop(job, commit_results, wait, timeout))
+
+    def restart_job(self, job: JobRef, *, use_original_input_commit: bool = True) -> JobHandle | None:
+        return self._drive(self._restart(job, use_original_input_commit))
+
+    def list_jobs(self, **params: Any) -> list[JobSnapshot]:
+        return self._drive(self._list_jobs(**params))
+
+    def list_runs(self) -> list[JobSnapshot]:
+        return self._drive(self._list_runs())
+
+    def stdout(self, job: JobRef, *, include_setup_log: bool = False) -> list[LogLine]:
+        return self._drive(self._stdout(job, include_setup_log))
+
+    def find_by_idempotency_key(self, key: str, kind: str = "job") -> list[JobSnapshot]:
+        return self._drive(flows.find_by_key_flow(self._ctx, kind, key))
+
+    def runtime_details(self, job: JobRef) -> dict[str, Any]:
+        return self._call(api.runtime_details(_handle(job).job_id))
+
+    def hardware_tiers(self) -> list[HardwareTier]:
+        return self._drive(flows.hardware_tiers_flow(self._ctx))
+
+    def environments(self) -> dict[str, Any]:
+        return self._drive(self._project_call(api.environments))
+
+    def default_spark_settings(self) -> dict[str, Any]:
+        return self._drive(self._project_call(api.spark_defaults))
+
+    def commits(self) -> list[Any]:
+        return self._drive(self._commits())
+
+    def _stop_after_interrupt(self, job: JobRef, options: PollOptions, exc: BaseException,
+                              observers: Iterable[Any]) -> None:
+        handle = _handle(job)
+        log.warning("Interrupted (%s): stopping Domino job %s", type(exc).__name__, handle.job_id)
+        try:
+            final = self.stop_job(handle, timeout=options.stop_timeout)
+            log.warning("Domino job %s stopped (%s)", handle.job_id, final.raw_status if final else "?")
+            Observers(observers).finished(final, exc)
+        except StopNotConfirmedError as error:
+            log.error("%s", error)
+            Observers(observers).finished(None, error)
+        except Exception as error:
+            log.error("Could not stop Domino job %s after an interrupt: %s", handle.job_id, error)
+            Observers(observers).finished(None, error)
+
+
+class AsyncDominoClient(_ClientBase):
+    """Asynchronous twin of ``DominoClient``: same methods, awaited. One instance can follow
+    thousands of jobs concurrently in one event loop."""
+
+    def __init__(self, *args: Any, max_connections: int = 100, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._transport = AsyncTransport(self.config, self._retry_policy, max_connections)
+
+    async def _drive(self, flow: Flow) -> Any:
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                try:
+                    value = await self._transport.send(step)
+                except DominoError as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(value)
+        except StopIteration as done:
+            return done.value
+
+    async def _call(self, request: ApiRequest) -> Any:
+        return await self._transport.send(request)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncDominoClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- API (same names and meaning as DominoClient) ---
+    async def version(self) -> dict[str, Any]:
+        return await self._call(api.version())
+
+    async def project_id(self) -> str:
+        return await self._drive(flows.project_id_flow(self._ctx))
+
+    async def start_job(self, spec: JobSpec | str, *, idempotency_key: str | None = None,
+                        observers: Iterable[Any] = (), **fields: Any) -> JobHandle:
+        return await self._drive(self._start_job(spec, idempotency_key, observers, fields))
+
+    async def start_run(self, spec: RunSpec | Sequence[str] | str, *,
+                        idempotency_key: str | None = None, observers: Iterable[Any] = (),
+                        **fields: Any) -> JobHandle:
+        return await self._drive(self._start_run(spec, idempotency_key, observers, fields))
+
+    async def get_job(self, job: JobRef) -> JobSnapshot:
+        return await self._drive(flows.get_flow(self._ctx, _handle(job)))
+
+    async def wait(self, job: JobRef, options: PollOptions | None = None, *,
+                   on_line: LineCallback | None = None,
+                   observers: Iterable[Any] = ()) -> JobSnapshot:
+        try:
+            return await self._drive(self._wait(job, options, on_line, observers))
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                await self._stop_after_interrupt(job, options or PollOptions(), exc, observers)
+            raise
+
+    async def run_job(self, spec: JobSpec | str, options: PollOptions | None = None, *,
+                      idempotency_key: str | None = None, on_line: LineCallback | None = None,
+                      observers: Iterable[Any] = (), **fields: Any) -> JobSnapshot:
+        observers = list(observers)
+        handle = await self.start_job(spec, idempotency_key=idempotency_key, observers=observers,
+                                      **fields)
+        return await self.wait(handle, options, on_line=on_line, observers=observers)
+
+    async def run_run(self, spec: RunSpec | Sequence[str] | str, options: PollOptions | None = None,
+                      *, idempotency_key: str | None = None, on_line: LineCallback | None = None,
+                      observers: Iterable[Any] = (), **fields: Any) -> JobSnapshot:
+        observers = list(observers)
+        handle = await self.start_run(spec, idempotency_key=idempotency_key, observers=observers,
+                                      **fields)
+        return await self.wait(handle, options, on_line=on_line, observers=observers)
+
+    async def stop_job(self, job: JobRef, *, commit_results: bool = True, wait: bool = True,
+                       timeout: float = 60.0) -> JobSnapshot | None:
+        return await self._drive(self._stop(job, commit_results, wait, timeout))
+
+    async def restart_job(self, job: JobRef, *,
+                          use_original_input_commit: bool = True) -> JobHandle | None:
+        return await self._drive(self._restart(job, use_original_input_commit))
+
+    async def list_jobs(self, **params: Any) -> list[JobSnapshot]:
+        return await self._drive(self._list_jobs(**params))
+
+    async def list_runs(self) -> list[JobSnapshot]:
+        return await self._drive(self._list_runs())
+
+    async def stdout(self, job: JobRef, *, include_setup_log: bool = False) -> list[LogLine]:
+        return await self._drive(self._stdout(job, include_setup_log))
+
+    async def find_by_idempotency_key(self, key: str, kind: str = "job") -> list[JobSnapshot]:
+        return await self._drive(flows.find_by_key_flow(self._ctx, kind, key))
+
+    async def runtime_details(self, job: JobRef) -> dict[str, Any]:
+        return await self._call(api.runtime_details(_handle(job).job_id))
+
+    async def hardware_tiers(self) -> list[HardwareTier]:
+        return await self._drive(flows.hardware_tiers_flow(self._ctx))
+
+    async def environments(self) -> dict[str, Any]:
+        return await self._drive(self._project_call(api.environments))
+
+    async def default_spark_settings(self) -> dict[str, Any]:
+        return await self._drive(self._project_call(api.spark_defaults))
+
+    async def commits(self) -> list[Any]:
+        return await self._drive(self._commits())
+
+    async def _stop_after_interrupt(self, job: JobRef, options: PollOptions, exc: BaseException,
+                                    observers: Iterable[Any]) -> None:
+        handle = _handle(job)
+        log.warning("Interrupted (%s): stopping Domino job %s", type(exc).__name__, handle.job_id)
+        try:
+            final = await self.stop_job(handle, timeout=options.stop_timeout)
+            log.warning("Domino job %s stopped (%s)", handle.job_id, final.raw_status if final else "?")
+            Observers(observers).finished(final, exc)
+        except StopNotConfirmedError as error:
+            log.error("%s", error)
+            Observers(observers).finished(None, error)
+        except Exception as error:
+            log.error("Could not stop Domino job %s after an interrupt: %s", handle.job_id, error)
+            Observers(observers).finished(None, error)

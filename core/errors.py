@@ -1,0 +1,170 @@
+"""The exception tree. Every error the core raises is a ``DominoError``::
+
+    DominoError
+    ├── ConfigurationError        missing host/credentials, conflicting or invalid options
+    ├── TransportError            connection refused/reset, request timeout (retryable)
+    ├── DominoAPIError            .status_code .method .path .excerpt
+    │   ├── BadRequestError       400/405/422: the request was wrong, fix the input
+    │   ├── AuthenticationError   401/403/409: credentials missing, wrong or expired
+    │   ├── NotFoundError         404
+    │   │   ├── ProjectNotFoundError
+    │   │   └── JobNotFoundError
+    │   ├── RateLimitedError      429, .retry_after
+    │   ├── ServerError           5xx (retryable)
+    │   └── InvalidResponseError  an HTML page or malformed JSON where JSON was expected
+    ├── JobFailedError            the job ended Failed, Error or Stopped; .snapshot .stdout_tail
+    ├── PollTimeoutError          max_poll_time passed; .stop_confirmed says if the job was stopped
+    └── StopNotConfirmedError     a stop was requested but the job did not reach a terminal state
+
+Messages say what to fix. No message, attribute or repr ever holds an API key or token: requests
+carry credentials only in headers, and exceptions quote only method, path and a body excerpt.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import JobSnapshot
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "DominoAPIError",
+    "DominoError",
+    "InvalidResponseError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "NotFoundError",
+    "PollTimeoutError",
+    "ProjectNotFoundError",
+    "RateLimitedError",
+    "ServerError",
+    "StopNotConfirmedError",
+    "TransportError",
+]
+
+
+class DominoError(Exception):
+    """Root of every error raised by domino-orchestrate."""
+
+    retryable: bool = False
+
+
+class ConfigurationError(DominoError, ValueError):
+    """The client was configured wrongly; the message names the option to fix."""
+
+
+class TransportError(DominoError):
+    """The request did not get an HTTP answer (connection refused/reset, timeout)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, method: str = "", path: str = "", sent: bool = True):
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        #: False when the failure happened before the request reached the server.
+        self.sent = sent
+
+
+class DominoAPIError(DominoError):
+    """Domino answered with an error status or an unreadable body."""
+
+    def __init__(
+        self, message: str, *, status_code: int, method: str = "", path: str = "", excerpt: str = ""
+    ):
+        super().__init__(message)
+        self.status_code = status_code
+        self.method = method
+        self.path = path
+        self.excerpt = excerpt
+
+
+class BadRequestError(DominoAPIError):
+    pass
+
+
+class AuthenticationError(DominoAPIError):
+    pass
+
+
+class NotFoundError(DominoAPIError):
+    pass
+
+
+class ProjectNotFoundError(NotFoundError):
+    pass
+
+
+class JobNotFoundError(NotFoundError):
+    pass
+
+
+class RateLimitedError(DominoAPIError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(DominoAPIError):
+    retryable = True
+
+
+class InvalidResponseError(DominoAPIError):
+    # A proxy's HTML page or a truncated body is usually transient (a restarting backend).
+    retryable = True
+
+
+class JobFailedError(DominoError):
+    """The job reached a terminal state other than Succeeded."""
+
+    def __init__(self, snapshot: JobSnapshot, stdout_tail: list[str] | None = None):
+        self.snapshot = snapshot
+        self.job_id = snapshot.job_id
+        self.status = snapshot.status
+        self.url = snapshot.url
+        self.stdout_tail = list(stdout_tail or [])
+        message = f"Domino job {snapshot.job_id} ended {snapshot.status.value}"
+        if snapshot.url:
+            message += f" ({snapshot.url})"
+        if self.stdout_tail:
+            message += "; last lines of output:\n" + "\n".join(self.stdout_tail)
+        super().__init__(message)
+
+
+class PollTimeoutError(DominoError):
+    """The job did not finish within ``max_poll_time``; it was stopped if ``stop_confirmed``."""
+
+    def __init__(
+        self, job_id: str, *, waited_s: float, last_status: str, stop_confirmed: bool | None
+    ):
+        self.job_id = job_id
+        self.waited_s = waited_s
+        self.last_status = last_status
+        self.stop_confirmed = stop_confirmed
+        outcome = {
+            True: "it was stopped",
+            False: "a stop was requested but not confirmed",
+            None: "it was left running (stop_on_timeout=False)",
+        }[stop_confirmed]
+        super().__init__(
+            f"Domino job {job_id} did not finish within {waited_s:.0f}s "
+            f"(last status {last_status}); {outcome}. Raise max_poll_time if it needs longer."
+        )
+
+
+class StopNotConfirmedError(DominoError):
+    """A stop was sent but the job was not seen in a terminal state within the wait."""
+
+    def __init__(self, job_id: str, *, last_status: str, waited_s: float):
+        self.job_id = job_id
+        self.last_status = last_status
+        self.waited_s = waited_s
+        super().__init__(
+            f"Stop of Domino job {job_id} requested but not confirmed after {waited_s:.0f}s "
+            f"(last status {last_status}); check the job in Domino."
+        )

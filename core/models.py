@@ -1,0 +1,282 @@
+"""Frozen records exchanged with callers: what to start, what was started, what it looks like now.
+
+Each record converts to and from plain dicts (``to_dict``/``from_dict``) so it can cross an
+Airflow trigger boundary, an XCom, a Prefect result or Dagster metadata. No secrets live here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from .errors import ConfigurationError
+from .status import JobStatus
+
+__all__ = ["HardwareTier", "JobHandle", "JobSnapshot", "JobSpec", "LogLine", "PollOptions", "RunSpec"]
+
+Kind = Literal["job", "run"]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A v4 job to start (``POST /v4/jobs/start``, domino-api.md §2.3)."""
+
+    command: str
+    title: str | None = None
+    hardware_tier_id: str | None = None
+    hardware_tier_name: str | None = None
+    environment_id: str | None = None
+    commit_id: str | None = None
+    branch: str | None = None
+    #: ``{"type": "branches"|"tags"|"commitId", "value": str}``
+    main_repo_git_ref: dict[str, str] | None = None
+    on_demand_spark_cluster_properties: dict[str, Any] | None = None
+    compute_cluster_properties: dict[str, Any] | None = None
+    external_volume_mounts: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.command, str) or not self.command.strip():
+            raise ConfigurationError("JobSpec.command must be a non-empty string")
+        if self.branch and (self.commit_id or self.main_repo_git_ref):
+            raise ConfigurationError(
+                "Pass only one of branch, commit_id or main_repo_git_ref (python-domino rule)"
+            )
+        if self.hardware_tier_id and self.hardware_tier_name:
+            raise ConfigurationError("Pass hardware_tier_id or hardware_tier_name, not both")
+        ref = self.main_repo_git_ref
+        if ref is not None and (
+            ref.get("type") not in {"branches", "tags", "commitId"} or not ref.get("value")
+        ):
+            raise ConfigurationError(
+                "main_repo_git_ref must be {'type': 'branches'|'tags'|'commitId', 'value': str}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A v1 run to start (``POST /v1/projects/{owner}/{project}/runs``, §2.2)."""
+
+    command: tuple[str, ...]
+    is_direct: bool = False
+    commit_id: str | None = None
+    title: str | None = None
+    tier: str | None = None
+    publish_api_endpoint: bool = False
+
+    def __post_init__(self) -> None:
+        command = self.command
+        if isinstance(command, str):
+            command = (command,)
+        if not command or not all(isinstance(part, str) and part for part in command):
+            raise ConfigurationError("RunSpec.command must be a non-empty list of strings")
+        object.__setattr__(self, "command", tuple(command))
+        if self.is_direct and len(self.command) > 1:
+            raise ConfigurationError(
+                "With is_direct=True pass the whole shell command as one string (python-domino rule)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["command"] = list(self.command)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        values = _known(cls, data)
+        values["command"] = tuple(values.get("command", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class JobHandle:
+    """What was started: enough to follow, stop or reattach to it later, in any process."""
+
+    job_id: str
+    kind: Kind = "job"
+    project: str | None = None
+    url: str | None = None
+    idempotency_key: str | None = None
+    #: True when an earlier job with the same idempotency key was reused instead of starting one.
+    attached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobHandle:
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class HardwareTier:
+    id: str
+    name: str
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class LogLine:
+    text: str
+    stream: Literal["stdout", "stderr", "setup"] = "stdout"
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """One observation of an execution, from a v4 job or a v1 run body."""
+
+    job_id: str
+    status: JobStatus
+    raw_status: str
+    kind: Kind = "job"
+    number: int | None = None
+    title: str | None = None
+    command: str | None = None
+    project_id: str | None = None
+    url: str | None = None
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    output_commit_id: str | None = None
+    hardware_tier: str | None = None
+    failure_message: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    @property
+    def duration_s(self) -> float | None:
+        start = self.started_at or self.submitted_at
+        if start and self.completed_at:
+            return max(0.0, (self.completed_at - start).total_seconds())
+        return None
+
+    @classmethod
+    def from_v4(cls, body: dict[str, Any], url: str | None = None) -> JobSnapshot:
+        statuses = body.get("statuses") or {}
+        raw = str(statuses.get("executionStatus") or "")
+        stage = body.get("stageTime") or {}
+        commits = body.get("commitDetails") or {}
+        tier = body.get("hardwareTier")
+        return cls(
+            job_id=str(body["id"]),
+            status=JobStatus.parse(raw),
+            raw_status=raw,
+            kind="job",
+            number=body.get("number"),
+            title=body.get("title"),
+            command=body.get("jobRunCommand"),
+            project_id=body.get("projectId"),
+            url=url,
+            submitted_at=_when(stage.get("submissionTime")),
+            started_at=_when(stage.get("runStartTime")),
+            completed_at=_when(stage.get("completedTime")),
+            output_commit_id=commits.get("outputCommitId"),
+            hardware_tier=(tier.get("name") or tier.get("id")) if isinstance(tier, dict) else tier,
+            failure_message=body.get("runFailureMessage") or body.get("runFailureReason"),
+        )
+
+    @classmethod
+    def from_v1(cls, body: dict[str, Any], url: str | None = None) -> JobSnapshot:
+        raw = str(body.get("status") or "")
+        command = body.get("command")
+        return cls(
+            job_id=str(body["id"]),
+            status=JobStatus.parse(raw),
+            raw_status=raw,
+            kind="run",
+            number=body.get("number"),
+            title=body.get("title"),
+            command=" ".join(command) if isinstance(command, list) else command,
+            project_id=body.get("projectId"),
+            url=url,
+            submitted_at=_when(body.get("queued")),
+            started_at=_when(body.get("started")),
+            completed_at=_when(body.get("completed")),
+            output_commit_id=body.get("outputCommitId"),
+            hardware_tier=body.get("hardwareTierId"),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-safe summary for XCom, artifacts and metadata (no secrets by construction)."""
+        return {
+            "job_id": self.job_id,
+            "kind": self.kind,
+            "status": self.status.value,
+            "number": self.number,
+            "title": self.title,
+            "url": self.url,
+            "hardware_tier": self.hardware_tier,
+            "duration_s": self.duration_s,
+            "output_commit_id": self.output_commit_id,
+        }
+
+
+@dataclass(frozen=True)
+class PollOptions:
+    """How to follow a job. Defaults and meanings follow python-domino (§3.1): 5 s, 6000 s, 5."""
+
+    poll_freq: float = 5.0
+    max_poll_time: float = 6000.0
+    #: Consecutive transient failures tolerated while polling.
+    retry_count: int = 5
+    stream_logs: bool = True
+    #: Seconds between stdout fetches while running; None follows the status poll.
+    log_interval: float | None = None
+    include_setup_log: bool = False
+    #: First interval; grows by ``backoff`` up to ``poll_freq`` so short jobs return fast.
+    initial_interval: float = 1.0
+    backoff: float = 1.5
+    stop_on_timeout: bool = True
+    #: Bounded wait for a stop to be confirmed (terminal state seen).
+    stop_timeout: float = 60.0
+    tail_lines: int = 20
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.poll_freq <= 0:
+            raise ConfigurationError("poll_freq must be > 0 seconds")
+        if self.max_poll_time <= 0:
+            raise ConfigurationError("max_poll_time must be > 0 seconds")
+        if self.retry_count < 0:
+            raise ConfigurationError("retry_count must be >= 0")
+        if self.log_interval is not None and self.log_interval <= 0:
+            raise ConfigurationError("log_interval must be > 0 seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PollOptions:
+        return cls(**_known(cls, data))
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigurationError(f"Unknown {cls.__name__} field(s): {', '.join(sorted(unknown))}")
+    return dict(data)
+
+
+def _when(value: Any) -> datetime | None:
+    """Domino gives epoch milliseconds (v4) or ISO-8601 strings (v1)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value / 1000.0, tz=timezone.utc)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None

@@ -1,0 +1,61 @@
+"""Observers: how logging, lineage and orchestrator UIs follow a job without owning the loop.
+
+An observer implements any of ``on_submitted``, ``on_status``, ``on_line`` and ``on_finished``.
+``Observers`` fans a call out to all of them and swallows their errors (logged once each): a
+lineage backend or a log handler must never fail or stop the job it watches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from .models import JobHandle, JobSnapshot, LogLine
+
+__all__ = ["JobObserver", "LineCallback", "Observers"]
+
+log = logging.getLogger("domino_orchestrate")
+
+LineCallback = Callable[[LogLine], None]
+
+
+class JobObserver(Protocol):
+    def on_submitted(self, handle: JobHandle, spec: Any) -> None: ...
+    def on_status(self, snapshot: JobSnapshot) -> None: ...
+    def on_line(self, line: LogLine) -> None: ...
+    def on_finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None: ...
+
+
+class _LineObserver:
+    def __init__(self, callback: LineCallback) -> None:
+        self.on_line = callback
+
+
+class Observers:
+    def __init__(self, observers: Iterable[Any] = (), on_line: LineCallback | None = None) -> None:
+        self._items = list(observers)
+        if on_line is not None:
+            self._items.append(_LineObserver(on_line))
+
+    def _call(self, name: str, *args: Any) -> None:
+        for item in self._items:
+            method = getattr(item, name, None)
+            if method is None:
+                continue
+            try:
+                method(*args)
+            except Exception:
+                log.exception("Observer %s.%s failed; the job is unaffected", type(item).__name__, name)
+
+    def submitted(self, handle: JobHandle, spec: Any) -> None:
+        self._call("on_submitted", handle, spec)
+
+    def status(self, snapshot: JobSnapshot) -> None:
+        self._call("on_status", snapshot)
+
+    def line(self, line: LogLine) -> None:
+        self._call("on_line", line)
+
+    def finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None:
+        self._call("on_finished", snapshot, error)
