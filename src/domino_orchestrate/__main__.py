@@ -1,0 +1,3 @@
+from domino_orchestrate.cli import main
+
+raise SystemExit(main())
