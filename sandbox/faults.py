@@ -238,6 +238,9 @@ class FaultMiddleware:
         transport = self.registry.find(scope)
         if transport is None:
             return False
+        record = scope.get("sandbox.record")
+        if callable(record):
+            record("reset")
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):

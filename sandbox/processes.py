@@ -45,12 +45,13 @@ _READ_CHUNK = 65536
 # A line longer than this is written out in pieces rather than held in memory.
 _MAX_PARTIAL = 1 << 20
 # Shell words that are not executables on PATH, so the launch pre-check must not reject them.
-_SHELL_WORDS = frozenset(
+_SHELL_WORD_LIST = (
     "! [ [[ { ( . : alias bg break builtin case cd command continue declare echo eval exec exit "
     "export false fg for function getopts hash if jobs kill let local printf pwd read readonly "
     "return set shift source test time trap true type ulimit umask unalias unset until wait "
-    "while".split()
+    "while"
 )
+_SHELL_WORDS = frozenset(_SHELL_WORD_LIST.split())
 
 
 def resolve_v1_command(command: list[str], is_direct: bool) -> tuple[list[str], bool]:
@@ -116,6 +117,7 @@ class _Proc:
     last_byte: dict[str, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
     exited_at: float | None = None
     orphans_killed: bool = False
+    reap_delay: float = 0.002
 
     @property
     def pid(self) -> int:
@@ -238,6 +240,7 @@ class Supervisor:
             "finish": self._on_finish,
             "stop": self._on_stop,
             "kill": self._on_kill,
+            "reap": self._on_reap,
         }[kind]
         handler(execution)
 
@@ -414,9 +417,19 @@ class Supervisor:
             return True
         return info is not None
 
+    def _on_reap(self, execution: Execution) -> None:
+        proc = self._procs.get(execution.id)
+        if proc is not None and not proc.streams:
+            self._try_reap(proc)
+
     def _try_reap(self, proc: _Proc) -> None:
         if not self._leader_exited(proc):
-            return  # closed its pipes but still running; the sweep will come back
+            # Pipes closed but the leader is not a zombie yet (usually a few microseconds away):
+            # retry soon with backoff; the sweep covers a child that lives on without pipes.
+            if proc.reap_delay < self.sweep_interval:
+                self._later(proc.reap_delay, "reap", proc.execution.id)
+                proc.reap_delay *= 4
+            return
         # Domino tears the container down when the main process ends: kill what it left behind.
         self._signal_group(proc, signal.SIGKILL)
         returncode = proc.popen.wait()

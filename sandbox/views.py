@@ -50,9 +50,7 @@ def run_json(store: ExecutionStore, ex: Execution) -> dict[str, Any]:
             "title": ex.title,
             "isArchived": False,
             "postProcessedTimestamp": iso(ex.completed_ms),
-            "diagnosticStatistics": (
-                {"isError": failed, "data": []} if ex.is_completed else None
-            ),
+            "diagnosticStatistics": ({"isError": failed, "data": []} if ex.is_completed else None),
             "isCompleted": ex.is_completed,
             "hardwareTierId": ex.hardware_tier.id,
         }
