@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import psutil
+
 from domino_orchestrate.sandbox import SandboxProcess
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sandbox_scale.json"

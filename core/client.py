@@ -279,7 +279,7 @@ class AsyncDominoClient(_ClientBase):
     """Asynchronous twin of ``DominoClient``: same methods, awaited. One instance can follow
     thousands of jobs concurrently in one event loop."""
 
-    def __init__(self, *args: Any, max_connections: int = 100, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_connections: int = 10, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._transport = AsyncTransport(self.config, self._retry_policy, max_connections)
 

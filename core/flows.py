@@ -282,7 +282,8 @@ def wait_flow(ctx: Context, handle: JobHandle, opts: PollOptions, observers: Obs
     """
     started = ctx.clock()
     interval = min(opts.initial_interval, opts.poll_freq)
-    log_every = opts.log_interval or 0.0
+    # Stdout is the big response: fetch it at most every poll_freq unless asked (final flush aside).
+    log_every = opts.log_interval or opts.poll_freq
     next_log_at = started
     failures = 0
     last: JobSnapshot | None = None

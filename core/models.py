@@ -229,7 +229,8 @@ class PollOptions:
     #: Consecutive transient failures tolerated while polling.
     retry_count: int = 5
     stream_logs: bool = True
-    #: Seconds between stdout fetches while running; None follows the status poll.
+    #: Seconds between stdout fetches while running (None: poll_freq). The rest is always
+    #: fetched once the job is terminal.
     log_interval: float | None = None
     include_setup_log: bool = False
     #: First interval; grows by ``backoff`` up to ``poll_freq`` so short jobs return fast.

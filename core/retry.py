@@ -50,37 +50,55 @@ class RetryPolicy:
         ceiling = min(self.max_wait, self.initial_wait * (2 ** max(0, attempt - 1)))
         return random.uniform(ceiling / 2, ceiling)
 
-    def _kwargs(self, req: ApiRequest) -> dict[str, Any]:
+    @staticmethod
+    def should_retry(req: ApiRequest, exc: BaseException) -> bool:
+        if not getattr(exc, "retryable", False):
+            return False
+        if req.retry:
+            return True
+        # A start is re-sent only if it provably never reached Domino.
+        return isinstance(exc, TransportError) and not exc.sent
+
+    def first_wait(self, req: ApiRequest, first: BaseException) -> float:
+        """The pause before the second try; tenacity paces the tries after it."""
+        seconds = self.wait_seconds(1, first)
+        log.warning("Retrying %s %s in %.1fs (attempt 2/%d) after: %s",
+                    req.method, req.path, seconds, self.max_retries + 1, first)
+        return seconds
+
+    def _kwargs(self, req: ApiRequest, first: BaseException) -> dict[str, Any]:
+        """Tenacity settings for the retries after a first failed try (``first``)."""
+        if self.max_retries == 0:
+            raise first
+
         def retryable(exc: BaseException) -> bool:
-            if not getattr(exc, "retryable", False):
-                return False
-            if req.retry:
-                return True
-            # A start is re-sent only if it provably never reached Domino.
-            return isinstance(exc, TransportError) and not exc.sent
+            return self.should_retry(req, exc)
 
         def wait(state: RetryCallState) -> float:
+            # Attempt 1 of this controller is the second try overall.
             error = state.outcome.exception() if state.outcome else None
-            return self.wait_seconds(state.attempt_number, error)
+            return self.wait_seconds(state.attempt_number + 1, error)
 
         def before_sleep(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             log.warning(
                 "Retrying %s %s in %.1fs (attempt %d/%d) after: %s",
-                req.method, req.path, state.upcoming_sleep, state.attempt_number,
+                req.method, req.path, state.upcoming_sleep, state.attempt_number + 2,
                 self.max_retries + 1, error,
             )
 
         return {
-            "stop": stop_after_attempt(self.max_retries + 1),
+            "stop": stop_after_attempt(self.max_retries),
             "wait": wait,
             "retry": retry_if_exception(retryable),
             "before_sleep": before_sleep,
             "reraise": True,
         }
 
-    def retrying(self, req: ApiRequest, **overrides: Any) -> Retrying:
-        return Retrying(**{**self._kwargs(req), **overrides})
+    def retrying(self, req: ApiRequest, first: BaseException, **overrides: Any) -> Retrying:
+        return Retrying(**{**self._kwargs(req, first), **overrides})
 
-    def async_retrying(self, req: ApiRequest, **overrides: Any) -> AsyncRetrying:
-        return AsyncRetrying(**{**self._kwargs(req), **overrides})
+    def async_retrying(
+        self, req: ApiRequest, first: BaseException, **overrides: Any
+    ) -> AsyncRetrying:
+        return AsyncRetrying(**{**self._kwargs(req, first), **overrides})

@@ -7,6 +7,7 @@ in one function per driver. Credentials travel only in headers, never in a URL o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ import requests
 from . import api
 from .api import ApiRequest
 from .config import DominoConfig
-from .errors import AuthenticationError, TransportError
+from .errors import AuthenticationError, DominoError, TransportError
 from .retry import RetryPolicy
 
 __all__ = ["AsyncTransport", "SyncTransport"]
@@ -85,7 +86,14 @@ class SyncTransport(_Base):
         return session
 
     def send(self, req: ApiRequest, *, sleep: Any = time.sleep) -> Any:
-        for attempt in self.policy.retrying(req, sleep=sleep):
+        try:  # fast path: most requests succeed first time, so build no retry machinery
+            return self._send_authenticated(req)
+        except DominoError as exc:
+            if not self.policy.should_retry(req, exc):
+                raise
+            first = exc
+        sleep(self.policy.first_wait(req, first))
+        for attempt in self.policy.retrying(req, first, sleep=sleep):
             with attempt:
                 return self._send_authenticated(req)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -125,11 +133,14 @@ class SyncTransport(_Base):
 
 class AsyncTransport(_Base):
     def __init__(
-        self, config: DominoConfig, policy: RetryPolicy | None = None, max_connections: int = 100
+        self, config: DominoConfig, policy: RetryPolicy | None = None, max_connections: int = 10
     ) -> None:
         super().__init__(config, policy)
         self._max_connections = max_connections
         self._client: Any = None
+        # httpcore's pool scans every connection for every queued request, so thousands of
+        # followers queueing inside it cost O(n^2) CPU; waiting here instead keeps its queue empty.
+        self._gate: asyncio.Semaphore | None = None
 
     @property
     def client(self) -> Any:
@@ -148,8 +159,15 @@ class AsyncTransport(_Base):
         return self._client
 
     async def send(self, req: ApiRequest, *, sleep: Any = None) -> Any:
+        try:  # fast path, as in SyncTransport.send
+            return await self._send_authenticated(req)
+        except DominoError as exc:
+            if not self.policy.should_retry(req, exc):
+                raise
+            first = exc
+        await (sleep or asyncio.sleep)(self.policy.first_wait(req, first))
         overrides = {"sleep": sleep} if sleep else {}
-        async for attempt in self.policy.async_retrying(req, **overrides):
+        async for attempt in self.policy.async_retrying(req, first, **overrides):
             with attempt:
                 return await self._send_authenticated(req)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -165,14 +183,17 @@ class AsyncTransport(_Base):
     async def _send_once(self, req: ApiRequest) -> Any:
         import httpx
 
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self._max_connections)
         try:
-            response = await self.client.request(
-                req.method,
-                self.url(req),
-                params=list(req.params) or None,
-                json=req.body,
-                headers=self.headers(req),
-            )
+            async with self._gate:
+                response = await self.client.request(
+                    req.method,
+                    self.url(req),
+                    params=list(req.params) or None,
+                    json=req.body,
+                    headers=self.headers(req),
+                )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _transport_error(req, exc, sent=False) from None
         except httpx.HTTPError as exc:

@@ -5,16 +5,42 @@ Integration-facing API (stable; the implementation lives in the modules beside t
     info = LineageInfo(orchestrator="airflow", job_name="dag.task", run_key=(dag, task, run_id, idx),
                        parent=ParentRun(namespace, name, run_id), inputs=[...], outputs=[...])
     observers = lineage_observers(info, client.config)   # [] when nothing is configured
-    env = lineage_env(info)                               # env vars to pass into the Domino job
+    env = lineage_env(info, client.config)                # env vars to pass into the Domino job
+    command = with_env_prefix(command, env)               # "export K=V ...; <command>"
+
+Modules: ``config`` (env switches, namespace; no third-party imports), ``ids`` (deterministic run
+ids, scrubbing), ``events`` (pure RunEvent builders), ``observer`` (the OpenLineage observer),
+``spool`` and ``transports`` (Databand transport, spool-and-retry delivery, ``flush_spool``),
+``mlflow_sink`` (MLflow runs). This module imports no third-party package at import time, so
+DAG files may import it cheaply; ``openlineage`` and ``mlflow`` load only when configured.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Dataset", "LineageInfo", "ParentRun", "lineage_env", "lineage_observers"]
+from .config import LineageSettings, job_namespace
+from .ids import as_uuid, lineage_run_id
+
+__all__ = [
+    "Dataset",
+    "LineageInfo",
+    "ParentRun",
+    "flush_spool",
+    "lineage_env",
+    "lineage_observers",
+    "lineage_run_id",
+    "with_env_prefix",
+]
+
+log = logging.getLogger("domino_orchestrate.lineage")
 
 
 @dataclass(frozen=True)
@@ -47,11 +73,129 @@ class LineageInfo:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+def _secrets(config: Any, settings: LineageSettings) -> tuple[str, ...]:
+    values: list[str] = []
+    credentials = getattr(config, "credentials", None)
+    if credentials is not None and callable(getattr(credentials, "secrets", None)):
+        values.extend(credentials.secrets())
+    if settings.databand_token:
+        values.append(settings.databand_token)
+    import os
+
+    for name in ("OPENLINEAGE_API_KEY", "DOMINO_USER_API_KEY", "DOMINO_ORCHESTRATE_DATABAND_TOKEN"):
+        if os.environ.get(name):
+            values.append(os.environ[name])
+    return tuple(sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True))
+
+
 def lineage_observers(info: LineageInfo, config: Any) -> list[Any]:
-    """Observers that emit lineage for one job; empty when no lineage is configured."""
-    return []
+    """Observers that emit lineage for one job; empty when no lineage is configured.
+
+    Pass them to both ``start_job`` and ``wait`` (or to ``run_job``). Never raises: a broken
+    lineage configuration is logged and lineage is skipped, the job runs anyway.
+    """
+    observers: list[Any] = []
+    try:
+        settings = LineageSettings.from_env()
+    except Exception as exc:
+        log.warning("Lineage settings unreadable, lineage off: %s", exc)
+        return observers
+    project = getattr(config, "project", None)
+    secrets = _secrets(config, settings)
+    if settings.openlineage:
+        try:
+            from .events import LineageRun
+            from .observer import OpenLineageObserver
+            from .transports import get_emitter
+
+            emitter = get_emitter(settings)
+            if emitter is not None:
+                run = LineageRun.create(info, job_namespace(config), project, secrets)
+                observers.append(OpenLineageObserver(run, emitter.emit, emitter.flush))
+        except Exception as exc:
+            log.warning("OpenLineage set-up failed, no lineage events for %s: %s: %s",
+                        info.job_name, type(exc).__name__, exc)
+    if settings.mlflow_tracking_uri:
+        from .mlflow_sink import MlflowObserver
+
+        observers.append(MlflowObserver(
+            info, settings.mlflow_tracking_uri, settings.mlflow_experiment,
+            project=project, secrets=secrets,
+        ))
+    return observers
 
 
-def lineage_env(info: LineageInfo) -> dict[str, str]:
-    """Environment variables that let lineage emitted inside the Domino job link to this run."""
-    return {}
+def lineage_env(info: LineageInfo, config: Any = None) -> dict[str, str]:
+    """Environment variables that let lineage emitted inside the Domino job link to this run.
+
+    The Domino job's run is the parent; the root is ``info.parent``'s root, else ``info.parent``,
+    else the Domino job's run itself. Empty unless OpenLineage is configured. Pass the same
+    ``config`` as to ``lineage_observers`` (it names the job namespace, see ``job_namespace``).
+    Sets ``OPENLINEAGE_PARENT_ID``/``OPENLINEAGE_ROOT_PARENT_ID`` (``namespace/name/run_id``) and
+    the split ``OPENLINEAGE_[ROOT_]PARENT_JOB_NAMESPACE``/``_JOB_NAME``/``_RUN_ID`` variables.
+    """
+    try:
+        settings = LineageSettings.from_env()
+    except Exception:
+        return {}
+    if not settings.openlineage:
+        return {}
+    namespace, name, run_id = job_namespace(config), info.job_name, lineage_run_id(info)
+    parent = info.parent
+    if parent is not None and parent.root_namespace and parent.root_name and parent.root_run_id:
+        root = (parent.root_namespace, parent.root_name, as_uuid(parent.root_run_id))
+    elif parent is not None:
+        root = (parent.namespace, parent.name, as_uuid(parent.run_id))
+    else:
+        root = (namespace, name, run_id)
+    return {
+        "OPENLINEAGE_PARENT_ID": f"{namespace}/{name}/{run_id}",
+        "OPENLINEAGE_PARENT_JOB_NAMESPACE": namespace,
+        "OPENLINEAGE_PARENT_JOB_NAME": name,
+        "OPENLINEAGE_PARENT_RUN_ID": run_id,
+        "OPENLINEAGE_ROOT_PARENT_ID": "/".join(root),
+        "OPENLINEAGE_ROOT_PARENT_JOB_NAMESPACE": root[0],
+        "OPENLINEAGE_ROOT_PARENT_JOB_NAME": root[1],
+        "OPENLINEAGE_ROOT_PARENT_RUN_ID": root[2],
+    }
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def with_env_prefix(command: str, env: Mapping[str, str]) -> str:
+    """``"export K=V K2=V2; <command>"`` with shell-quoted values; ``command`` if ``env`` is empty.
+
+    Raises:
+        ValueError: a name is not a valid shell variable name.
+    """
+    if not env:
+        return command
+    parts = []
+    for key, value in env.items():
+        if not _ENV_NAME.match(key):
+            raise ValueError(f"Not a valid environment variable name: {key!r}")
+        parts.append(f"{key}={shlex.quote(str(value))}")
+    return f"export {' '.join(parts)}; {command}"
+
+
+def flush_spool(spool_dir: str | Path | None = None) -> tuple[int, int]:
+    """Deliver spooled lineage events now (``domino-orchestrate lineage flush``).
+
+    Returns ``(delivered, remaining)``. With nothing configured, nothing is delivered.
+    """
+    settings = LineageSettings.from_env()
+    if spool_dir is not None:
+        from dataclasses import replace
+
+        settings = replace(settings, spool_dir=Path(spool_dir))
+    if not settings.openlineage:
+        from .spool import Spool
+
+        remaining = 0
+        if settings.spool_dir.is_dir():
+            remaining = sum(Spool(d).count() for d in settings.spool_dir.iterdir() if d.is_dir())
+        return 0, remaining
+    from .transports import flush_spool as _flush
+
+    return _flush(settings=settings)

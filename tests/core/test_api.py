@@ -13,8 +13,8 @@ from domino_orchestrate.core import (
     RateLimitedError,
     RunSpec,
     ServerError,
+    api,
 )
-from domino_orchestrate.core import api
 
 
 def test_job_start_body_always_has_the_ten_keys() -> None:

@@ -12,7 +12,13 @@ from collections import defaultdict
 
 import pytest
 
-from domino_orchestrate.core import AsyncDominoClient, JobFailedError, LogLine, PollOptions, RetryPolicy
+from domino_orchestrate.core import (
+    AsyncDominoClient,
+    JobFailedError,
+    LogLine,
+    PollOptions,
+    RetryPolicy,
+)
 from domino_orchestrate.sandbox import SandboxServer
 
 JOBS = 200 if os.environ.get("DOMINO_CHAOS_FULL") else 24
@@ -47,7 +53,7 @@ def test_faults_every_job_right_state_no_duplicates_exact_stdout() -> None:
 
     injected = sum(stats["faults"].values()) if isinstance(stats.get("faults"), dict) else 0
     assert injected > 0, "faults were injected"
-    for code, status, job_id, lines in results:
+    for code, status, job_id, _lines in results:
         assert status == ("Failed" if code else "Succeeded"), job_id
     per_title: dict[str, int] = defaultdict(int)
     for title, count in stats["starts_by_title"].items():

@@ -43,7 +43,7 @@ def test_success_streams_every_line_in_order(make_client: Any, sandbox: SandboxS
     command = "for i in $(seq 1 300); do echo \"line $i <&>\"; done; echo oops >&2; printf 'no newline'"
     final = client.run_job(command, FAST, title="ok", on_line=got.append)
     assert final.status is JobStatus.SUCCEEDED and final.url and final.job_id in final.url
-    out, err = sandbox.output(final.job_id)
+    out, _ = sandbox.output(final.job_id)
     assert [line.text for line in got if line.stream == "stdout"] == lines_of(out)
     assert [line.text for line in got if line.stream == "stderr"] == ["oops"]
     assert got[-1].text == "no newline"

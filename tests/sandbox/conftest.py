@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from domino_orchestrate.sandbox import SandboxServer
 
 API_KEY = "test-key"

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+
 from domino_orchestrate.sandbox import SandboxProcess, SandboxServer, main
 
 

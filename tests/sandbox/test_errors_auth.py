@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from domino_orchestrate.sandbox import SandboxServer
 
 P1 = "/v1/projects/demo/quick-start"

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+
 from domino_orchestrate.sandbox import SandboxServer
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import psutil
 import pytest
+
 from domino_orchestrate.sandbox import SandboxServer
 
 TERMINAL = {"Succeeded", "Failed", "Stopped", "Error"}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from domino_orchestrate.sandbox import SandboxServer
 
 OFFICIAL = os.environ.get("DOMINO_OFFICIAL_PYTHON", "")

@@ -1,0 +1,113 @@
+"""The OpenLineage observer: turns a Domino job's life (core observer calls) into RunEvents.
+
+START on ``on_submitted``, RUNNING the first time Domino reports ``Running``, and exactly one of
+COMPLETE / FAIL / ABORT on ``on_finished`` (see ``final_state``). Keeps the last stdout lines for
+the ``errorMessage`` facet. Building is delegated to ``events.py`` and sending to an emitter
+(``transports.Emitter``); this module decides only *which* event and *when*.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from openlineage.client.event_v2 import RunEvent, RunState
+
+from ..errors import PollTimeoutError, StopNotConfirmedError
+from ..status import JobStatus
+from .events import STATE_BY_STATUS, DominoFacts, LineageRun, build_event
+
+__all__ = ["OpenLineageObserver", "final_state"]
+
+log = logging.getLogger("domino_orchestrate.lineage")
+
+TAIL_LINES = 20
+
+
+def final_state(
+    snapshot: Any, error: BaseException | None, tail: list[str] | None = None
+) -> tuple[RunState, tuple[str, str | None] | None]:
+    """The terminal OpenLineage state and optional (message, stack) for how a wait ended.
+
+    Succeeded -> COMPLETE; Failed/Error -> FAIL; Stopped -> ABORT. Without a terminal snapshot:
+    a timeout, an unconfirmed stop or an interrupt (any BaseException that is not an Exception)
+    -> ABORT; any other error (lost contact with Domino) -> FAIL.
+    """
+    stack = "\n".join(tail) if tail else None
+    status = getattr(snapshot, "status", None)
+    if isinstance(status, JobStatus) and status.is_terminal:
+        state = STATE_BY_STATUS[status]
+        if state is RunState.COMPLETE:
+            return state, None
+        job_id = getattr(snapshot, "job_id", "?")
+        message = f"Domino job {job_id} ended with status {snapshot.raw_status}"
+        reason = getattr(snapshot, "failure_message", None)
+        if reason:
+            message += f": {reason}"
+        elif state is RunState.ABORT and error is not None:
+            message += f" ({type(error).__name__})"
+        return state, (message, stack)
+    if error is None:
+        return RunState.ABORT, ("The wait ended without a final Domino status", stack)
+    if isinstance(error, (PollTimeoutError, StopNotConfirmedError)) or not isinstance(
+        error, Exception
+    ):
+        return RunState.ABORT, (f"{type(error).__name__}: {error}".rstrip(": "), stack)
+    return RunState.FAIL, (f"{type(error).__name__}: {error}".rstrip(": "), stack)
+
+
+class OpenLineageObserver:
+    """Core observer for one Domino job run. Never raises (the emitter swallows failures)."""
+
+    def __init__(self, run: LineageRun, emit: Callable[[RunEvent], None],
+                 flush: Callable[[], None] | None = None, tail_lines: int = TAIL_LINES) -> None:
+        self.run = run
+        self._emit = emit
+        self._flush = flush
+        self.tail: deque[str] = deque(maxlen=tail_lines)
+        self.facts = DominoFacts()
+        self.emitted: list[RunState] = []
+        self._running_sent = False
+        self._finished = False
+
+    def _send(self, state: RunState, *, when: datetime | None = None,
+              error: tuple[str, str | None] | None = None) -> None:
+        event = build_event(self.run, state, self.facts, event_time=when, error=error)
+        self.emitted.append(state)
+        self._emit(event)
+
+    # --- core observer protocol ---
+    def on_submitted(self, handle: Any, spec: Any) -> None:
+        self.facts = DominoFacts(
+            job_id=getattr(handle, "job_id", None), url=getattr(handle, "url", None),
+            hardware_tier=getattr(spec, "hardware_tier_name", None)
+            or getattr(spec, "hardware_tier_id", None) or getattr(spec, "tier", None),
+        )
+        self._send(RunState.START)
+
+    def on_status(self, snapshot: Any) -> None:
+        self.facts = DominoFacts.from_snapshot(snapshot, self.facts)
+        if snapshot.status is JobStatus.RUNNING and not self._running_sent and not self._finished:
+            self._running_sent = True
+            self._send(RunState.RUNNING, when=snapshot.started_at)
+
+    def on_line(self, line: Any) -> None:
+        if getattr(line, "stream", "stdout") != "setup":
+            self.tail.append(str(getattr(line, "text", line)))
+
+    def on_finished(self, snapshot: Any, error: BaseException | None) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.facts = DominoFacts.from_snapshot(snapshot, self.facts)
+        tail = list(self.tail) or list(getattr(error, "stdout_tail", None) or [])
+        state, detail = final_state(snapshot, error, tail)
+        self._send(state, when=getattr(snapshot, "completed_at", None), error=detail)
+        if self._flush is not None:
+            try:
+                self._flush()
+            except Exception as exc:  # pragma: no cover - flush already isolates failures
+                log.warning("Lineage flush failed: %s", exc)
