@@ -1,0 +1,87 @@
+"""The ``domino-orchestrate`` CLI as a user runs it: a real subprocess against the sandbox."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from domino_orchestrate.sandbox import SandboxServer
+
+PROJECT = "cli/demo"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(projects={PROJECT: None}) as srv:
+        yield srv
+
+
+def cli(sandbox: SandboxServer, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOMINO_API_HOST": sandbox.url, "DOMINO_USER_API_KEY": sandbox.api_key,
+           "DOMINO_PROJECT": PROJECT}
+    return subprocess.run(
+        [sys.executable, "-m", "domino_orchestrate", *args], capture_output=True, text=True,
+        env=env, timeout=60, **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def test_run_streams_stdout_and_exits_zero_on_success(sandbox: SandboxServer) -> None:
+    done = cli(sandbox, "run", "--poll-freq", "0.5", "--title", "cli-ok", "echo one; echo two >&2; echo three")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["one", "three"]
+    assert "two" in done.stderr and "Succeeded" in done.stderr
+    assert sandbox.api_key not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("command", "code"), [("exit 4", 1), ("/no/such/binary", 1)])
+def test_run_exit_code_is_nonzero_unless_succeeded(sandbox: SandboxServer, command: str, code: int) -> None:
+    done = cli(sandbox, "run", "--poll-freq", "0.5", command)
+    assert done.returncode == code
+    assert "ended" in done.stderr
+
+
+def test_v1_run_and_status_and_logs(sandbox: SandboxServer) -> None:
+    done = cli(sandbox, "run", "--run", "--direct", "--poll-freq", "0.5", "echo via-v1")
+    assert done.returncode == 0 and done.stdout.strip() == "via-v1"
+    job_id = next(w for w in done.stderr.split() if len(w) == 24)
+    status = cli(sandbox, "status", job_id)
+    assert '"status": "Succeeded"' in status.stdout
+    logs = cli(sandbox, "logs", job_id)
+    assert logs.stdout.strip() == "via-v1"
+
+
+def test_bad_configuration_is_exit_2_with_a_clear_message(sandbox: SandboxServer) -> None:
+    done = cli(sandbox, "run", "--project", "not-a-project", "echo x")
+    assert done.returncode == 2 and "owner/name" in done.stderr
+
+
+def test_ctrl_c_stops_the_remote_job(sandbox: SandboxServer) -> None:
+    env = {**os.environ, "DOMINO_API_HOST": sandbox.url, "DOMINO_USER_API_KEY": sandbox.api_key,
+           "DOMINO_PROJECT": PROJECT}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "domino_orchestrate", "run", "--poll-freq", "0.5", "--title", "ctrlc",
+         "echo started; sleep 60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    started = [t for t in sandbox.stats()["starts_by_title"] if t.startswith("ctrlc")]
+    assert len(started) == 1
+    deadline = time.monotonic() + 10
+    from domino_orchestrate.core import DominoClient
+
+    client = DominoClient(sandbox.url, PROJECT, api_key=sandbox.api_key)
+    job = next(j for j in client.list_jobs() if (j.title or "").startswith("ctrlc"))
+    while not job.is_terminal and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = client.get_job(job.job_id)
+    assert job.status.value == "Stopped"
