@@ -140,6 +140,14 @@ def lineage_env(info: LineageInfo, config: Any = None) -> dict[str, str]:
         return {}
     if not settings.openlineage:
         return {}
+    global _warned_no_config
+    if config is None and not _warned_no_config:
+        import os
+
+        if not os.environ.get("OPENLINEAGE_NAMESPACE"):
+            _warned_no_config = True
+            log.warning("lineage_env() called without the Domino config: the parent namespace "
+                        "may not match the lineage events; pass lineage_env(info, client.config)")
     namespace, name, run_id = job_namespace(config), info.job_name, lineage_run_id(info)
     parent = info.parent
     if parent is not None and parent.root_namespace and parent.root_name and parent.root_run_id:
@@ -160,6 +168,7 @@ def lineage_env(info: LineageInfo, config: Any = None) -> dict[str, str]:
     }
 
 
+_warned_no_config = False
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

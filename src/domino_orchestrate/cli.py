@@ -183,7 +183,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     key = args.idempotency_key or idempotency_key("cli", time.time_ns(), os.getpid())
     info = LineageInfo(orchestrator="cli", job_name=args.title or " ".join(args.command)[:80],
                        run_key=("cli", key))
-    env = lineage_env(info)
+    env = lineage_env(info, client.config)
     spec: JobSpec | RunSpec
     if args.v1:
         command = tuple(args.command)

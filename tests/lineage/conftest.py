@@ -1,0 +1,234 @@
+"""Fixtures for lineage tests: a clean lineage environment, the OpenLineage schema validator, a
+real HTTP receiver on 127.0.0.1 (Databand bulk endpoint), and a real MLflow server."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SPEC_DIR = Path(
+    os.environ.get("DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "openlineage-spec"
+)
+_PREFIXES = ("OPENLINEAGE", "DOMINO_ORCHESTRATE_", "MLFLOW_")
+
+
+@pytest.fixture(autouse=True)
+def clean_lineage_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Path]:
+    """No lineage configuration at all: no env, no openlineage.yml in cwd or HOME; a private
+    spool. Restores env vars that openlineage-python itself adds (it aliases OPENLINEAGE_URL)."""
+    from domino_orchestrate.core.lineage import transports
+
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith(_PREFIXES):
+            monkeypatch.delenv(key)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(spool))
+    transports._emitters.clear()
+    yield spool
+    transports._emitters.clear()
+    for key in list(os.environ):
+        if key.startswith(_PREFIXES) and key not in saved:
+            del os.environ[key]
+
+
+# --- schema ----------------------------------------------------------------------------------
+
+
+class OpenLineageSchema:
+    """Validates a RunEvent dict against OpenLineage.json, and each facet against the schema its
+    ``_schemaURL`` names (facet files registered by their ``$id``)."""
+
+    def __init__(self, spec_dir: Path) -> None:
+        from jsonschema import Draft202012Validator
+        from referencing import Registry, Resource
+
+        self.root = json.loads((spec_dir / "OpenLineage.json").read_text())
+        resources = [(self.root["$id"], Resource.from_contents(self.root))]
+        for path in sorted((spec_dir / "facets").glob("*.json")):
+            doc = json.loads(path.read_text())
+            resources.append((doc["$id"], Resource.from_contents(doc)))
+        self.registry = Registry().with_resources(resources)
+        self.ids = {uri for uri, _ in resources}
+        self.checker = Draft202012Validator.FORMAT_CHECKER
+        self.event_validator = Draft202012Validator(
+            {"$ref": self.root["$id"] + "#/$defs/RunEvent"},
+            registry=self.registry, format_checker=self.checker,
+        )
+
+    def validate(self, event: dict[str, Any]) -> None:
+        from jsonschema import Draft202012Validator
+
+        self.event_validator.validate(event)
+        facets: list[dict[str, Any]] = [
+            *((event.get("run") or {}).get("facets") or {}).values(),
+            *((event.get("job") or {}).get("facets") or {}).values(),
+        ]
+        for dataset in [*event.get("inputs", []), *event.get("outputs", [])]:
+            facets.extend((dataset.get("facets") or {}).values())
+        for facet in facets:
+            url = facet["_schemaURL"]
+            assert url.split("#")[0] in self.ids, f"facet schema {url} is not in the spec copy"
+            Draft202012Validator(
+                {"$ref": url}, registry=self.registry, format_checker=self.checker
+            ).validate(facet)
+
+
+@pytest.fixture(scope="session")
+def ol_schema() -> OpenLineageSchema:
+    if not (SPEC_DIR / "OpenLineage.json").is_file():
+        pytest.skip(
+            f"OpenLineage spec not found at {SPEC_DIR} (set DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC)"
+        )
+    return OpenLineageSchema(SPEC_DIR)
+
+
+# --- HTTP receiver ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Receiver:
+    """A real Databand-like bulk endpoint on 127.0.0.1. ``start()``/``stop()`` can repeat on the
+    same port (a backend that is down and then up); ``status`` forces an HTTP error code."""
+
+    def __init__(self, token: str = "dbnd-token-1234", port: int | None = None) -> None:
+        self.token = token
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api/v1/tracking/open-lineage/abc/events/bulk"
+        self.posts: list[dict[str, Any]] = []
+        self.status = 200
+        self._server: ThreadingHTTPServer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [event for post in self.posts for event in post["events"]]
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                entry: dict[str, Any] = {
+                    "path": self.path, "headers": dict(self.headers.items()), "raw": raw,
+                    "events": [],
+                }
+                ok = self.headers.get("Authorization") == f"Bearer {receiver.token}"
+                if ok and receiver.status == 200:
+                    entry["events"] = json.loads(gzip.decompress(raw))
+                with receiver._lock:
+                    receiver.posts.append(entry)
+                self.send_response(receiver.status if ok else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver().start()
+    yield rec
+    rec.stop()
+
+
+@pytest.fixture
+def make_receiver() -> Iterator[Callable[..., Receiver]]:
+    made: list[Receiver] = []
+
+    def make(**kwargs: Any) -> Receiver:
+        rec = Receiver(**kwargs)
+        made.append(rec)
+        return rec
+
+    yield make
+    for rec in made:
+        rec.stop()
+
+
+# --- MLflow server -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mlflow server`` (SQLite backend) on a free port; stopped by PID."""
+    pytest.importorskip("mlflow")
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    if not mlflow_bin.exists():
+        pytest.skip("mlflow CLI not installed in this environment")
+    base = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    log_path = base / "server.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            [str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
+             "--default-artifact-root", str(base / "artifacts"), "--host", "127.0.0.1",
+             "--port", str(port), "--workers", "1"],
+            stdout=log_file, stderr=subprocess.STDOUT, cwd=base, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import requests
+
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"mlflow server exited early:\n{log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=5)
+        shutil.rmtree(base, ignore_errors=True)
