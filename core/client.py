@@ -86,13 +86,16 @@ class _ClientBase:
         return self.config.job_url(job_id)
 
     # Flow builders: the single definition of what each public method does.
-    def _start_job(self, spec: JobSpec | str, key: str | None, observers: Iterable[Any],
-                   fields: dict[str, Any]) -> Flow:
-        return flows.start_flow(self._ctx, _job_spec(spec, fields), key, Observers(observers))
+    def _start(self, spec: JobSpec | RunSpec, key: str, look_first: bool,
+               observers: Iterable[Any]) -> Flow:
+        return flows.start_flow(self._ctx, spec, key, Observers(observers), look_first)
 
-    def _start_run(self, spec: RunSpec | Sequence[str] | str, key: str | None,
-                   observers: Iterable[Any], fields: dict[str, Any]) -> Flow:
-        return flows.start_flow(self._ctx, _run_spec(spec, fields), key, Observers(observers))
+    def _orphans(self, spec: JobSpec | RunSpec, key: str) -> Flow:
+        """Unfinished executions carrying ``key``: what an interrupted start may have left."""
+        kind = "run" if isinstance(spec, RunSpec) else "job"
+        found = yield from flows.find_by_key_flow(self._ctx, kind, key)
+        return [self._ctx.handle(s.job_id, kind, key, attached=False)
+                for s in found if not s.is_terminal]
 
     def _wait(self, job: JobRef, options: PollOptions | None, on_line: LineCallback | None,
               observers: Iterable[Any]) -> Flow:
@@ -190,12 +193,24 @@ class DominoClient(_ClientBase):
     def start_job(self, spec: JobSpec | str, *, idempotency_key: str | None = None,
                   observers: Iterable[Any] = (), **fields: Any) -> JobHandle:
         """Start a v4 job once per ``idempotency_key`` (reattach if it already runs)."""
-        return self._drive(self._start_job(spec, idempotency_key, observers, fields))
+        return self._start_once(_job_spec(spec, fields), idempotency_key, observers)
 
     def start_run(self, spec: RunSpec | Sequence[str] | str, *, idempotency_key: str | None = None,
                   observers: Iterable[Any] = (), **fields: Any) -> JobHandle:
         """Start a v1 run once per ``idempotency_key``."""
-        return self._drive(self._start_run(spec, idempotency_key, observers, fields))
+        return self._start_once(_run_spec(spec, fields), idempotency_key, observers)
+
+    def _start_once(self, spec: JobSpec | RunSpec, key: str | None,
+                    observers: Iterable[Any]) -> JobHandle:
+        new_key = key or flows.new_key()
+        try:
+            return self._drive(self._start(spec, new_key, key is not None, observers))
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # Interrupted mid-start: the job may exist although its id never reached us.
+                for orphan in self._drive(self._orphans(spec, new_key)):
+                    self._stop_after_interrupt(orphan, PollOptions(), exc, observers)
+            raise
 
     def get_job(self, job: JobRef) -> JobSnapshot:
         return self._drive(flows.get_flow(self._ctx, _handle(job)))
@@ -206,8 +221,9 @@ class DominoClient(_ClientBase):
         try:
             return self._drive(self._wait(job, options, on_line, observers))
         except BaseException as exc:
-            if not isinstance(exc, Exception):
-                self._stop_after_interrupt(job, options or PollOptions(), exc, observers)
+            options = options or PollOptions()
+            if not isinstance(exc, Exception) and options.stop_on_interrupt:
+                self._stop_after_interrupt(job, options, exc, observers)
             raise
 
     def run_job(self, spec: JobSpec | str, options: PollOptions | None = None, *,
@@ -321,12 +337,23 @@ class AsyncDominoClient(_ClientBase):
 
     async def start_job(self, spec: JobSpec | str, *, idempotency_key: str | None = None,
                         observers: Iterable[Any] = (), **fields: Any) -> JobHandle:
-        return await self._drive(self._start_job(spec, idempotency_key, observers, fields))
+        return await self._start_once(_job_spec(spec, fields), idempotency_key, observers)
 
     async def start_run(self, spec: RunSpec | Sequence[str] | str, *,
                         idempotency_key: str | None = None, observers: Iterable[Any] = (),
                         **fields: Any) -> JobHandle:
-        return await self._drive(self._start_run(spec, idempotency_key, observers, fields))
+        return await self._start_once(_run_spec(spec, fields), idempotency_key, observers)
+
+    async def _start_once(self, spec: JobSpec | RunSpec, key: str | None,
+                          observers: Iterable[Any]) -> JobHandle:
+        new_key = key or flows.new_key()
+        try:
+            return await self._drive(self._start(spec, new_key, key is not None, observers))
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                for orphan in await self._drive(self._orphans(spec, new_key)):
+                    await self._stop_after_interrupt(orphan, PollOptions(), exc, observers)
+            raise
 
     async def get_job(self, job: JobRef) -> JobSnapshot:
         return await self._drive(flows.get_flow(self._ctx, _handle(job)))
@@ -337,8 +364,9 @@ class AsyncDominoClient(_ClientBase):
         try:
             return await self._drive(self._wait(job, options, on_line, observers))
         except BaseException as exc:
-            if not isinstance(exc, Exception):
-                await self._stop_after_interrupt(job, options or PollOptions(), exc, observers)
+            options = options or PollOptions()
+            if not isinstance(exc, Exception) and options.stop_on_interrupt:
+                await self._stop_after_interrupt(job, options, exc, observers)
             raise
 
     async def run_job(self, spec: JobSpec | str, options: PollOptions | None = None, *,

@@ -179,16 +179,21 @@ def find_by_key_flow(ctx: Context, kind: str, key: str) -> Flow:
 _LOST = (TransportError, ServerError, InvalidResponseError, RateLimitedError)
 
 
+def new_key() -> str:
+    return uuid.uuid4().hex[:20]
+
+
 def start_flow(
-    ctx: Context, spec: JobSpec | RunSpec, key: str | None, observers: Observers
+    ctx: Context, spec: JobSpec | RunSpec, key: str, observers: Observers, look_first: bool = True
 ) -> Flow:
-    """Start once per key: reuse a running or succeeded execution, never create two."""
+    """Start once per key: reuse a running or succeeded execution, never create two.
+
+    ``look_first=False`` skips the initial lookup for a key made up just now (it cannot exist).
+    """
     kind = "run" if isinstance(spec, RunSpec) else "job"
-    caller_key = key is not None
-    key = key or uuid.uuid4().hex[:20]
     title = tagged_title(spec.title, key)
     known: set[str] = set()
-    if caller_key:
+    if look_first:
         earlier = yield from find_by_key_flow(ctx, kind, key)
         known = {snap.job_id for snap in earlier}
         if earlier and not earlier[0].status.is_failure:

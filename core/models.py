@@ -237,6 +237,9 @@ class PollOptions:
     initial_interval: float = 1.0
     backoff: float = 1.5
     stop_on_timeout: bool = True
+    #: Stop the job when the wait is interrupted (KeyboardInterrupt, cancellation, a kill
+    #: signal). Off for a follower that does not own the job, e.g. a restartable trigger.
+    stop_on_interrupt: bool = True
     #: Bounded wait for a stop to be confirmed (terminal state seen).
     stop_timeout: float = 60.0
     tail_lines: int = 20

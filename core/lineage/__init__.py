@@ -18,14 +18,12 @@ DAG files may import it cheaply; ``openlineage`` and ``mlflow`` load only when c
 from __future__ import annotations
 
 import logging
-import re
-import shlex
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..command import with_env_prefix
 from .config import LineageSettings, job_namespace
 from .ids import as_uuid, lineage_run_id
 
@@ -169,23 +167,6 @@ def lineage_env(info: LineageInfo, config: Any = None) -> dict[str, str]:
 
 
 _warned_no_config = False
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def with_env_prefix(command: str, env: Mapping[str, str]) -> str:
-    """``"export K=V K2=V2; <command>"`` with shell-quoted values; ``command`` if ``env`` is empty.
-
-    Raises:
-        ValueError: a name is not a valid shell variable name.
-    """
-    if not env:
-        return command
-    parts = []
-    for key, value in env.items():
-        if not _ENV_NAME.match(key):
-            raise ValueError(f"Not a valid environment variable name: {key!r}")
-        parts.append(f"{key}={shlex.quote(str(value))}")
-    return f"export {' '.join(parts)}; {command}"
 
 
 def flush_spool(spool_dir: str | Path | None = None) -> tuple[int, int]:

@@ -39,6 +39,7 @@ class DominoOpenLineageMixin:
 
     def _domino_operator_lineage(self, final: bool) -> OperatorLineage:
         from airflow.providers.openlineage.extractors import OperatorLineage
+
         from domino_orchestrate.core.lineage import LineageInfo
         from domino_orchestrate.core.lineage.events import (
             DominoFacts,

@@ -1,0 +1,35 @@
+"""Dagster integration: ``DominoResource`` and the ``domino_job_asset`` / ``domino_job_op``
+factories (installed as ``domino_orchestrate.dagster``).
+
+>>> from dagster import Definitions, EnvVar
+>>> from domino_orchestrate.dagster import DominoResource, domino_job_asset
+>>> defs = Definitions(
+...     assets=[domino_job_asset("model", "python train.py")],
+...     resources={"domino": DominoResource(project="alice/churn",
+...                                         api_key=EnvVar("DOMINO_USER_API_KEY"))},
+... )
+"""
+
+from __future__ import annotations
+
+from .assets import PLACEHOLDERS, domino_job_asset, domino_job_op, render_command, step_env
+from .resource import (
+    CLIENT_NAME,
+    DominoJobResult,
+    DominoResource,
+    StepIdentity,
+    step_identity,
+)
+
+__all__ = [
+    "CLIENT_NAME",
+    "PLACEHOLDERS",
+    "DominoJobResult",
+    "DominoResource",
+    "StepIdentity",
+    "domino_job_asset",
+    "domino_job_op",
+    "render_command",
+    "step_env",
+    "step_identity",
+]

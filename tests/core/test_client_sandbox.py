@@ -213,3 +213,18 @@ def test_stop_not_confirmed_is_its_own_error(sandbox: SandboxServer) -> None:
     with pytest.raises(StopNotConfirmedError, match="not confirmed"):
         client.stop_job(handle, timeout=0.0)
     client.stop_job(handle, timeout=20)
+
+
+def test_interrupt_during_start_stops_the_job_it_created(
+    sandbox: SandboxServer, mocker: Any
+) -> None:
+    from domino_orchestrate.core.observe import Observers
+
+    client = DominoClient(sandbox.url, PROJECT, api_key=sandbox.api_key)
+    # The start request went through, but the process is killed before the id is handed back.
+    mocker.patch.object(Observers, "submitted", side_effect=KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        client.start_job("sleep 60", title="interrupted-start")
+    mocker.stopall()
+    (job,) = [j for j in client.list_jobs() if (j.title or "").startswith("interrupted-start")]
+    assert job.status is JobStatus.STOPPED

@@ -1,0 +1,241 @@
+"""Factories for the common case: one asset (or op) that runs one Domino job.
+
+What the job is told about the Dagster step (both ways are available, pick per command):
+
+* **command template** — ``{partition_key}``, ``{partition_key_range_start}`` and
+  ``{partition_key_range_end}`` in the command are replaced by the shell-quoted value. Any other
+  brace (``${HOME}``, ``{a,b}``) is left alone; the template is not ``str.format``.
+* **environment variables** exported before the command: ``DAGSTER_RUN_ID``, ``DAGSTER_JOB_NAME``,
+  ``DAGSTER_STEP_KEY``, ``DAGSTER_ASSET_KEY`` (assets), ``DAGSTER_PARTITION_KEY`` (partitioned
+  steps, with ``pass_partition_key=True``, the default), and with ``pass_upstream=True``
+  ``DAGSTER_UPSTREAM``: JSON ``{upstream asset key: {"job_id", "url", "status",
+  "output_commit_id", "partition"}}`` read from each upstream asset's latest materialization
+  (for ops: the upstream ops' output values).
+
+The template and partition are part of the idempotency key, the per-run variables are not, so a
+retry or a from-failure re-execution reattaches to the job the first attempt started.
+"""
+
+
+import json
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    AssetsDefinition,
+    In,
+    MaterializeResult,
+    Nothing,
+    OpDefinition,
+    OpExecutionContext,
+    Out,
+    Output,
+    PartitionsDefinition,
+    RetryPolicy,
+    asset,
+    op,
+)
+
+from domino_orchestrate.core import ConfigurationError, JobSpec
+
+from .resource import Context, DominoResource, step_identity
+
+__all__ = ["PLACEHOLDERS", "domino_job_asset", "domino_job_op", "render_command", "step_env"]
+
+#: Placeholders replaced in a command template.
+PLACEHOLDERS = ("{partition_key}", "{partition_key_range_start}", "{partition_key_range_end}")
+_UPSTREAM_META = {
+    "domino_job_id": "job_id", "domino_job_url": "url", "domino_status": "status",
+    "domino_output_commit_id": "output_commit_id",
+}
+
+
+def _partition_values(context: Context) -> dict[str, str]:
+    ctx = context.op_execution_context if isinstance(context, AssetExecutionContext) else context
+    values: dict[str, str] = {}
+    if ctx.has_partition_key:
+        values["{partition_key}"] = str(ctx.partition_key)
+    if ctx.has_partition_key_range:
+        rng = ctx.partition_key_range
+        values["{partition_key_range_start}"] = str(rng.start)
+        values["{partition_key_range_end}"] = str(rng.end)
+        values.setdefault("{partition_key}", str(rng.start) if rng.start == rng.end
+                          else f"{rng.start}...{rng.end}")
+    return values
+
+
+def render_command(template: str, context: Context, pass_partition_key: bool = True) -> str:
+    """Replace the partition placeholders in ``template`` with shell-quoted values."""
+    used = [p for p in PLACEHOLDERS if p in template]
+    if not used:
+        return template
+    if not pass_partition_key:
+        raise ConfigurationError(
+            f"The command uses {', '.join(used)} but pass_partition_key=False")
+    values = _partition_values(context)
+    missing = [p for p in used if p not in values]
+    if missing:
+        raise ConfigurationError(
+            f"The command uses {', '.join(missing)} but this step has no partition")
+    for placeholder in used:
+        template = template.replace(placeholder, shlex.quote(values[placeholder]))
+    return template
+
+
+def _upstream_assets(context: AssetExecutionContext, keys: Iterable[str],
+                     partition: str | None) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key in keys:
+        asset_key = AssetKey.from_user_string(key)
+        record = None
+        if partition is not None:
+            records = context.instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+            ).records
+            record = records[0] if records else None
+        if record is None:
+            records = context.instance.fetch_materializations(asset_key, limit=1).records
+            record = records[0] if records else None
+        entry: dict[str, Any] = {}
+        materialization = record.asset_materialization if record else None
+        if materialization is not None:
+            entry["partition"] = materialization.partition
+            for meta_key, name in _UPSTREAM_META.items():
+                value = materialization.metadata.get(meta_key)
+                if value is not None:
+                    entry[name] = getattr(value, "value", value)
+        found[key] = entry
+    return found
+
+
+def step_env(context: Context, *, pass_partition_key: bool = True,
+             upstream: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The ``DAGSTER_*`` variables exported before a factory-built job's command."""
+    ident = step_identity(context)
+    env = {
+        "DAGSTER_RUN_ID": ident.run_id,
+        "DAGSTER_JOB_NAME": ident.job_name,
+        "DAGSTER_STEP_KEY": ident.step_key,
+    }
+    if ident.asset_keys:
+        env["DAGSTER_ASSET_KEY"] = ",".join(ident.asset_keys)
+    if pass_partition_key and ident.partition_key is not None:
+        env["DAGSTER_PARTITION_KEY"] = ident.partition_key
+    if upstream is not None:
+        env["DAGSTER_UPSTREAM"] = json.dumps(upstream, sort_keys=True, default=str)
+    return env
+
+
+def _spec(command: str | JobSpec, fields: Mapping[str, Any]) -> JobSpec:
+    spec = command if isinstance(command, JobSpec) else JobSpec(command=command)
+    return replace(spec, **fields) if fields else spec
+
+
+def _check_template(spec: JobSpec, pass_partition_key: bool,
+                    partitions_def: PartitionsDefinition[str] | None) -> None:
+    used = [p for p in PLACEHOLDERS if p in spec.command]
+    if used and not pass_partition_key:
+        raise ConfigurationError(f"The command uses {', '.join(used)} but pass_partition_key=False")
+    if used and partitions_def is None:
+        raise ConfigurationError(f"The command uses {', '.join(used)} but no partitions_def is set")
+
+
+def domino_job_asset(
+    name: str,
+    command: str | JobSpec,
+    *,
+    key_prefix: str | Sequence[str] | None = None,
+    deps: Iterable[Any] | None = None,
+    partitions_def: PartitionsDefinition[str] | None = None,
+    pass_partition_key: bool = True,
+    pass_upstream: bool = False,
+    resource_key: str = "domino",
+    group_name: str | None = None,
+    description: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    op_tags: Mapping[str, Any] | None = None,
+    owners: Sequence[str] | None = None,
+    retry_policy: RetryPolicy | None = None,
+    code_version: str | None = None,
+    poll_overrides: Mapping[str, Any] | None = None,
+    **job_fields: Any,
+) -> AssetsDefinition:
+    """An asset materialized by one Domino job (``job_fields`` are ``JobSpec`` fields, e.g.
+    ``title``, ``hardware_tier_name``, ``environment_id``).
+
+    >>> daily = domino_job_asset("model", "python train.py --date {partition_key}",
+    ...     deps=["features"], partitions_def=DailyPartitionsDefinition("2024-01-01"))
+
+    The materialization carries the job id, URL, status, duration and hardware tier as metadata.
+    """
+    spec = _spec(command, job_fields)
+    _check_template(spec, pass_partition_key, partitions_def)
+
+    @asset(
+        name=name, key_prefix=key_prefix, deps=deps, partitions_def=partitions_def,
+        required_resource_keys={resource_key}, group_name=group_name,
+        description=description or f"Runs the Domino job `{spec.command}`.",
+        metadata=metadata, tags=tags, op_tags=op_tags, owners=owners, retry_policy=retry_policy,
+        code_version=code_version, kinds={"domino"},
+    )
+    def _domino_asset(context: AssetExecutionContext) -> MaterializeResult:
+        domino: DominoResource = getattr(context.resources, resource_key)
+        ident = step_identity(context)
+        upstream = (_upstream_assets(context, ident.upstream_asset_keys, ident.partition_key)
+                    if pass_upstream else None)
+        rendered = replace(spec, command=render_command(spec.command, context, pass_partition_key))
+        env = step_env(context, pass_partition_key=pass_partition_key, upstream=upstream)
+        result = domino.run_job(context, rendered, env=env, poll_overrides=poll_overrides)
+        return result.materialize_result()
+
+    return _domino_asset
+
+
+def domino_job_op(
+    name: str,
+    command: str | JobSpec,
+    *,
+    upstream: Sequence[str] = (),
+    pass_partition_key: bool = True,
+    pass_upstream: bool = False,
+    resource_key: str = "domino",
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    retry_policy: RetryPolicy | None = None,
+    poll_overrides: Mapping[str, Any] | None = None,
+    **job_fields: Any,
+) -> OpDefinition:
+    """An op that runs one Domino job and outputs its ``DominoJobResult.to_dict()``.
+
+    ``upstream`` names inputs to wire other ops to: ``Nothing`` inputs (ordering only), or, with
+    ``pass_upstream=True``, value inputs whose values are passed as ``DAGSTER_UPSTREAM`` JSON
+    (e.g. the result dicts of upstream ``domino_job_op``s).
+    """
+    spec = _spec(command, job_fields)
+    if not pass_partition_key and any(p in spec.command for p in PLACEHOLDERS):
+        raise ConfigurationError("The command uses a partition placeholder but "
+                                 "pass_partition_key=False")
+    ins = {
+        up: In(dagster_type=Any) if pass_upstream else In(dagster_type=Nothing) for up in upstream
+    }
+
+    @op(
+        name=name, ins=ins, out=Out(dict), required_resource_keys={resource_key},
+        description=description or f"Runs the Domino job `{spec.command}`.",
+        tags=tags, retry_policy=retry_policy,
+    )
+    def _domino_op(context: OpExecutionContext, **inputs: Any) -> Output[dict[str, Any]]:
+        domino: DominoResource = getattr(context.resources, resource_key)
+        rendered = replace(spec, command=render_command(spec.command, context, pass_partition_key))
+        env = step_env(context, pass_partition_key=pass_partition_key,
+                       upstream=dict(inputs) if pass_upstream else None)
+        result = domino.run_job(context, rendered, env=env, poll_overrides=poll_overrides)
+        return result.output()
+
+    return _domino_op

@@ -1,0 +1,585 @@
+"""``DominoResource``: a Dagster resource that starts Domino jobs/runs and follows them to the end.
+
+All Domino work is done by the core client; this module only maps a Dagster step onto it:
+
+* the step's identity becomes the core's idempotency key, so a step retry (``RetryPolicy``) or a
+  re-execution *from failure* reattaches to the Domino job already started instead of starting a
+  second one (a job that ended Failed/Error/Stopped is started afresh);
+* every launch and reattach is also recorded in Dagster's event log with
+  ``record_external_launch`` / ``record_external_reattach`` (Dagster ≥ 1.12), which Dagster's own
+  ``find_latest_launch_handle`` reads back first — the title lookup of the core is the fallback;
+* stdout lines go to ``context.log`` as they are produced;
+* a job that ends Failed, Error or Stopped (or times out) raises ``dagster.Failure`` with the status,
+  the last lines of stdout and metadata; an interrupt (run termination) stops the job and re-raises.
+
+Identity used for the key: the earliest run of the re-execution chain in which this step has not
+succeeded yet (the run itself when it is not a re-execution, or when the step succeeded in the
+parent run), the step key, the partition key (or range), and a hash of the job spec. So a
+re-execution from failure (UI or ``ReexecutionOptions.from_failure``) reattaches to a job the
+failed run left running or that succeeded after the run died, while re-running a step that had
+succeeded starts a fresh job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, TypeAlias
+
+from dagster import (
+    AssetExecutionContext,
+    ConfigurableResource,
+    DagsterEventType,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+)
+from pydantic import ConfigDict, Field, model_validator
+
+from domino_orchestrate.core import (
+    DominoClient,
+    DominoConfig,
+    JobFailedError,
+    JobHandle,
+    JobSnapshot,
+    JobSpec,
+    LogLine,
+    PollOptions,
+    PollTimeoutError,
+    RunSpec,
+    idempotency_key,
+)
+from domino_orchestrate.core.command import with_env_prefix
+from domino_orchestrate.core.lineage import (
+    Dataset,
+    LineageInfo,
+    ParentRun,
+    lineage_env,
+    lineage_observers,
+)
+
+try:  # Dagster >= 1.12: durable launch handles in the event log (private module, used defensively).
+    from dagster._core.pipes.reattach import (
+        find_latest_launch_handle,
+        record_external_launch,
+        record_external_reattach,
+    )
+except ImportError:  # pragma: no cover - older Dagster: the core's title lookup alone is used
+    find_latest_launch_handle = None  # type: ignore[assignment]
+    record_external_launch = None  # type: ignore[assignment]
+    record_external_reattach = None  # type: ignore[assignment]
+
+__all__ = [
+    "CLIENT_NAME",
+    "DominoJobResult",
+    "DominoResource",
+    "StepIdentity",
+    "step_identity",
+]
+
+log = logging.getLogger("domino_orchestrate.dagster")
+
+Context: TypeAlias = AssetExecutionContext | OpExecutionContext
+#: ``client_name`` of the launch handles this integration records in Dagster's event log.
+CLIENT_NAME = "domino_orchestrate"
+_MAX_DEPTH = 64
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DominoJobResult:
+    """What a finished Domino job looked like; JSON-safe via ``to_dict`` (no secrets)."""
+
+    job_id: str
+    url: str | None
+    status: str
+    duration_s: float | None
+    stdout_tail: tuple[str, ...] = ()
+    hardware_tier: str | None = None
+    kind: str = "job"
+    attached: bool = False
+    output_commit_id: str | None = None
+    idempotency_key: str | None = None
+
+    @classmethod
+    def from_snapshot(cls, snap: JobSnapshot, handle: JobHandle | None = None,
+                      tail: Iterable[str] = ()) -> DominoJobResult:
+        return cls(
+            job_id=snap.job_id, url=snap.url or (handle.url if handle else None),
+            status=snap.status.value, duration_s=snap.duration_s, stdout_tail=tuple(tail),
+            hardware_tier=snap.hardware_tier, kind=snap.kind,
+            attached=bool(handle and handle.attached), output_commit_id=snap.output_commit_id,
+            idempotency_key=handle.idempotency_key if handle else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id, "url": self.url, "status": self.status,
+            "duration_s": self.duration_s, "stdout_tail": list(self.stdout_tail),
+            "hardware_tier": self.hardware_tier, "kind": self.kind, "attached": self.attached,
+            "output_commit_id": self.output_commit_id, "idempotency_key": self.idempotency_key,
+        }
+
+    @property
+    def metadata(self) -> dict[str, MetadataValue]:
+        """Materialization / output metadata: job id, URL, status, duration, hardware tier."""
+        meta: dict[str, MetadataValue] = {
+            "domino_job_id": MetadataValue.text(self.job_id),
+            "domino_status": MetadataValue.text(self.status),
+            "domino_kind": MetadataValue.text(self.kind),
+            "domino_reattached": MetadataValue.bool(self.attached),
+        }
+        if self.url:
+            meta["domino_job_url"] = MetadataValue.url(self.url)
+        if self.duration_s is not None:
+            meta["domino_duration_s"] = MetadataValue.float(float(self.duration_s))
+        if self.hardware_tier:
+            meta["domino_hardware_tier"] = MetadataValue.text(self.hardware_tier)
+        if self.output_commit_id:
+            meta["domino_output_commit_id"] = MetadataValue.text(self.output_commit_id)
+        return meta
+
+    def materialize_result(self, **kwargs: Any) -> MaterializeResult:
+        """``return domino.run_job(context, "python x.py").materialize_result()`` in an asset."""
+        metadata = {**self.metadata, **dict(kwargs.pop("metadata", None) or {})}
+        return MaterializeResult(metadata=metadata, **kwargs)
+
+    def output(self, value: Any = None, output_name: str = "result") -> Output[Any]:
+        """An ``Output`` carrying ``value`` (default: ``to_dict()``) and this job's metadata."""
+        return Output(self.to_dict() if value is None else value, output_name, metadata=self.metadata)
+
+
+# --- step identity -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepIdentity:
+    """Who is asking for a Domino job: the Dagster run, step and partition."""
+
+    run_id: str
+    #: The run whose id keys the job: the earliest run of the re-execution chain in which this
+    #: step has not succeeded.
+    key_run_id: str
+    root_run_id: str
+    job_name: str
+    step_key: str
+    partition_key: str | None = None
+    retry_number: int = 0
+    asset_keys: tuple[str, ...] = ()
+    upstream_asset_keys: tuple[str, ...] = ()
+
+
+def _op_context(context: Context) -> OpExecutionContext:
+    return context.op_execution_context if isinstance(context, AssetExecutionContext) else context
+
+
+def _partition(ctx: OpExecutionContext) -> str | None:
+    try:
+        if ctx.has_partition_key:
+            return str(ctx.partition_key)
+        if ctx.has_partition_key_range:
+            rng = ctx.partition_key_range
+            return f"{rng.start}...{rng.end}"
+    except Exception:  # direct invocation contexts without a run
+        return None
+    return None
+
+
+def _step_succeeded(ctx: OpExecutionContext, run_id: str, step_key: str) -> bool:
+    entries = ctx.instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS)
+    return any(entry.step_key == step_key for entry in entries)
+
+
+def _key_run_id(ctx: OpExecutionContext, step_key: str) -> str:
+    """The run that first launched this step's job: walk back through re-executions while the
+    step did not succeed in the parent run (a continuation); stop at a parent where it succeeded
+    (running it again is intentional)."""
+    run = ctx.dagster_run
+    current = run
+    seen: set[str] = set()
+    try:
+        while current.parent_run_id and current.run_id not in seen and len(seen) < _MAX_DEPTH:
+            seen.add(current.run_id)
+            parent = ctx.instance.get_run_by_id(current.parent_run_id)
+            if parent is None or _step_succeeded(ctx, parent.run_id, step_key):
+                break
+            current = parent
+    except Exception:
+        log.debug("Could not walk the parent runs of %s", run.run_id, exc_info=True)
+        return run.root_run_id or run.run_id
+    return current.run_id
+
+
+def step_identity(context: Context) -> StepIdentity:
+    """The identity of the current step, from an asset or op execution context."""
+    ctx = _op_context(context)
+    run = ctx.dagster_run
+    try:
+        step_key = ctx.get_step_execution_context().step.key
+    except Exception:
+        step_key = ctx.op.name
+    asset_keys: tuple[str, ...] = ()
+    upstream: tuple[str, ...] = ()
+    try:
+        if ctx.has_assets_def:
+            asset_keys = tuple(k.to_user_string() for k in ctx.selected_asset_keys)
+            upstream = tuple(
+                dep.to_user_string()
+                for key in ctx.selected_asset_keys
+                for dep in ctx.assets_def.asset_deps.get(key, ())
+            )
+    except Exception:
+        log.debug("No asset information for %s", step_key, exc_info=True)
+    return StepIdentity(
+        run_id=run.run_id,
+        key_run_id=_key_run_id(ctx, step_key),
+        root_run_id=run.root_run_id or run.run_id,
+        job_name=run.job_name,
+        step_key=step_key,
+        partition_key=_partition(ctx),
+        retry_number=ctx.retry_number,
+        asset_keys=asset_keys,
+        upstream_asset_keys=tuple(dict.fromkeys(upstream)),
+    )
+
+
+def _spec_digest(spec: JobSpec | RunSpec) -> str:
+    return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _scrubber(config: DominoConfig) -> Callable[[str], str]:
+    secrets = config.credentials.secrets()
+
+    def scrub(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    return scrub
+
+
+# --- the resource ------------------------------------------------------------------------------
+
+
+class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
+    """Connection to a Domino project plus how to follow jobs.
+
+    >>> DominoResource(host="https://domino.example.com", project="alice/churn",
+    ...                api_key=EnvVar("DOMINO_USER_API_KEY"))
+
+    Every unset connection field falls back to the Domino environment variables
+    (``DOMINO_API_HOST``, ``DOMINO_USER_API_KEY``, ``DOMINO_TOKEN_FILE``, ``DOMINO_API_PROXY``).
+    """
+
+    # Pydantic would otherwise quote every field value (the API key too) in a validation error.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    host: str | None = Field(
+        default=None, description="Domino URL, e.g. https://domino.example.com; "
+        "defaults to DOMINO_API_HOST.")
+    project: str = Field(description="Domino project as 'owner/name'.")
+    api_key: str | None = Field(
+        default=None, repr=False, description="Domino user API key; pass EnvVar('DOMINO_USER_API_KEY') so the "
+        "key never lands in code or run config. Defaults to DOMINO_USER_API_KEY.")
+    auth_token: str | None = Field(
+        default=None, repr=False, description="A bearer token instead of an API key (exclusive with api_key, "
+        "token_file and api_proxy).")
+    token_file: str | None = Field(
+        default=None, description="Path of a file holding a short-lived token, re-read on every "
+        "request (DOMINO_TOKEN_FILE inside Domino). api_key may be set too as a fallback.")
+    api_proxy: str | None = Field(
+        default=None, description="Domino API proxy sidecar URL (DOMINO_API_PROXY); it injects "
+        "credentials itself, so no credential may be set with it.")
+    verify_tls: bool = Field(default=True, description="Verify Domino's TLS certificate.")
+    request_timeout: float = Field(default=30.0, description="Seconds per HTTP request.")
+    max_retries: int | None = Field(
+        default=None, description="Transport retries per request; defaults to DOMINO_MAX_RETRIES "
+        "or 4.")
+    poll_freq: float = Field(default=5.0, description="Longest pause between status polls, seconds.")
+    initial_interval: float = Field(
+        default=1.0, description="First pause between polls; grows to poll_freq, so short jobs "
+        "return quickly.")
+    max_poll_time: float = Field(
+        default=6000.0, description="Give up (and stop the job) after this many seconds.")
+    retry_count: int = Field(
+        default=5, description="Consecutive transient polling errors tolerated.")
+    stream_logs: bool = Field(
+        default=True, description="Send the job's stdout to the Dagster log as it is produced.")
+    include_setup_log: bool = Field(
+        default=False, description="Also stream Domino's setup (environment preparation) log.")
+    stop_timeout: float = Field(
+        default=60.0, description="Seconds to wait for a stop (on timeout or termination) to be "
+        "confirmed.")
+    tail_lines: int = Field(
+        default=20, description="Lines of stdout kept for failure messages and results.")
+    emit_lineage: bool = Field(
+        default=True, description="Emit lineage (OpenLineage/MLflow) when it is configured.")
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> DominoResource:
+        if self.auth_token and (self.api_key or self.token_file):
+            raise ValueError("Set auth_token alone: it excludes api_key and token_file.")
+        if self.api_proxy and (self.api_key or self.auth_token or self.token_file):
+            raise ValueError(
+                "api_proxy injects credentials itself: do not set api_key, auth_token or "
+                "token_file with it.")
+        owner, sep, name = self.project.partition("/")
+        if not (owner and sep and name) or "/" in name:
+            raise ValueError(f"project must be 'owner/name', got {self.project!r}.")
+        if self.poll_freq <= 0 or self.initial_interval <= 0 or self.max_poll_time <= 0:
+            raise ValueError("poll_freq, initial_interval and max_poll_time must be > 0 seconds.")
+        if self.retry_count < 0 or self.tail_lines < 0:
+            raise ValueError("retry_count and tail_lines must be >= 0.")
+        return self
+
+    # --- plain core objects ---
+    def get_config(self) -> DominoConfig:
+        return DominoConfig.resolve(
+            self.host, self.project, api_key=self.api_key, auth_token=self.auth_token,
+            domino_token_file=self.token_file, api_proxy=self.api_proxy, verify=self.verify_tls,
+            max_retries=self.max_retries, timeout=self.request_timeout,
+        )
+
+    def get_client(self) -> DominoClient:
+        """A plain core ``DominoClient`` for anything the helpers below do not cover."""
+        return DominoClient(config=self.get_config())
+
+    def poll_options(self, **overrides: Any) -> PollOptions:
+        return PollOptions(**{
+            "poll_freq": self.poll_freq, "initial_interval": self.initial_interval,
+            "max_poll_time": self.max_poll_time, "retry_count": self.retry_count,
+            "stream_logs": self.stream_logs, "include_setup_log": self.include_setup_log,
+            "stop_timeout": self.stop_timeout, "tail_lines": self.tail_lines, **overrides,
+        })
+
+    # --- identity, lineage ---
+    def idempotency_key_for(self, context: Context, spec: JobSpec | RunSpec) -> str:
+        """The key of this step's job: from-failure run chain, step, partition and spec."""
+        ident = step_identity(context)
+        return idempotency_key(
+            "dagster", ident.key_run_id, ident.step_key, ident.partition_key or "", _spec_digest(spec)
+        )
+
+    def lineage_info(self, context: Context) -> LineageInfo:
+        ident = step_identity(context)
+        return LineageInfo(
+            orchestrator="dagster",
+            job_name=f"{ident.job_name}.{ident.step_key}",
+            run_key=(ident.key_run_id, ident.step_key, ident.partition_key or ""),
+            parent=ParentRun(
+                namespace="dagster", name=ident.job_name, run_id=ident.run_id,
+                root_namespace="dagster", root_name=ident.job_name, root_run_id=ident.root_run_id,
+            ),
+            inputs=tuple(Dataset("dagster", key) for key in ident.upstream_asset_keys),
+            outputs=tuple(Dataset("dagster", key) for key in ident.asset_keys),
+            tags={"dagster.partition_key": ident.partition_key} if ident.partition_key else {},
+        )
+
+    def _observers(self, lineage: LineageInfo | None, config: DominoConfig,
+                   observers: Iterable[Any]) -> list[Any]:
+        found = list(observers)
+        if lineage is not None:
+            found.extend(lineage_observers(lineage, config))
+        return found
+
+    def _prepare(self, context: Context, spec: JobSpec | RunSpec, key: str | None,
+                 env: Mapping[str, str] | None, lineage: LineageInfo | None
+                 ) -> tuple[JobSpec | RunSpec, str]:
+        ident = step_identity(context)
+        key = key or self.idempotency_key_for(context, spec)
+        if spec.title is None:
+            title = f"dagster {ident.job_name}.{ident.step_key}"
+            if ident.partition_key:
+                title += f" [{ident.partition_key}]"
+            spec = replace(spec, title=title)
+        variables = dict(env or {})
+        if lineage is not None:
+            variables.update(lineage_env(lineage, self.get_config()))
+        if variables:
+            if isinstance(spec, JobSpec):
+                spec = replace(spec, command=with_env_prefix(spec.command, variables))
+            elif spec.is_direct:
+                spec = replace(spec, command=(with_env_prefix(spec.command[0], variables),))
+            else:
+                log.debug("Environment for a non-direct v1 run is not passed: %s", sorted(variables))
+        return spec, key
+
+    # --- start / wait ---
+    def start_job(self, context: Context, command_or_spec: str | JobSpec | RunSpec, *,
+                  idempotency_key: str | None = None, env: Mapping[str, str] | None = None,
+                  lineage: LineageInfo | Literal[False] | None = None,
+                  observers: Iterable[Any] = (), **fields: Any) -> JobHandle:
+        """Start this step's Domino job (a ``RunSpec`` starts a v1 run), or reattach to the one
+        a previous attempt started if it is still running or succeeded.
+
+        ``env`` is exported before the command; ``lineage=None`` derives lineage from the
+        context, ``False`` turns it off.
+        """
+        spec: JobSpec | RunSpec = (
+            command_or_spec if isinstance(command_or_spec, (JobSpec, RunSpec))
+            else JobSpec(command=command_or_spec, **fields)
+        )
+        if fields and isinstance(command_or_spec, (JobSpec, RunSpec)):
+            spec = replace(spec, **fields)
+        info = self._lineage(context, lineage)
+        spec, key = self._prepare(context, spec, idempotency_key, env, info)
+        with self.get_client() as client:
+            obs = self._observers(info, client.config, observers)
+            handle = self._recorded_handle(context, client, key)
+            if handle is None:
+                if isinstance(spec, RunSpec):
+                    handle = client.start_run(spec, idempotency_key=key, observers=obs)
+                else:
+                    handle = client.start_job(spec, idempotency_key=key, observers=obs)
+                self._record(context, handle)
+        verb = "Reattached to" if handle.attached else "Started"
+        context.log.info(f"{verb} Domino {handle.kind} {handle.job_id}: {handle.url or ''}")
+        return handle
+
+    def wait(self, context: Context, handle: JobHandle, *,
+             lineage: LineageInfo | Literal[False] | None = None,
+             observers: Iterable[Any] = (), on_line: Callable[[LogLine], None] | None = None,
+             **poll_overrides: Any) -> DominoJobResult:
+        """Follow the job to its end, streaming stdout to ``context.log``.
+
+        Returns a ``DominoJobResult`` on Succeeded; raises ``dagster.Failure`` on Failed, Error,
+        Stopped or a poll timeout. An interrupt stops the Domino job and is re-raised.
+        """
+        info = self._lineage(context, lineage)
+        options = self.poll_options(**poll_overrides)
+        tail: deque[str] = deque(maxlen=max(1, options.tail_lines))
+        with self.get_client() as client:
+            scrub = _scrubber(client.config)
+
+            def to_log(line: LogLine) -> None:
+                text = scrub(line.text)
+                tail.append(text)
+                (context.log.warning if line.stream == "stderr" else context.log.info)(text)
+                if on_line is not None:
+                    on_line(line)
+
+            obs = self._observers(info, client.config, observers)
+            try:
+                snap = client.wait(handle, options, on_line=to_log, observers=obs)
+            except JobFailedError as exc:
+                lines = [scrub(t) for t in exc.stdout_tail] or list(tail)
+                result = DominoJobResult.from_snapshot(exc.snapshot, handle, lines)
+                raise self._failure(result, f"ended {exc.status.value}") from None
+            except PollTimeoutError as exc:
+                last = self._last_snapshot(client, handle)
+                result = (DominoJobResult.from_snapshot(last, handle, tail) if last else
+                          DominoJobResult(handle.job_id, handle.url, exc.last_status, None,
+                                          tuple(tail), kind=handle.kind, attached=handle.attached))
+                raise self._failure(result, scrub(str(exc))) from None
+        result = DominoJobResult.from_snapshot(snap, handle, tail)
+        context.log.info(
+            f"Domino {result.kind} {result.job_id} {result.status}"
+            + (f" in {result.duration_s:.1f}s" if result.duration_s is not None else "")
+        )
+        return result
+
+    def run_job(self, context: Context, command_or_spec: str | JobSpec, *,
+                idempotency_key: str | None = None, env: Mapping[str, str] | None = None,
+                lineage: LineageInfo | Literal[False] | None = None,
+                observers: Iterable[Any] = (), on_line: Callable[[LogLine], None] | None = None,
+                poll_overrides: Mapping[str, Any] | None = None, **fields: Any) -> DominoJobResult:
+        """Start (or reattach to) this step's v4 job and wait for it; see ``start_job``/``wait``.
+
+        ``fields`` are ``JobSpec`` fields (title, hardware_tier_name, environment_id, …).
+        """
+        observers = list(observers)
+        info = self._lineage(context, lineage)
+        handle = self.start_job(context, command_or_spec, idempotency_key=idempotency_key,
+                                env=env, lineage=info or False, observers=observers, **fields)
+        return self.wait(context, handle, lineage=info or False, observers=observers,
+                         on_line=on_line, **dict(poll_overrides or {}))
+
+    def run_run(self, context: Context, command: RunSpec | Sequence[str] | str, *,
+                idempotency_key: str | None = None, env: Mapping[str, str] | None = None,
+                lineage: LineageInfo | Literal[False] | None = None,
+                observers: Iterable[Any] = (), on_line: Callable[[LogLine], None] | None = None,
+                poll_overrides: Mapping[str, Any] | None = None, **fields: Any) -> DominoJobResult:
+        """Start (or reattach to) a v1 run (``command`` is e.g. ``["main.py", "arg"]``) and wait."""
+        if isinstance(command, RunSpec):
+            spec = replace(command, **fields) if fields else command
+        else:
+            parts = (command,) if isinstance(command, str) else tuple(command)
+            spec = RunSpec(command=parts, **fields)
+        observers = list(observers)
+        info = self._lineage(context, lineage)
+        handle = self.start_job(context, spec, idempotency_key=idempotency_key, env=env,
+                                lineage=info or False, observers=observers)
+        return self.wait(context, handle, lineage=info or False, observers=observers,
+                         on_line=on_line, **dict(poll_overrides or {}))
+
+    # --- helpers ---
+    def _lineage(self, context: Context, lineage: LineageInfo | Literal[False] | None
+                 ) -> LineageInfo | None:
+        if lineage is False or not self.emit_lineage:
+            return None
+        return lineage if lineage is not None else self.lineage_info(context)
+
+    @staticmethod
+    def _failure(result: DominoJobResult, what: str) -> Failure:
+        description = f"Domino {result.kind} {result.job_id} {what}"
+        if result.url:
+            description += f" ({result.url})"
+        if result.stdout_tail:
+            description += "; last lines of output:\n" + "\n".join(result.stdout_tail)
+        metadata: dict[str, Any] = dict(result.metadata)
+        metadata["domino_stdout_tail"] = MetadataValue.text("\n".join(result.stdout_tail))
+        return Failure(description=description, metadata=metadata)
+
+    @staticmethod
+    def _last_snapshot(client: DominoClient, handle: JobHandle) -> JobSnapshot | None:
+        try:
+            return client.get_job(handle)
+        except Exception:
+            return None
+
+    @staticmethod
+    def _recorded_handle(context: Context, client: DominoClient, key: str) -> JobHandle | None:
+        """Reattach through Dagster's own launch record of this step, when there is one."""
+        if find_latest_launch_handle is None:
+            return None
+        try:
+            found = find_latest_launch_handle(context, client_name=CLIENT_NAME)
+        except Exception:
+            log.debug("No launch handle lookup for this context", exc_info=True)
+            return None
+        if found is None or found.extras.get("idempotency_key") != key:
+            return None
+        kind = str(found.extras.get("kind") or "job")
+        handle = JobHandle(job_id=found.external_run_id, kind=kind,  # type: ignore[arg-type]
+                           project=client.config.project, url=found.external_run_url,
+                           idempotency_key=key, attached=True)
+        snap = client.get_job(handle)
+        if snap.status.is_failure:
+            return None  # a retry exists to run it again: start a fresh job
+        try:
+            record_external_reattach(context, found)
+        except Exception:
+            log.debug("Could not record the reattach", exc_info=True)
+        return handle
+
+    @staticmethod
+    def _record(context: Context, handle: JobHandle) -> None:
+        if record_external_launch is None:
+            return
+        try:
+            record_external_launch(
+                context, client_name=CLIENT_NAME, external_run_id=handle.job_id,
+                external_run_url=handle.url,
+                extras={"kind": handle.kind, "idempotency_key": handle.idempotency_key or "",
+                        "attached": handle.attached},
+            )
+        except Exception:
+            log.debug("Could not record the launch in the event log", exc_info=True)

@@ -1,0 +1,457 @@
+"""The Dagster integration against the sandbox over real HTTP: ``materialize`` /
+``execute_in_process`` / ``execute_job`` with ``DominoResource``, ``domino_job_asset`` and
+``domino_job_op`` — stdout streaming, metadata, failures, termination, retries, re-execution,
+partitions, upstream values, lineage hand-off and secrets."""
+
+
+import json
+import logging
+import time as real_time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import (
+    AssetExecutionContext,
+    DagsterExecutionInterruptedError,
+    DagsterInstance,
+    EnvVar,
+    Failure,
+    MaterializeResult,
+    ReexecutionOptions,
+    RetryPolicy,
+    StaticPartitionsDefinition,
+    UrlMetadataValue,
+    asset,
+    execute_job,
+    instance_for_test,
+    job,
+    materialize,
+)
+from dagster._core.definitions.reconstruct import ReconstructableJob
+from dagster._serdes import serialize_value
+from pydantic import ValidationError
+
+from domino_orchestrate.core import ConfigurationError, DominoClient, JobStatus, RunSpec
+from domino_orchestrate.core import client as client_module
+from domino_orchestrate.core.command import with_env_prefix
+from domino_orchestrate.dagster import (
+    DominoJobResult,
+    DominoResource,
+    domino_job_asset,
+    domino_job_op,
+)
+from domino_orchestrate.sandbox.server import SandboxServer
+
+PROJECT = "demo/quick-start"
+
+
+def user_logs(instance: DagsterInstance, run_id: str) -> list[str]:
+    """The messages steps sent to ``context.log`` (not framework events)."""
+    return [e.user_message for e in instance.all_logs(run_id) if e.dagster_event is None]
+
+
+def event_log_text(instance: DagsterInstance, run_id: str) -> str:
+    """Everything Dagster stored for a run: events, metadata, messages and the run record."""
+    parts = [serialize_value(entry) for entry in instance.all_logs(run_id)]
+    parts.append(serialize_value(instance.get_run_by_id(run_id)))
+    return "\n".join(parts)
+
+
+def starts(srv: SandboxServer) -> int:
+    return sum(srv.stats()["starts_by_title"].values())
+
+
+def watcher(srv: SandboxServer) -> DominoClient:
+    return DominoClient(srv.url, PROJECT, api_key=srv.api_key)
+
+
+def flaky_wait(mocker: Any, failures: int = 1) -> dict[str, int]:
+    """Make the first ``failures`` waits die right after the start, like a lost run worker."""
+    real_wait = DominoClient.wait
+    calls = {"n": 0}
+
+    def wait(self: DominoClient, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= failures:
+            raise RuntimeError("run worker lost right after the Domino job started")
+        return real_wait(self, *args, **kwargs)
+
+    mocker.patch.object(DominoClient, "wait", wait)
+    return calls
+
+
+# --- success, metadata, secrets ------------------------------------------------------------------
+
+
+def test_success_streams_stdout_and_attaches_metadata(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    trained = domino_job_asset("trained", "echo line-one; echo line-two >&2; echo line-three",
+                               title="nightly training")
+    result = materialize([trained], resources={"domino": domino}, instance=instance)
+
+    assert result.success
+    logs = user_logs(instance, result.run_id)
+    # Each stdout line reaches context.log once, in order; stderr as a warning (the order across
+    # the two streams is not defined).
+    assert [m for m in logs if m in {"line-one", "line-three"}] == ["line-one", "line-three"]
+    (err,) = [e for e in instance.all_logs(result.run_id) if e.user_message == "line-two"]
+    assert err.level == logging.WARNING
+    (mat,) = result.asset_materializations_for_node("trained")
+    meta = mat.metadata
+    job_id = meta["domino_job_id"].value
+    assert isinstance(meta["domino_job_url"], UrlMetadataValue)
+    assert meta["domino_job_url"].value == f"{srv.url}/jobs/{PROJECT}/{job_id}"
+    assert meta["domino_status"].value == "Succeeded"
+    assert isinstance(meta["domino_duration_s"].value, float)
+    assert meta["domino_hardware_tier"].value
+    assert meta["domino_reattached"].value is False
+    assert starts(srv) == 1
+    snap = watcher(srv).get_job(str(job_id))
+    assert snap.status is JobStatus.SUCCEEDED
+    assert snap.title is not None and snap.title.startswith("nightly training [do:")
+    # The launch is recorded in Dagster's event log (pipes launch handle) with its URL.
+    assert any(f"Launched external run {job_id}" in e.dagster_event.message
+               for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.message)
+
+
+def test_no_secret_in_event_log_metadata_or_errors(
+    srv: SandboxServer, instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_DOMINO_KEY", srv.api_key)
+    domino = DominoResource(host=srv.url, project=PROJECT, api_key=EnvVar("TEST_DOMINO_KEY"),
+                            poll_freq=0.5, initial_interval=0.2)
+    ok = domino_job_asset("ok", "echo fine")
+    bad = domino_job_asset("bad", "echo broken; exit 2")
+    result = materialize([ok, bad], resources={"domino": domino}, instance=instance,
+                         raise_on_error=False)
+
+    assert not result.success
+    assert starts(srv) == 2  # the key from the env var authenticated both starts
+    text = event_log_text(instance, result.run_id)
+    assert "broken" in text and "fine" in text  # the check below looks at real content
+    assert srv.api_key not in text
+    assert srv.api_key not in repr(domino)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert srv.api_key not in repr(failure)
+
+
+def test_resource_validation_and_env_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sekrit-api-key-0123"
+    with pytest.raises(ValidationError) as both:
+        DominoResource(project="a/b", api_key=secret, auth_token="tok-0123456789")
+    assert "auth_token" in str(both.value)
+    assert secret not in str(both.value) and "tok-0123456789" not in str(both.value)
+    with pytest.raises(ValidationError, match="api_proxy"):
+        DominoResource(project="a/b", api_proxy="http://localhost:8899", api_key=secret)
+    with pytest.raises(ValidationError, match="owner/name"):
+        DominoResource(project="no-slash", api_key=secret)
+    with pytest.raises(ValidationError, match="poll_freq"):
+        DominoResource(project="a/b", api_key=secret, poll_freq=0)
+    # A token file with an API key as fallback is allowed.
+    DominoResource(project="a/b", token_file="/tmp/token", api_key=secret)
+
+    for name in ("DOMINO_TOKEN_FILE", "DOMINO_API_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOMINO_API_HOST", "https://domino.example.com/some/path")
+    monkeypatch.setenv("DOMINO_USER_API_KEY", secret)
+    resource = DominoResource(project="a/b")
+    config = resource.get_config()
+    assert config.host == "https://domino.example.com"
+    assert config.credentials.kind == "api_key" and config.credentials.api_key == secret
+    client = resource.get_client()
+    assert isinstance(client, DominoClient) and secret not in repr(client)
+    assert resource.poll_options().poll_freq == 5.0
+
+
+# --- failures --------------------------------------------------------------------------------------
+
+
+def test_failed_job_raises_failure_with_status_tail_and_metadata(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    bad = domino_job_asset("bad", "echo step-1; echo oops-last-words; exit 3")
+    with pytest.raises(Failure) as raised:
+        materialize([bad], resources={"domino": domino}, instance=instance)
+
+    failure = raised.value
+    assert failure.description is not None
+    assert "ended Failed" in failure.description
+    assert "oops-last-words" in failure.description
+    assert failure.metadata["domino_status"].value == "Failed"
+    assert "oops-last-words" in str(failure.metadata["domino_stdout_tail"].value)
+    assert isinstance(failure.metadata["domino_job_url"], UrlMetadataValue)
+    assert starts(srv) == 1
+
+
+def test_error_status_raises_failure(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    @asset
+    def unlaunchable(context: AssetExecutionContext, domino: DominoResource) -> MaterializeResult:
+        return domino.run_job(context, "no-such-command-xyz --now", lineage=False).materialize_result()
+
+    with pytest.raises(Failure) as raised:
+        materialize([unlaunchable], resources={"domino": domino}, instance=instance)
+    assert "ended Error" in str(raised.value.description)
+    assert raised.value.metadata["domino_status"].value == "Error"
+
+
+def test_termination_stops_the_domino_job_and_reraises(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance, mocker: Any
+) -> None:
+    """Dagster raises DagsterExecutionInterruptedError in the step when a run is terminated; it
+    is injected into the poller's nap once the job's process has printed its first line. The
+    in-process run then records the step failure and ends failed (materialize does not raise)."""
+    client = watcher(srv)
+    state = {"raised": False}
+
+    class InterruptingTime:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_time, name)
+
+        def sleep(self, seconds: float) -> None:
+            if not state["raised"]:
+                jobs = client.list_jobs()
+                if jobs and b"started" in srv.output(jobs[0].job_id)[0]:
+                    state["raised"] = True
+                    raise DagsterExecutionInterruptedError()
+            real_time.sleep(seconds)
+
+    mocker.patch.object(client_module, "time", InterruptingTime())
+    long = domino_job_asset("long", "echo started; sleep 60; echo never-printed")
+    began = real_time.monotonic()
+    result = materialize([long], resources={"domino": domino}, instance=instance,
+                         raise_on_error=False)
+
+    assert state["raised"]
+    assert not result.success
+    # The interrupt was re-raised (not swallowed, not turned into a Failure): Dagster records it.
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error = failure.step_failure_data.error
+    assert error is not None and error.cls_name == "DagsterExecutionInterruptedError"
+    assert real_time.monotonic() - began < 40
+    (snap,) = client.list_jobs()
+    assert snap.status is JobStatus.STOPPED
+    assert b"never-printed" not in srv.output(snap.job_id)[0]
+    assert starts(srv) == 1
+
+
+def test_poll_timeout_stops_the_job_and_raises_failure(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    slow = domino_job_asset("slow", "echo slow-start; sleep 30", poll_overrides={"max_poll_time": 1.5})
+    with pytest.raises(Failure) as raised:
+        materialize([slow], resources={"domino": domino}, instance=instance)
+
+    assert "did not finish within" in str(raised.value.description)
+    assert "it was stopped" in str(raised.value.description)
+    (snap,) = watcher(srv).list_jobs()
+    assert snap.status is JobStatus.STOPPED
+    assert raised.value.metadata["domino_status"].value == "Stopped"
+
+
+# --- retries and re-execution ------------------------------------------------------------------------
+
+
+def test_step_retry_reattaches_to_the_job_already_started(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance, mocker: Any
+) -> None:
+    calls = flaky_wait(mocker)
+    retried = domino_job_asset("retried", "echo attempt; sleep 1; echo finished",
+                               retry_policy=RetryPolicy(max_retries=1))
+    result = materialize([retried], resources={"domino": domino}, instance=instance)
+
+    assert result.success
+    assert calls["n"] == 2
+    assert starts(srv) == 1  # exactly one Domino job for two attempts
+    (mat,) = result.asset_materializations_for_node("retried")
+    assert mat.metadata["domino_reattached"].value is True
+    logs = user_logs(instance, result.run_id)
+    assert any(m.startswith("Reattached to Domino job") for m in logs)
+    assert "finished" in logs
+
+
+def test_step_retry_after_a_failed_job_starts_a_new_one(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance, tmp_path: Path
+) -> None:
+    marker = tmp_path / "first-try-done"
+    command = (f"if [ -f {marker} ]; then echo second-try; "
+               f"else touch {marker}; echo first-try; exit 1; fi")
+    flaky = domino_job_asset("flaky", command, retry_policy=RetryPolicy(max_retries=1))
+    result = materialize([flaky], resources={"domino": domino}, instance=instance)
+
+    assert result.success
+    assert starts(srv) == 2
+    logs = user_logs(instance, result.run_id)
+    assert "first-try" in logs and "second-try" in logs
+
+
+def test_reexecution_from_failure_reattaches_all_steps_starts_fresh(
+    srv: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mocker: Any
+) -> None:
+    for name in ("DOMINO_TOKEN_FILE", "DOMINO_API_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOMINO_API_HOST", srv.url)
+    monkeypatch.setenv("DOMINO_USER_API_KEY", srv.api_key)
+    flaky_wait(mocker)
+    recon = ReconstructableJob.for_file(str(Path(__file__).with_name("reexec_defs.py")), "reexec_job")
+    with instance_for_test(temp_dir=str(tmp_path)) as inst:
+        with execute_job(recon, inst) as first:
+            assert not first.success
+        assert starts(srv) == 1
+        (started,) = watcher(srv).list_jobs()
+
+        options = ReexecutionOptions.from_failure(first.run_id, inst)
+        with execute_job(recon, inst, reexecution_options=options) as second:
+            assert second.success
+            out = second.output_for_node("train")
+            assert out["job_id"] == started.job_id and out["attached"] is True
+            assert out["status"] == "Succeeded"
+            assert "reexec-done" in user_logs(inst, second.run_id)
+        assert starts(srv) == 1
+
+        # Re-executing all steps on purpose runs the job again.
+        with execute_job(recon, inst,
+                         reexecution_options=ReexecutionOptions(parent_run_id=second.run_id)) as third:
+            assert third.success
+            assert third.output_for_node("train")["attached"] is False
+        assert starts(srv) == 2
+
+
+def test_explicit_key_reattaches_across_runs(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    @asset
+    def keyed(context: AssetExecutionContext, domino: DominoResource) -> MaterializeResult:
+        result = domino.run_job(context, "echo keyed-run", idempotency_key="fixed-key-1")
+        return result.materialize_result(metadata={"extra": 1})
+
+    first = materialize([keyed], resources={"domino": domino}, instance=instance)
+    second = materialize([keyed], resources={"domino": domino}, instance=instance)
+    (m1,) = first.asset_materializations_for_node("keyed")
+    (m2,) = second.asset_materializations_for_node("keyed")
+    assert m1.metadata["domino_reattached"].value is False
+    assert m2.metadata["domino_reattached"].value is True
+    assert m1.metadata["domino_job_id"] == m2.metadata["domino_job_id"]
+    assert m2.metadata["extra"].value == 1
+    assert starts(srv) == 1
+
+
+# --- partitions, upstream, ops, runs -------------------------------------------------------------------
+
+
+def test_partition_key_in_template_and_env(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    parts = StaticPartitionsDefinition(["2024-01-02", "a b"])
+    daily = domino_job_asset("daily", "echo date={partition_key} env=$DAGSTER_PARTITION_KEY",
+                             partitions_def=parts)
+    r1 = materialize([daily], resources={"domino": domino}, instance=instance, partition_key="a b")
+    r2 = materialize([daily], resources={"domino": domino}, instance=instance,
+                     partition_key="2024-01-02")
+
+    assert "date=a b env=a b" in user_logs(instance, r1.run_id)
+    assert "date=2024-01-02 env=2024-01-02" in user_logs(instance, r2.run_id)
+    assert starts(srv) == 2
+    titles = list(srv.stats()["starts_by_title"])
+    assert any("[a b]" in t for t in titles) and any("[2024-01-02]" in t for t in titles)
+
+
+def test_partition_placeholder_needs_a_partitioned_asset() -> None:
+    with pytest.raises(ConfigurationError, match="pass_partition_key=False"):
+        domino_job_asset("x", "echo {partition_key}", pass_partition_key=False,
+                         partitions_def=StaticPartitionsDefinition(["a"]))
+    with pytest.raises(ConfigurationError, match="no partitions_def"):
+        domino_job_asset("y", "echo {partition_key}")
+    assert with_env_prefix("run.sh", {"A": "x y", "B": "1"}) == "export A='x y' B=1; run.sh"
+    assert with_env_prefix("run.sh", {}) == "run.sh"
+
+
+def test_upstream_assets_passed_to_the_job(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    up = domino_job_asset("features", "echo building features")
+    down = domino_job_asset("model", 'echo "UP=$DAGSTER_UPSTREAM"', deps=[up], pass_upstream=True)
+    result = materialize([up, down], resources={"domino": domino}, instance=instance)
+
+    assert result.success
+    (up_mat,) = result.asset_materializations_for_node("features")
+    line = next(m for m in user_logs(instance, result.run_id) if m.startswith("UP="))
+    upstream = json.loads(line[len("UP="):])
+    assert upstream["features"]["job_id"] == up_mat.metadata["domino_job_id"].value
+    assert upstream["features"]["status"] == "Succeeded"
+    assert upstream["features"]["url"].startswith(srv.url)
+
+
+def test_ops_chain_with_output_metadata_and_upstream_values(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    extract = domino_job_op("extract", "echo extracted")
+    load = domino_job_op("load", 'echo "got=$DAGSTER_UPSTREAM"', upstream=["after"],
+                         pass_upstream=True)
+
+    @job
+    def etl() -> None:
+        load(after=extract())
+
+    result = etl.execute_in_process(resources={"domino": domino}, instance=instance)
+    assert result.success
+    first, second = result.output_for_node("extract"), result.output_for_node("load")
+    assert first["status"] == second["status"] == "Succeeded"
+    got = next(m for m in user_logs(instance, result.run_id) if m.startswith("got="))
+    assert json.loads(got[len("got="):])["after"]["job_id"] == first["job_id"]
+    outputs = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    urls = [e.step_output_data.metadata.get("domino_job_url") for e in outputs]
+    assert all(isinstance(u, UrlMetadataValue) for u in urls) and len(urls) == 2
+    assert starts(srv) == 2
+
+
+def test_v1_run_with_env(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    seen: dict[str, DominoJobResult] = {}
+
+    @asset
+    def scored(context: AssetExecutionContext, domino: DominoResource) -> MaterializeResult:
+        spec = RunSpec(command=("echo v1-$DAGSTER_FOO",), is_direct=True)
+        seen["r"] = domino.run_run(context, spec, env={"DAGSTER_FOO": "bar"}, lineage=False)
+        return seen["r"].materialize_result()
+
+    result = materialize([scored], resources={"domino": domino}, instance=instance)
+    assert result.success
+    assert "v1-bar" in user_logs(instance, result.run_id)
+    assert seen["r"].kind == "run" and seen["r"].status == "Succeeded"
+
+
+# --- lineage hand-off --------------------------------------------------------------------------------
+
+
+def test_lineage_events_and_parent_ids_reach_the_job(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+) -> None:
+    events_file = tmp_path / "lineage.jsonl"
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(events_file))
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(tmp_path / "spool"))
+    lin = domino_job_asset("lin", 'echo "parent=$OPENLINEAGE_PARENT_JOB_NAME"', deps=["raw"])
+    result = materialize([lin], resources={"domino": domino}, instance=instance,
+                         selection=["lin"])
+
+    assert result.success
+    job_name = result.dagster_run.job_name
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "RUNNING", "COMPLETE"] or \
+        [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert {e["job"]["name"] for e in events} == {f"{job_name}.lin"}
+    assert len({e["run"]["runId"] for e in events}) == 1
+    parent = events[0]["run"]["facets"]["parent"]
+    assert (parent["job"]["namespace"], parent["job"]["name"], parent["run"]["runId"]) == (
+        "dagster", job_name, result.run_id)
+    assert [d["name"] for d in events[0]["inputs"]] == ["raw"]
+    assert [d["name"] for d in events[0]["outputs"]] == ["lin"]
+    assert f"parent={job_name}.lin" in user_logs(instance, result.run_id)
+    assert srv.api_key not in events_file.read_text()
