@@ -18,7 +18,7 @@ from typing import Any
 from . import api, flows
 from .api import ApiRequest, Sleep
 from .config import DominoConfig
-from .errors import DominoError, StopNotConfirmedError
+from .errors import DominoError
 from .flows import Context, Flow
 from .models import HardwareTier, JobHandle, JobSnapshot, JobSpec, LogLine, PollOptions, RunSpec
 from .observe import LineCallback, Observers
@@ -102,6 +102,20 @@ class _ClientBase:
         return flows.wait_flow(
             self._ctx, _handle(job), options or PollOptions(), Observers(observers, on_line)
         )
+
+    def _interrupt_stop(self, job: JobRef, options: PollOptions, exc: BaseException,
+                        observers: Iterable[Any]) -> Flow:
+        """Stop a job whose follower was interrupted; report, never raise (the interrupt wins)."""
+        handle = _handle(job)
+        log.warning("Interrupted (%s): stopping Domino job %s", type(exc).__name__, handle.job_id)
+        try:
+            final = yield from flows.stop_flow(self._ctx, handle, True, options.stop_timeout)
+        except DominoError as error:
+            log.error("Could not confirm the stop of Domino job %s: %s", handle.job_id, error)
+            Observers(observers).finished(None, error)
+            return
+        log.warning("Domino job %s stopped (%s)", handle.job_id, final.raw_status)
+        Observers(observers).finished(final, exc)
 
     def _stdout(self, job: JobRef, include_setup_log: bool) -> Flow:
         body = yield from flows.stdout_flow(self._ctx, _handle(job).job_id)
@@ -277,18 +291,7 @@ class DominoClient(_ClientBase):
 
     def _stop_after_interrupt(self, job: JobRef, options: PollOptions, exc: BaseException,
                               observers: Iterable[Any]) -> None:
-        handle = _handle(job)
-        log.warning("Interrupted (%s): stopping Domino job %s", type(exc).__name__, handle.job_id)
-        try:
-            final = self.stop_job(handle, timeout=options.stop_timeout)
-            log.warning("Domino job %s stopped (%s)", handle.job_id, final.raw_status if final else "?")
-            Observers(observers).finished(final, exc)
-        except StopNotConfirmedError as error:
-            log.error("%s", error)
-            Observers(observers).finished(None, error)
-        except Exception as error:
-            log.error("Could not stop Domino job %s after an interrupt: %s", handle.job_id, error)
-            Observers(observers).finished(None, error)
+        self._drive(self._interrupt_stop(job, options, exc, observers))
 
 
 class AsyncDominoClient(_ClientBase):
@@ -420,17 +423,6 @@ class AsyncDominoClient(_ClientBase):
     async def commits(self) -> list[Any]:
         return await self._drive(self._commits())
 
-    async def _stop_after_interrupt(self, job: JobRef, options: PollOptions, exc: BaseException,
-                                    observers: Iterable[Any]) -> None:
-        handle = _handle(job)
-        log.warning("Interrupted (%s): stopping Domino job %s", type(exc).__name__, handle.job_id)
-        try:
-            final = await self.stop_job(handle, timeout=options.stop_timeout)
-            log.warning("Domino job %s stopped (%s)", handle.job_id, final.raw_status if final else "?")
-            Observers(observers).finished(final, exc)
-        except StopNotConfirmedError as error:
-            log.error("%s", error)
-            Observers(observers).finished(None, error)
-        except Exception as error:
-            log.error("Could not stop Domino job %s after an interrupt: %s", handle.job_id, error)
-            Observers(observers).finished(None, error)
+    async def _stop_after_interrupt(self, job: JobRef, options: PollOptions,
+                                    exc: BaseException, observers: Iterable[Any]) -> None:
+        await self._drive(self._interrupt_stop(job, options, exc, observers))
