@@ -3,8 +3,9 @@
 Both expose the same method names with the same meaning; every method builds a flow from
 ``flows`` and drives it. The only differences are how a request is sent and how to sleep.
 An interrupt (KeyboardInterrupt, ``asyncio.CancelledError``, an orchestrator's kill signal — any
-``BaseException`` that is not an ``Exception``) during ``wait`` stops the remote job, confirms the
-stop within a bounded wait, and re-raises.
+``BaseException`` that is not an ``Exception`` — or a runtime's ``TimeoutError``) during ``wait``
+stops the remote job, confirms the stop within a bounded wait, and re-raises; during a start it
+stops whatever that start created.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ __all__ = ["AsyncDominoClient", "DominoClient"]
 log = logging.getLogger("domino_orchestrate")
 
 JobRef = str | JobHandle
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` ends a wait from outside: KeyboardInterrupt, cancellation, an orchestrator's
+    kill or timeout signal (all BaseExceptions), or a ``TimeoutError`` a runtime raised into it
+    (the core itself never raises the builtin one)."""
+    return not isinstance(exc, Exception) or isinstance(exc, TimeoutError)
 
 
 def _handle(ref: JobRef) -> JobHandle:
@@ -220,7 +228,7 @@ class DominoClient(_ClientBase):
         try:
             return self._drive(self._start(spec, new_key, key is not None, observers))
         except BaseException as exc:
-            if not isinstance(exc, Exception):
+            if is_interrupt(exc):
                 # Interrupted mid-start: the job may exist although its id never reached us.
                 for orphan in self._drive(self._orphans(spec, new_key)):
                     self._stop_after_interrupt(orphan, PollOptions(), exc, observers)
@@ -236,7 +244,7 @@ class DominoClient(_ClientBase):
             return self._drive(self._wait(job, options, on_line, observers))
         except BaseException as exc:
             options = options or PollOptions()
-            if not isinstance(exc, Exception) and options.stop_on_interrupt:
+            if is_interrupt(exc) and options.stop_on_interrupt:
                 self._stop_after_interrupt(job, options, exc, observers)
             raise
 
@@ -353,7 +361,7 @@ class AsyncDominoClient(_ClientBase):
         try:
             return await self._drive(self._start(spec, new_key, key is not None, observers))
         except BaseException as exc:
-            if not isinstance(exc, Exception):
+            if is_interrupt(exc):
                 for orphan in await self._drive(self._orphans(spec, new_key)):
                     await self._stop_after_interrupt(orphan, PollOptions(), exc, observers)
             raise
@@ -368,7 +376,7 @@ class AsyncDominoClient(_ClientBase):
             return await self._drive(self._wait(job, options, on_line, observers))
         except BaseException as exc:
             options = options or PollOptions()
-            if not isinstance(exc, Exception) and options.stop_on_interrupt:
+            if is_interrupt(exc) and options.stop_on_interrupt:
                 await self._stop_after_interrupt(job, options, exc, observers)
             raise
 
@@ -425,4 +433,9 @@ class AsyncDominoClient(_ClientBase):
 
     async def _stop_after_interrupt(self, job: JobRef, options: PollOptions,
                                     exc: BaseException, observers: Iterable[Any]) -> None:
-        await self._drive(self._interrupt_stop(job, options, exc, observers))
+        import anyio
+
+        # Under an anyio cancel scope (Prefect, Starlette, task groups) every await is cancelled
+        # again until the scope exits; the stop must still go out.
+        with anyio.CancelScope(shield=True):
+            await self._drive(self._interrupt_stop(job, options, exc, observers))

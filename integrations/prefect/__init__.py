@@ -1,0 +1,48 @@
+"""domino_orchestrate.prefect: run Domino Data Lab jobs from Prefect 3 flows.
+
+Blocks (register with ``prefect block register -m domino_orchestrate.prefect``):
+``DominoCredentials`` (host, API key / token, project) and ``DominoJob`` (a JobBlock whose
+``trigger()`` returns a ``DominoJobRun``).
+
+Tasks: ``start_domino_job``, ``start_domino_run``, ``wait_for_domino_job``, ``stop_domino_job``
+and their ``*_async`` twins. Subflows: ``run_domino_job``, ``run_domino_run`` and
+``run_domino_job_async``, ``run_domino_run_async``.
+
+Jobs stream stdout to the run logger, leave link and status artifacts, fail the task with the
+status and the last lines of output, are stopped when the flow is cancelled or times out, and
+are started once per task even across task and flow-run retries.
+"""
+
+from __future__ import annotations
+
+from .credentials import DominoCredentials
+from .flows import run_domino_job, run_domino_job_async, run_domino_run, run_domino_run_async
+from .jobs import DominoJob, DominoJobRun
+from .tasks import (
+    start_domino_job,
+    start_domino_job_async,
+    start_domino_run,
+    start_domino_run_async,
+    stop_domino_job,
+    stop_domino_job_async,
+    wait_for_domino_job,
+    wait_for_domino_job_async,
+)
+
+__all__ = [
+    "DominoCredentials",
+    "DominoJob",
+    "DominoJobRun",
+    "run_domino_job",
+    "run_domino_job_async",
+    "run_domino_run",
+    "run_domino_run_async",
+    "start_domino_job",
+    "start_domino_job_async",
+    "start_domino_run",
+    "start_domino_run_async",
+    "stop_domino_job",
+    "stop_domino_job_async",
+    "wait_for_domino_job",
+    "wait_for_domino_job_async",
+]

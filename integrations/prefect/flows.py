@@ -1,0 +1,152 @@
+"""Prefect flows that start a Domino job or run and wait for it, shown as their own node.
+
+``run_domino_job`` / ``run_domino_run`` are sync subflows (call them from a ``def`` flow);
+``run_domino_job_async`` / ``run_domino_run_async`` are their ``async def`` twins. Each is a
+``start_*`` task followed by ``wait_for_domino_job``; it returns the job's final summary
+(``JobSnapshot.summary()``: job_id, status, url, hardware_tier, duration_s, …) and fails with the
+status and the last lines of stdout when the job fails. Retrying the subflow (``retries=``) or
+its parent reattaches to the job already started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from prefect import flow
+
+from domino_orchestrate.core import JobSpec, PollOptions, RunSpec
+
+from .credentials import DominoCredentials
+from .tasks import (
+    start_domino_job,
+    start_domino_job_async,
+    start_domino_run,
+    start_domino_run_async,
+    wait_for_domino_job,
+    wait_for_domino_job_async,
+)
+
+__all__ = ["run_domino_job", "run_domino_job_async", "run_domino_run", "run_domino_run_async"]
+
+
+@flow(name="run_domino_job", description="Start a Domino job and follow it to its end.")
+def run_domino_job(
+    credentials: DominoCredentials | str,
+    command: str | None = None,
+    *,
+    spec: JobSpec | dict[str, Any] | None = None,
+    title: str | None = None,
+    hardware_tier_name: str | None = None,
+    hardware_tier_id: str | None = None,
+    environment_id: str | None = None,
+    commit_id: str | None = None,
+    branch: str | None = None,
+    project: str | None = None,
+    idempotency_key: str | None = None,
+    poll_freq: float | None = None,
+    max_poll_time: float | None = None,
+    retry_count: int | None = None,
+    poll_options: PollOptions | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run ``command`` as a Domino job: start (retry-safe), stream stdout, return the summary."""
+    handle = start_domino_job(
+        credentials, command, spec=spec, title=title, hardware_tier_name=hardware_tier_name,
+        hardware_tier_id=hardware_tier_id, environment_id=environment_id, commit_id=commit_id,
+        branch=branch, project=project, idempotency_key=idempotency_key,
+    )
+    return wait_for_domino_job(
+        credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
+        retry_count=retry_count, poll_options=poll_options,
+    )
+
+
+@flow(name="run_domino_job", description="Start a Domino job and follow it to its end.")
+async def run_domino_job_async(
+    credentials: DominoCredentials | str,
+    command: str | None = None,
+    *,
+    spec: JobSpec | dict[str, Any] | None = None,
+    title: str | None = None,
+    hardware_tier_name: str | None = None,
+    hardware_tier_id: str | None = None,
+    environment_id: str | None = None,
+    commit_id: str | None = None,
+    branch: str | None = None,
+    project: str | None = None,
+    idempotency_key: str | None = None,
+    poll_freq: float | None = None,
+    max_poll_time: float | None = None,
+    retry_count: int | None = None,
+    poll_options: PollOptions | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Async twin of ``run_domino_job``."""
+    handle = await start_domino_job_async(
+        credentials, command, spec=spec, title=title, hardware_tier_name=hardware_tier_name,
+        hardware_tier_id=hardware_tier_id, environment_id=environment_id, commit_id=commit_id,
+        branch=branch, project=project, idempotency_key=idempotency_key,
+    )
+    return await wait_for_domino_job_async(
+        credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
+        retry_count=retry_count, poll_options=poll_options,
+    )
+
+
+@flow(name="run_domino_run", description="Start a Domino run (v1) and follow it to its end.")
+def run_domino_run(
+    credentials: DominoCredentials | str,
+    command: Sequence[str] | str | None = None,
+    *,
+    spec: RunSpec | dict[str, Any] | None = None,
+    is_direct: bool | None = None,
+    commit_id: str | None = None,
+    title: str | None = None,
+    tier: str | None = None,
+    publish_api_endpoint: bool | None = None,
+    project: str | None = None,
+    idempotency_key: str | None = None,
+    poll_freq: float | None = None,
+    max_poll_time: float | None = None,
+    retry_count: int | None = None,
+    poll_options: PollOptions | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run a v1 Domino run (``command`` = file and arguments) and return its summary."""
+    handle = start_domino_run(
+        credentials, command, spec=spec, is_direct=is_direct, commit_id=commit_id, title=title,
+        tier=tier, publish_api_endpoint=publish_api_endpoint, project=project,
+        idempotency_key=idempotency_key,
+    )
+    return wait_for_domino_job(
+        credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
+        retry_count=retry_count, poll_options=poll_options,
+    )
+
+
+@flow(name="run_domino_run", description="Start a Domino run (v1) and follow it to its end.")
+async def run_domino_run_async(
+    credentials: DominoCredentials | str,
+    command: Sequence[str] | str | None = None,
+    *,
+    spec: RunSpec | dict[str, Any] | None = None,
+    is_direct: bool | None = None,
+    commit_id: str | None = None,
+    title: str | None = None,
+    tier: str | None = None,
+    publish_api_endpoint: bool | None = None,
+    project: str | None = None,
+    idempotency_key: str | None = None,
+    poll_freq: float | None = None,
+    max_poll_time: float | None = None,
+    retry_count: int | None = None,
+    poll_options: PollOptions | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Async twin of ``run_domino_run``."""
+    handle = await start_domino_run_async(
+        credentials, command, spec=spec, is_direct=is_direct, commit_id=commit_id, title=title,
+        tier=tier, publish_api_endpoint=publish_api_endpoint, project=project,
+        idempotency_key=idempotency_key,
+    )
+    return await wait_for_domino_job_async(
+        credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
+        retry_count=retry_count, poll_options=poll_options,
+    )

@@ -1,0 +1,46 @@
+"""The Prefect example and demo entry point run against the sandbox, and importing the
+integration stays cheap (no HTTP client, no Prefect server, no database driver)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "prefect"
+
+
+def _load(name: str) -> Any:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec = importlib.util.spec_from_file_location(f"prefect_example_{name}", EXAMPLES / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
+def test_run_demo_rows(sandbox: Any, prefect_api: str, domino: Any) -> None:
+    rows = _load("run_demo").run(sandbox.url, sandbox.api_key, "demo/quick-start")
+    assert [(r["orchestrator"], r["task"], r["state"]) for r in rows] == [
+        ("prefect", "train", "Succeeded"), ("prefect", "validate", "Failed")]
+    for row in rows:
+        assert set(row) == {"orchestrator", "task", "job_id", "state"}
+        assert domino.get_job(row["job_id"]).status.value == row["state"]
+    assert sandbox.api_key not in repr(rows)
+
+
+def test_import_is_cheap() -> None:
+    code = (
+        "import sys, domino_orchestrate.prefect\n"
+        "heavy = ['requests', 'sqlalchemy', 'prefect.server.api.server', "
+        "'domino_orchestrate.core.client', 'domino_orchestrate.sandbox', 'prefect.artifacts']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,256 @@
+"""Kill-safety and retry-safety: a task timeout, max_poll_time, an asyncio cancel and a SIGTERM
+(what Prefect's runner sends when a flow run is cancelled) all stop the Domino job; task retries,
+subflow retries and parent flow-run retries reattach to the job already started."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect import flow
+
+from domino_orchestrate.core import JobHandle
+from domino_orchestrate.prefect import (
+    DominoCredentials,
+    _common,
+    run_domino_job,
+    start_domino_job,
+    start_domino_job_async,
+    wait_for_domino_job,
+    wait_for_domino_job_async,
+)
+
+
+def _title(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def _only_job(h: Any, domino: Any, title: str) -> Any:
+    jobs = h.jobs_titled(domino, title)
+    assert len(jobs) == 1, jobs
+    return jobs[0]
+
+
+def _wait_stopped(h: Any, domino: Any, title: str) -> None:
+    job = _only_job(h, domino, title)
+    # The stop was confirmed before the task ended: the job is already terminal.
+    assert domino.get_job(job.job_id).status.value == "Stopped"
+
+
+# --- stopping ----------------------------------------------------------------------------------
+
+
+def test_task_timeout_stops_job(creds: DominoCredentials, h: Any, domino: Any) -> None:
+    title = _title("tmo")
+
+    @flow
+    def pipeline() -> None:
+        handle = start_domino_job(creds, "echo started; sleep 60", title=title)
+        wait_for_domino_job.with_options(timeout_seconds=2)(creds, handle, poll_options=h.fast())
+
+    started = time.monotonic()
+    state = pipeline(return_state=True)
+    assert state.is_failed()
+    assert time.monotonic() - started < 30
+    with pytest.raises(TimeoutError):
+        state.result()
+    _wait_stopped(h, domino, title)
+
+
+def test_max_poll_time_stops_job(creds: DominoCredentials, h: Any, domino: Any) -> None:
+    title = _title("mpt")
+    state = run_domino_job(creds, "sleep 60", title=title, max_poll_time=1.5,
+                           poll_options=h.fast(), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match="did not finish within"):
+        state.result()
+    _wait_stopped(h, domino, title)
+
+
+async def test_async_task_timeout_stops_job(creds: DominoCredentials, h: Any, domino: Any) -> None:
+    title = _title("atmo")
+
+    @flow
+    async def pipeline() -> None:
+        handle = await start_domino_job_async(creds, "sleep 60", title=title)
+        await wait_for_domino_job_async.with_options(timeout_seconds=2)(
+            creds, handle, poll_options=h.fast())
+
+    state = await pipeline(return_state=True)
+    assert state.is_failed()
+    await asyncio.to_thread(_wait_stopped, h, domino, title)
+
+
+async def test_asyncio_cancel_of_async_flow_stops_job(creds: DominoCredentials, h: Any,
+                                                      domino: Any) -> None:
+    title = _title("acancel")
+
+    @flow
+    async def pipeline() -> None:
+        handle = await start_domino_job_async(creds, "echo go; sleep 60", title=title)
+        await wait_for_domino_job_async(creds, handle, poll_options=h.fast())
+
+    running = asyncio.create_task(pipeline())
+
+    def job_running() -> bool:
+        jobs = h.jobs_titled(domino, title)
+        return bool(jobs) and jobs[0].status.value == "Running"
+
+    await asyncio.to_thread(h.wait_for, job_running, 30.0)
+    await asyncio.sleep(0.5)
+    running.cancel()
+    with pytest.raises(BaseException):  # noqa: B017 - Prefect may re-raise as CancelledError or a crash
+        await running
+    await asyncio.to_thread(_wait_stopped, h, domino, title)
+
+
+_SCRIPTS = {
+    "sync": textwrap.dedent("""
+        import sys
+        from prefect import flow
+        from domino_orchestrate.prefect import DominoCredentials, run_domino_job
+
+        @flow
+        def cancellable(title: str) -> None:
+            run_domino_job(DominoCredentials(project="demo/quick-start"), "echo go; sleep 60",
+                           title=title, poll_options={"poll_freq": 0.5, "initial_interval": 0.2})
+
+        cancellable(sys.argv[1])
+    """),
+    "async": textwrap.dedent("""
+        import asyncio, sys
+        from prefect import flow
+        from domino_orchestrate.prefect import DominoCredentials, run_domino_job_async
+
+        @flow
+        async def cancellable(title: str) -> None:
+            await run_domino_job_async(
+                DominoCredentials(project="demo/quick-start"), "echo go; sleep 60", title=title,
+                poll_options={"poll_freq": 0.5, "initial_interval": 0.2})
+
+        asyncio.run(cancellable(sys.argv[1]))
+    """),
+}
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_sigterm_of_flow_process_stops_job(kind: str, prefect_api: str, sandbox: Any, h: Any,
+                                           domino: Any, tmp_path: Path) -> None:
+    """Prefect's runner cancels a flow run by sending SIGTERM to its process (TerminationSignal);
+    the credentials come from the Domino env vars, as inside a deployment."""
+    title = _title(f"sigterm-{kind}")
+    script = tmp_path / "cancellable.py"
+    script.write_text(_SCRIPTS[kind])
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "DOMINO_API_HOST": sandbox.url,
+           "DOMINO_USER_API_KEY": sandbox.api_key}
+    proc = subprocess.Popen([sys.executable, str(script), title], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def job_running() -> bool:
+            jobs = h.jobs_titled(domino, title)
+            return bool(jobs) and jobs[0].status.value == "Running"
+
+        h.wait_for(job_running, 60.0)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    text = out.decode(errors="replace")
+    assert sandbox.api_key not in text
+    _wait_stopped(h, domino, title)
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+
+def test_task_retry_reattaches(creds: DominoCredentials, h: Any, sandbox: Any,
+                               mocker: Any) -> None:
+    """The start task fails right after starting the job; its retry finds that job."""
+    title = _title("tretry")
+    real = _common.write_link_artifact
+    calls: list[JobHandle] = []
+
+    def flaky(handle: JobHandle) -> None:
+        calls.append(handle)
+        if len(calls) == 1:
+            raise RuntimeError("lost after start")
+        real(handle)
+
+    mocker.patch.object(_common, "write_link_artifact", side_effect=flaky)
+
+    @flow
+    def pipeline() -> dict[str, Any]:
+        handle = start_domino_job.with_options(retries=1)(creds, "sleep 1; echo done", title=title)
+        return wait_for_domino_job(creds, handle, poll_options=h.fast())
+
+    assert pipeline()["status"] == "Succeeded"
+    assert [c.attached for c in calls] == [False, True]
+    assert calls[0].job_id == calls[1].job_id
+    assert h.starts(sandbox, title) == 1
+
+
+def _fail_first_wait(mocker: Any) -> list[int]:
+    real = _common.wait_sync
+    calls: list[int] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("worker lost while waiting")
+        return real(*args, **kwargs)
+
+    mocker.patch.object(_common, "wait_sync", side_effect=flaky)
+    return calls
+
+
+def test_subflow_retry_reattaches(creds: DominoCredentials, h: Any, sandbox: Any,
+                                  mocker: Any) -> None:
+    title = _title("fretry")
+    calls = _fail_first_wait(mocker)
+    summary = run_domino_job.with_options(retries=1)(
+        creds, "sleep 1; echo done", title=title, poll_options=h.fast())
+    assert summary["status"] == "Succeeded"
+    assert len(calls) == 2
+    assert h.starts(sandbox, title) == 1
+
+
+def test_parent_flow_retry_reattaches(creds: DominoCredentials, h: Any, sandbox: Any,
+                                      mocker: Any) -> None:
+    """A parent flow-run retry creates a new subflow run; the job is still found."""
+    title = _title("pretry")
+    calls = _fail_first_wait(mocker)
+
+    @flow(retries=1)
+    def parent() -> dict[str, Any]:
+        return run_domino_job(creds, "sleep 1; echo done", title=title, poll_options=h.fast())
+
+    assert parent()["status"] == "Succeeded"
+    assert len(calls) == 2
+    assert h.starts(sandbox, title) == 1
+
+
+def test_two_identical_calls_start_two_jobs(creds: DominoCredentials, h: Any,
+                                            sandbox: Any) -> None:
+    """Idempotency must not merge two deliberate calls with the same arguments."""
+    title = _title("twice")
+
+    @flow
+    def pipeline() -> list[str]:
+        a = start_domino_job(creds, "echo same", title=title)
+        b = start_domino_job(creds, "echo same", title=title)
+        return [a.job_id, b.job_id]
+
+    ids = pipeline()
+    assert len(set(ids)) == 2
+    assert h.starts(sandbox, title) == 2
