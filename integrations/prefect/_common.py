@@ -134,7 +134,7 @@ def _ancestry(flow_run: Any) -> tuple[list[str], str, str]:
                 break
             parent_flow = client.read_flow_run(parent_task.flow_run_id)
             root_id = str(parent_flow.id)
-            root_flow = parent_flow.name
+            root_flow = client.read_flow(parent_flow.flow_id).name  # the flow, not the run
             parent_task_run_id = parent_flow.parent_task_run_id
     return path, root_id, root_flow
 

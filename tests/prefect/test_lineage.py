@@ -1,67 +1,52 @@
-"""Lineage wiring: the LineageInfo the Prefect tasks build (orchestrator, job name, stable run key,
-parent flow run), observers that see the job start and finish, and the lineage env prefixed to the
-job command. ``lineage_observers``/``lineage_env`` are replaced by recorders: lineage backends are
-configured elsewhere, so that edge is the one thing faked here."""
+"""Lineage wiring, end to end: real OpenLineage events (file transport) from a Prefect flow that
+runs a Domino job — job name, one stable run id, the parent and root flow runs, and the parent ids
+passed into the job's environment."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
 from prefect import flow
 
-from domino_orchestrate.core.lineage import LineageInfo
-from domino_orchestrate.prefect import DominoCredentials, _common, run_domino_job
+from domino_orchestrate.prefect import DominoCredentials, run_domino_job
 
 
-class Recorder:
-    def __init__(self, info: LineageInfo) -> None:
-        self.info = info
-        self.events: list[tuple[str, Any]] = []
-
-    def on_submitted(self, handle: Any, spec: Any) -> None:
-        self.events.append(("submitted", handle.job_id))
-
-    def on_finished(self, snapshot: Any, error: Any) -> None:
-        self.events.append(("finished", snapshot.status.value if snapshot else None))
-
-
-def test_lineage_info_observers_and_env(creds: DominoCredentials, h: Any, mocker: Any) -> None:
-    recorders: list[Recorder] = []
-
-    def observers(info: LineageInfo, config: Any) -> list[Any]:
-        assert config.host == creds.host
-        recorders.append(Recorder(info))
-        return [recorders[-1]]
-
-    mocker.patch.object(_common, "lineage_observers", side_effect=observers)
-    mocker.patch.object(_common, "lineage_env",
-                        return_value={"DO_LINEAGE_PARENT": "prefect/run 'x'"})
+def test_lineage_events_parent_and_env(
+    creds: DominoCredentials, h: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    events_file = tmp_path / "lineage.jsonl"
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(events_file))
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(tmp_path / "spool"))
     title = f"lin-{uuid.uuid4().hex[:8]}"
 
     @flow(name="lineage-parent")
     def parent() -> dict[str, Any]:
-        return run_domino_job(creds, 'echo "parent=$DO_LINEAGE_PARENT"', title=title,
+        return run_domino_job(creds, 'echo "parent=$OPENLINEAGE_ROOT_PARENT_JOB_NAME"', title=title,
                               poll_options=h.fast())
 
     state = parent(return_state=True)
     summary = state.result()
     parent_run_id = str(state.state_details.flow_run_id)
 
-    assert len(recorders) == 1
-    rec = recorders[0]
-    info = rec.info
-    assert info.orchestrator == "prefect"
-    assert info.job_name == "run_domino_job.start_domino_job"
-    assert info.parent is not None and info.parent.namespace == "prefect"
-    assert info.parent.name == "run_domino_job"
-    assert info.parent.run_id != parent_run_id  # the subflow run
-    assert info.parent.root_run_id == parent_run_id and info.parent.root_name
-    assert info.run_key[0] == parent_run_id
-    assert "run_domino_job-0/start_domino_job" in info.run_key[1]
-    # The wait task reports to the same observers: start and finish of one lineage run.
-    assert rec.events == [("submitted", summary["job_id"]), ("finished", "Succeeded")]
-    assert "parent=prefect/run 'x'" in h.read_logs(parent_run_id)
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    types = [e["eventType"] for e in events]
+    assert types[0] == "START" and types[-1] == "COMPLETE" and set(types) <= {"START", "RUNNING", "COMPLETE"}
+    assert {e["job"]["name"] for e in events} == {"run_domino_job.start_domino_job"}
+    assert len({e["run"]["runId"] for e in events}) == 1
+    facet = events[0]["run"]["facets"]["parent"]
+    assert (facet["job"]["namespace"], facet["job"]["name"]) == ("prefect", "run_domino_job")
+    assert facet["root"]["run"]["runId"] == parent_run_id
+    assert facet["root"]["job"]["name"] == "lineage-parent"
+    tags = {t["key"]: t["value"] for t in events[-1]["run"]["facets"]["tags"]["tags"]}
+    assert tags["domino.job_id"] == summary["job_id"]
+    assert "parent=lineage-parent" in h.read_logs(parent_run_id)
+    assert sandbox.api_key not in events_file.read_text()
 
 
 def test_stdout_lines_are_scrubbed_of_the_api_key(creds: DominoCredentials, h: Any,
