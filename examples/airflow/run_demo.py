@@ -65,6 +65,9 @@ def run(host: str, api_key: str, project: str) -> list[dict[str, Any]]:
     bag.bag_dag(dag)
     sync_bag_to_db(bag, "dags-folder", None)
     dag_run = dag.test()
+    from domino_orchestrate.core import DominoClient
+
+    domino = DominoClient(host, project, api_key=api_key)
     rows: list[dict[str, Any]] = []
     with create_session() as session:
         for ti in sorted(dag_run.get_task_instances(session=session), key=lambda t: t.task_id):
@@ -72,11 +75,14 @@ def run(host: str, api_key: str, project: str) -> list[dict[str, Any]]:
                 XComModel.dag_id == ti.dag_id, XComModel.run_id == ti.run_id,
                 XComModel.task_id == ti.task_id, XComModel.key == "job_id",
             ).first()
+            job_id = XComModel.deserialize_value(xcom) if xcom is not None else None
             rows.append({
                 "orchestrator": "airflow",
                 "task": ti.task_id,
-                "job_id": XComModel.deserialize_value(xcom) if xcom is not None else None,
-                "state": str(ti.state),
+                "job_id": job_id,
+                # The Domino job's own final state; Airflow's task state is beside it.
+                "state": domino.get_job(job_id).status.value if job_id else "not started",
+                "task_state": str(ti.state),
             })
     return rows
 

@@ -15,8 +15,10 @@ def test_example_dag_via_run_demo(domino_sandbox: Any, af: Any, capfd: Any) -> N
     out = capfd.readouterr().out
     by_task = {row["task"]: row for row in rows}
     assert set(by_task) == {"hello_domino", "failing_job"}
-    assert by_task["hello_domino"]["state"] == "success"
-    assert by_task["failing_job"]["state"] == "failed"
+    assert by_task["hello_domino"]["state"] == "Succeeded"
+    assert by_task["hello_domino"]["task_state"] == "success"
+    assert by_task["failing_job"]["state"] == "Failed"
+    assert by_task["failing_job"]["task_state"] == "failed"
     assert all(row["orchestrator"] == "airflow" and row["job_id"] for row in rows)
     client = af.sandbox_client(domino_sandbox)
     assert str(client.get_job(by_task["hello_domino"]["job_id"]).status) == "Succeeded"
