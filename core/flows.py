@@ -46,6 +46,8 @@ _KEY_PREFIX = "[do:"
 #: Pages of the jobs list scanned for an idempotency key (newest first).
 LOOKUP_PAGES = 5
 LOOKUP_PAGE_SIZE = 100
+#: Stdout fetch budget while running: a 100 MB log is fetched about every 25 s, not every poll.
+LOG_CHARS_PER_SECOND = 4_000_000
 #: How often a start whose response was lost is looked up and re-sent.
 LOST_START_RETRIES = 4
 
@@ -257,13 +259,17 @@ class _LogStream:
         self.tail: deque[str] = deque(maxlen=opts.tail_lines)
 
     def fetch(self, final: bool) -> Flow:
+        """Fetch the log and hand on its new lines; returns the log's size in characters."""
         body = yield from stdout_flow(self.ctx, self.handle.job_id)
         if self.opts.include_setup_log:
             for line in self.setup.feed(str(body.get("setup") or ""), final=True):
                 self.observers.line(line)
-        for line in self.stdout.feed(str(body.get("stdout") or ""), final=final):
+        text = str(body.get("stdout") or "")
+        del body  # the cursor is the only holder of the (possibly huge) log from here on
+        for line in self.stdout.feed(text, final=final):
             self.tail.append(line.text)
             self.observers.line(line)
+        return len(text)
 
     def fetch_final(self) -> Flow:
         """The last fetch after a terminal state: retried, since these are the lines that matter."""
@@ -289,7 +295,8 @@ def wait_flow(ctx: Context, handle: JobHandle, opts: PollOptions, observers: Obs
     interval = min(opts.initial_interval, opts.poll_freq)
     # Stdout is the big response: fetch it at most every poll_freq unless asked (final flush aside).
     log_every = opts.log_interval or opts.poll_freq
-    next_log_at = started
+    # A job shorter than that gets its whole log in the one fetch after it ends.
+    next_log_at = started + log_every
     failures = 0
     last: JobSnapshot | None = None
     logs = _LogStream(ctx, handle, opts, observers)
@@ -324,13 +331,15 @@ def wait_flow(ctx: Context, handle: JobHandle, opts: PollOptions, observers: Obs
             observers.finished(snap, error)
             raise error
         if opts.stream_logs and snap.status.has_started and now >= next_log_at:
+            size = 0
             try:
-                yield from logs.fetch(final=False)
+                size = yield from logs.fetch(final=False)
             except DominoError as exc:
                 if not _transient(exc):
                     raise
                 log.warning("Stdout of %s unavailable this time: %s", handle.job_id, exc)
-            next_log_at = now + log_every
+            # Domino resends the whole log each time: space fetches of a big log further apart.
+            next_log_at = now + max(log_every, size / LOG_CHARS_PER_SECOND)
         elapsed = now - started
         if elapsed >= opts.max_poll_time:
             timeout = yield from _on_timeout(ctx, handle, opts, elapsed, snap, logs)

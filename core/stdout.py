@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 
 from .models import LogLine
 
@@ -18,18 +19,32 @@ __all__ = ["LogCursor", "parse_log", "strip_html"]
 
 _TAG = re.compile(r"<[^>]*>")
 _PRE_OPEN = re.compile(r"^\s*<pre\b[^>]*>", re.IGNORECASE)
-_PRE_CLOSE = re.compile(r"</pre>\s*$", re.IGNORECASE)
 
 
-def _body(text: str) -> str:
-    """The log text without Domino's ``<pre …>`` wrapper."""
+def _bounds(text: str) -> tuple[int, int]:
+    """Where the log text starts and ends inside Domino's ``<pre …>`` wrapper.
+
+    Offsets, not a slice: a slice would copy a log that may be hundreds of megabytes.
+    """
     opened = _PRE_OPEN.match(text)
-    if opened:
-        text = text[opened.end() :]
-        closed = _PRE_CLOSE.search(text)
-        if closed:
-            text = text[: closed.start()]
-    return text
+    if not opened:
+        return 0, len(text)
+    end = len(text)
+    tail = text.rfind("</pre>", max(opened.end(), end - 64))
+    if tail >= 0 and not text[tail + 6 :].strip():
+        end = tail
+    return opened.end(), end
+
+
+def _lines(text: str, start: int, end: int, stream: str) -> Iterator[LogLine]:
+    """The lines of ``text[start:end]``, one small slice at a time; a trailing newline ends the
+    last line rather than starting an empty one."""
+    pos = start
+    while pos < end:
+        found = text.find("\n", pos, end)
+        stop = end if found < 0 else found
+        yield _line(text[pos:stop], stream)
+        pos = stop + 1
 
 
 def strip_html(raw_line: str) -> str:
@@ -45,13 +60,8 @@ def _line(raw_line: str, default: str) -> LogLine:
 
 def parse_log(text: str, stream: str = "stdout") -> list[LogLine]:
     """All lines of one Domino log, including a last line without a newline."""
-    body = _body(text)
-    if not body:
-        return []
-    parts = body.split("\n")
-    if parts[-1] == "":
-        parts.pop()
-    return [_line(part, stream) for part in parts]
+    start, end = _bounds(text)
+    return list(_lines(text, start, end, stream))
 
 
 class LogCursor:
@@ -59,42 +69,40 @@ class LogCursor:
 
     def __init__(self, stream: str = "stdout") -> None:
         self._stream = stream
-        self._offset = 0  # characters of the body already delivered, always at a line start
+        self._offset = 0  # characters of the log text already delivered, always at a line start
         self.delivered = 0
         self._finished = False
 
-    def feed(self, text: str, *, final: bool = False) -> list[LogLine]:
-        """Return the lines that are new since the last call.
+    def feed(self, text: str, *, final: bool = False) -> Iterator[LogLine]:
+        """Yield the lines that are new since the last call, one at a time (so a large log is
+        never held twice).
 
         ``final`` means the job is terminal: the last line is delivered even without a newline.
         """
         if self._finished:
-            return []
-        body = _body(text)
-        if len(body) < self._offset:
-            # The log shrank: not append-only (a server restart). Skip what was delivered by count.
-            self._offset = _offset_after_lines(body, self.delivered)
-        end = len(body) if final else body.rfind("\n", self._offset) + 1
-        if end <= self._offset:
-            new: list[LogLine] = []
-        else:
-            chunk = body[self._offset : end]
-            parts = chunk.split("\n")
-            if parts[-1] == "":
-                parts.pop()
-            new = [_line(part, self._stream) for part in parts]
-            self._offset = end
-        self.delivered += len(new)
+            return
         if final:
             self._finished = True
-        return new
+        start, end = _bounds(text)
+        if end - start < self._offset:
+            # The log shrank: not append-only (a server restart). Skip what was delivered by count.
+            self._offset = _offset_after_lines(text, start, end, self.delivered) - start
+        if not final:
+            end = text.rfind("\n", start + self._offset, end) + 1
+        begin = start + self._offset
+        if end <= begin:
+            return
+        self._offset = end - start
+        for line in _lines(text, begin, end, self._stream):
+            self.delivered += 1
+            yield line
 
 
-def _offset_after_lines(body: str, count: int) -> int:
-    offset = 0
+def _offset_after_lines(text: str, start: int, end: int, count: int) -> int:
+    offset = start
     for _ in range(count):
-        found = body.find("\n", offset)
+        found = text.find("\n", offset, end)
         if found < 0:
-            return len(body)
+            return end
         offset = found + 1
     return offset

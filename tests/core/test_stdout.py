@@ -47,23 +47,23 @@ def test_cursor_delivers_each_line_once_across_growing_responses() -> None:
     shown = 0
     while shown < len(lines):
         shown = min(len(lines), shown + rng.randint(0, 17))
-        delivered += cursor.feed(render(lines[:shown]))
-    delivered += cursor.feed(render(lines), final=True)
+        delivered += list(cursor.feed(render(lines[:shown])))
+    delivered += list(cursor.feed(render(lines), final=True))
     assert [(line.stream, line.text) for line in delivered] == lines
 
 
 def test_partial_last_line_is_held_until_final() -> None:
     cursor = LogCursor()
-    assert cursor.feed(PRE + "a\nhalf") == [LogLine("a")]
-    assert cursor.feed(PRE + "a\nhalf") == []
-    assert cursor.feed(PRE + "a\nhalf line\nb") == [LogLine("half line")]
-    assert cursor.feed(PRE + "a\nhalf line\nb</pre>", final=True) == [LogLine("b")]
-    assert cursor.feed(PRE + "a\nhalf line\nb\nmore", final=True) == []
+    assert list(cursor.feed(PRE + "a\nhalf")) == [LogLine("a")]
+    assert list(cursor.feed(PRE + "a\nhalf")) == []
+    assert list(cursor.feed(PRE + "a\nhalf line\nb")) == [LogLine("half line")]
+    assert list(cursor.feed(PRE + "a\nhalf line\nb</pre>", final=True)) == [LogLine("b")]
+    assert list(cursor.feed(PRE + "a\nhalf line\nb\nmore", final=True)) == []
     assert cursor.delivered == 3
 
 
 def test_cursor_recovers_when_the_log_shrinks() -> None:
     cursor = LogCursor()
-    assert len(cursor.feed(PRE + "x" * 50 + "\nb\n")) == 2
+    assert len(list(cursor.feed(PRE + "x" * 50 + "\nb\n"))) == 2
     # A restarted server serving a different (shorter) body: skip by count, deliver only new lines.
-    assert cursor.feed(PRE + "a\nb\nc\n") == [LogLine("c")]
+    assert list(cursor.feed(PRE + "a\nb\nc\n")) == [LogLine("c")]
