@@ -28,7 +28,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from dagster import (
     AssetExecutionContext,
@@ -43,7 +43,6 @@ from dagster import (
 from pydantic import ConfigDict, Field, model_validator
 
 from domino_orchestrate.core import (
-    DominoClient,
     DominoConfig,
     JobFailedError,
     JobHandle,
@@ -63,6 +62,9 @@ from domino_orchestrate.core.lineage import (
     lineage_env,
     lineage_observers,
 )
+
+if TYPE_CHECKING:
+    from domino_orchestrate.core.client import DominoClient
 
 try:  # Dagster >= 1.12: durable launch handles in the event log (private module, used defensively).
     from dagster._core.pipes.reattach import (
@@ -350,6 +352,8 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
 
     def get_client(self) -> DominoClient:
         """A plain core ``DominoClient`` for anything the helpers below do not cover."""
+        from domino_orchestrate.core.client import DominoClient  # HTTP stack: load when used
+
         return DominoClient(config=self.get_config())
 
     def poll_options(self, **overrides: Any) -> PollOptions:

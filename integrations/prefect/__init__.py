@@ -15,8 +15,9 @@ are started once per task even across task and flow-run retries.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .credentials import DominoCredentials
-from .flows import run_domino_job, run_domino_job_async, run_domino_run, run_domino_run_async
 from .jobs import DominoJob, DominoJobRun
 from .tasks import (
     start_domino_job,
@@ -28,6 +29,11 @@ from .tasks import (
     wait_for_domino_job,
     wait_for_domino_job_async,
 )
+
+if TYPE_CHECKING:
+    from .flows import run_domino_job, run_domino_job_async, run_domino_run, run_domino_run_async
+
+_FLOWS = {"run_domino_job", "run_domino_job_async", "run_domino_run", "run_domino_run_async"}
 
 __all__ = [
     "DominoCredentials",
@@ -46,3 +52,13 @@ __all__ = [
     "wait_for_domino_job",
     "wait_for_domino_job_async",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Prefect builds each flow's parameter schema when the flow is defined (~20 ms apiece), so
+    # the subflows are defined on first use, keeping this import cheap for DAG-style parsing.
+    if name in _FLOWS:
+        from . import flows
+
+        return getattr(flows, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
