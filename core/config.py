@@ -10,17 +10,27 @@ Secrets live only in ``Credentials`` whose repr never shows them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["Credentials", "DominoConfig"]
+__all__ = ["REDACTED", "Credentials", "DominoConfig", "redact"]
+
+REDACTED = "***"
 
 _FALSEY = {"false", "f", "n", "no"}  # §1.3: the only values that disable TLS verification
 DEFAULT_UI_JOB_URL = "{host}/jobs/{owner}/{project}/{job_id}"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret value in ``text``: a job may echo its own credentials."""
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def clean_host(url: str, what: str = "host") -> str:

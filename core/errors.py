@@ -140,9 +140,11 @@ class PollTimeoutError(DominoError):
     """The job did not finish within ``max_poll_time``; it was stopped if ``stop_confirmed``."""
 
     def __init__(
-        self, job_id: str, *, waited_s: float, last_status: str, stop_confirmed: bool | None
+        self, job_id: str, *, waited_s: float, last_status: str, stop_confirmed: bool | None,
+        stdout_tail: list[str] | None = None,
     ):
         self.job_id = job_id
+        self.stdout_tail = list(stdout_tail or [])
         self.waited_s = waited_s
         self.last_status = last_status
         self.stop_confirmed = stop_confirmed

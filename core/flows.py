@@ -20,7 +20,7 @@ from typing import Any
 
 from . import api
 from .api import ApiRequest, Sleep
-from .config import DominoConfig
+from .config import DominoConfig, redact
 from .errors import (
     ConfigurationError,
     DominoError,
@@ -33,7 +33,7 @@ from .errors import (
     StopNotConfirmedError,
     TransportError,
 )
-from .models import HardwareTier, JobHandle, JobSnapshot, JobSpec, PollOptions, RunSpec
+from .models import HardwareTier, JobHandle, JobSnapshot, JobSpec, LogLine, PollOptions, RunSpec
 from .observe import Observers
 from .stdout import LogCursor
 
@@ -257,19 +257,26 @@ class _LogStream:
         self.stdout = LogCursor("stdout")
         self.setup = LogCursor("setup")
         self.tail: deque[str] = deque(maxlen=opts.tail_lines)
+        self.secrets = ctx.config.credentials.secrets()
 
     def fetch(self, final: bool) -> Flow:
         """Fetch the log and hand on its new lines; returns the log's size in characters."""
         body = yield from stdout_flow(self.ctx, self.handle.job_id)
         if self.opts.include_setup_log:
             for line in self.setup.feed(str(body.get("setup") or ""), final=True):
-                self.observers.line(line)
+                self.observers.line(self._clean(line))
         text = str(body.get("stdout") or "")
         del body  # the cursor is the only holder of the (possibly huge) log from here on
         for line in self.stdout.feed(text, final=final):
+            line = self._clean(line)
             self.tail.append(line.text)
             self.observers.line(line)
         return len(text)
+
+    def _clean(self, line: LogLine) -> LogLine:
+        # Scrubbed at the source, so no log, error message or lineage event repeats a secret.
+        clean = redact(line.text, self.secrets)
+        return line if clean is line.text else LogLine(clean, line.stream)
 
     def fetch_final(self) -> Flow:
         """The last fetch after a terminal state: retried, since these are the lines that matter."""
@@ -357,18 +364,21 @@ def _on_timeout(
 ) -> Flow:
     if not opts.stop_on_timeout:
         return PollTimeoutError(
-            handle.job_id, waited_s=elapsed, last_status=snap.raw_status, stop_confirmed=None
+            handle.job_id, waited_s=elapsed, last_status=snap.raw_status, stop_confirmed=None,
+            stdout_tail=list(logs.tail),
         )
     try:
         final = yield from stop_flow(ctx, handle, commit_results=True, timeout=opts.stop_timeout)
     except StopNotConfirmedError as exc:
         return PollTimeoutError(
-            handle.job_id, waited_s=elapsed, last_status=exc.last_status, stop_confirmed=False
+            handle.job_id, waited_s=elapsed, last_status=exc.last_status, stop_confirmed=False,
+            stdout_tail=list(logs.tail),
         )
     if opts.stream_logs:
         yield from logs.fetch_final()
     return PollTimeoutError(
-        handle.job_id, waited_s=elapsed, last_status=final.raw_status, stop_confirmed=True
+        handle.job_id, waited_s=elapsed, last_status=final.raw_status, stop_confirmed=True,
+        stdout_tail=list(logs.tail),
     )
 
 

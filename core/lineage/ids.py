@@ -8,8 +8,10 @@ into the Domino job and the MLflow run lookup tag.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
+
+from ..config import REDACTED
+from ..config import redact as scrub
 
 if TYPE_CHECKING:
     from . import LineageInfo
@@ -18,7 +20,6 @@ __all__ = ["REDACTED", "RUN_ID_NAMESPACE", "as_uuid", "lineage_run_id", "scrub"]
 
 #: uuid5 namespace of every lineage run id we mint (stable forever: changing it breaks links).
 RUN_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://domino-orchestrate/lineage-run")
-REDACTED = "***"
 
 
 def lineage_run_id(info: LineageInfo) -> str:
@@ -38,9 +39,3 @@ def as_uuid(value: str) -> str:
         return str(uuid.uuid5(RUN_ID_NAMESPACE, str(value)))
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret value in ``text`` (defence in depth: stdout may echo a key)."""
-    for secret in secrets:
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, REDACTED)
-    return text

@@ -257,17 +257,6 @@ def _spec_digest(spec: JobSpec | RunSpec) -> str:
     return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _scrubber(config: DominoConfig) -> Callable[[str], str]:
-    secrets = config.credentials.secrets()
-
-    def scrub(text: str) -> str:
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    return scrub
-
-
 # --- the resource ------------------------------------------------------------------------------
 
 
@@ -459,14 +448,12 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         """
         info = self._lineage(context, lineage)
         options = self.poll_options(**poll_overrides)
-        tail: deque[str] = deque(maxlen=max(1, options.tail_lines))
+        tail: deque[str] = deque(maxlen=max(1, options.tail_lines))  # for a successful result
         with self.get_client() as client:
-            scrub = _scrubber(client.config)
 
             def to_log(line: LogLine) -> None:
-                text = scrub(line.text)
-                tail.append(text)
-                (context.log.warning if line.stream == "stderr" else context.log.info)(text)
+                tail.append(line.text)
+                (context.log.warning if line.stream == "stderr" else context.log.info)(line.text)
                 if on_line is not None:
                     on_line(line)
 
@@ -474,15 +461,15 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
             try:
                 snap = client.wait(handle, options, on_line=to_log, observers=obs)
             except JobFailedError as exc:
-                lines = [scrub(t) for t in exc.stdout_tail] or list(tail)
-                result = DominoJobResult.from_snapshot(exc.snapshot, handle, lines)
+                result = DominoJobResult.from_snapshot(exc.snapshot, handle, exc.stdout_tail)
                 raise self._failure(result, f"ended {exc.status.value}") from None
             except PollTimeoutError as exc:
                 last = self._last_snapshot(client, handle)
-                result = (DominoJobResult.from_snapshot(last, handle, tail) if last else
+                result = (DominoJobResult.from_snapshot(last, handle, exc.stdout_tail) if last else
                           DominoJobResult(handle.job_id, handle.url, exc.last_status, None,
-                                          tuple(tail), kind=handle.kind, attached=handle.attached))
-                raise self._failure(result, scrub(str(exc))) from None
+                                          tuple(exc.stdout_tail), kind=handle.kind,
+                                          attached=handle.attached))
+                raise self._failure(result, str(exc)) from None
         result = DominoJobResult.from_snapshot(snap, handle, tail)
         context.log.info(
             f"Domino {result.kind} {result.job_id} {result.status}"

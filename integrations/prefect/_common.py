@@ -231,20 +231,15 @@ def handle_from(job: JobHandle | Mapping[str, Any] | str) -> JobHandle:
 
 
 class RunLoggerLines:
-    """Observer that sends each job stdout line to the Prefect run logger (secrets scrubbed)."""
+    """Observer that sends each job stdout line to the Prefect run logger (the core has already
+    scrubbed secrets from it)."""
 
     def __init__(self, logger: Any, config: DominoConfig) -> None:
         self.logger = logger
-        self._secrets = config.credentials.secrets()
-
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
     def on_line(self, line: LogLine) -> None:
         prefix = "" if line.stream == "stdout" else f"[{line.stream}] "
-        self.logger.info("%s%s", prefix, self.scrub(line.text))
+        self.logger.info("%s%s", prefix, line.text)
 
 
 def run_logger(fallback: str = "domino_orchestrate.prefect") -> Any:

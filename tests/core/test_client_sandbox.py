@@ -228,3 +228,14 @@ def test_interrupt_during_start_stops_the_job_it_created(
     mocker.stopall()
     (job,) = [j for j in client.list_jobs() if (j.title or "").startswith("interrupted-start")]
     assert job.status is JobStatus.STOPPED
+
+
+def test_a_job_echoing_its_api_key_never_leaks_it(sandbox: SandboxServer) -> None:
+    client = DominoClient(sandbox.url, PROJECT, api_key=sandbox.api_key)
+    got: list[LogLine] = []
+    with pytest.raises(JobFailedError) as caught:
+        client.run_job(f"echo key={sandbox.api_key}; echo {sandbox.api_key} >&2; exit 1", FAST,
+                       on_line=got.append)
+    assert [line.text for line in got] == ["key=***", "***"]
+    assert sandbox.api_key not in str(caught.value)
+    assert caught.value.stdout_tail == ["key=***", "***"]
