@@ -8,7 +8,9 @@ caches) each time, with ``time.perf_counter``:
    task``; ``from dagster import Definitions, asset``), then
 2. our integration's public names on top, in the same process (``from domino_orchestrate.airflow
    import DominoJobOperator``, which loads the operator module; ``from domino_orchestrate.prefect
-   import run_domino_job``; ``from domino_orchestrate.dagster import DominoResource,
+   import DominoCredentials, start_domino_job, wait_for_domino_job`` — and, as its own row,
+   ``run_domino_job``, whose first use makes Prefect build four subflows' parameter schemas;
+   ``from domino_orchestrate.dagster import DominoResource,
    domino_job_asset``).
 
 The figure is the median of step 2 (the import cost on top of the framework), alongside the
@@ -37,6 +39,10 @@ CASES = {
     "airflow": ("from airflow.sdk import DAG",
                 "from domino_orchestrate.airflow import DominoJobOperator"),
     "prefect": ("from prefect import flow, task",
+                "from domino_orchestrate.prefect import DominoCredentials, start_domino_job, "
+                "wait_for_domino_job"),
+    # Touching a prebuilt subflow defines it: Prefect computes each flow's parameter schema then.
+    "prefect (+ run_domino_job subflow)": ("from prefect import flow, task",
                 "from domino_orchestrate.prefect import run_domino_job"),
     "dagster": ("from dagster import Definitions, asset",
                 "from domino_orchestrate.dagster import DominoResource, domino_job_asset"),
