@@ -156,7 +156,7 @@ class _DominoBaseOperator(DominoOpenLineageMixin, ResumableJobMixin, BaseOperato
         )
 
     def idempotency_key(self, context: Any) -> str:
-        from domino_orchestrate.core.flows import idempotency_key
+        from domino_orchestrate.core import idempotency_key
 
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
@@ -178,16 +178,15 @@ class _DominoBaseOperator(DominoOpenLineageMixin, ResumableJobMixin, BaseOperato
         return self.execute_resumable(context)
 
     def submit_job(self, context: Any) -> dict[str, Any]:
+        from domino_orchestrate.core import RunSpec
         from domino_orchestrate.core.lineage import lineage_env
 
         env = lineage_env(self._domino_lineage, self.hook.config) if self._domino_lineage else {}
         spec = self._spec(env)
         client = self.hook.client
         key = self.idempotency_key(context)
-        if spec.__class__.__name__ == "RunSpec":
-            handle = client.start_run(spec, idempotency_key=key, observers=self._domino_observers)
-        else:
-            handle = client.start_job(spec, idempotency_key=key, observers=self._domino_observers)
+        start = client.start_run if isinstance(spec, RunSpec) else client.start_job
+        handle = start(spec, idempotency_key=key, observers=self._domino_observers)  # type: ignore[operator]
         self._announce(handle, context)
         if self.startup_delay > 0 and not handle.attached:
             time.sleep(self.startup_delay)
