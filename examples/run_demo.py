@@ -98,6 +98,8 @@ def main() -> int:
             "AIRFLOW_HOME": str(work / "airflow"),
             "PREFECT_HOME": str(work / "prefect"),
             "DAGSTER_HOME": str(work / "dagster"),
+            # Prefect's temporary server otherwise runs a telemetry job that contends for SQLite.
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
         for folder in ("airflow", "prefect", "dagster"):
             Path(env[f"{folder.upper()}_HOME"]).mkdir(parents=True, exist_ok=True)
