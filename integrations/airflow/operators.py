@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException
 
 from ._lineage import DatasetLike, build_lineage_info, lineage_to_dict
+from .hooks_lazy import LazyDominoHook
 from .links import JOB_ID_KEY, JOB_URL_KEY, DominoJobLink
 from .openlineage import DominoOpenLineageMixin
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     )
     from domino_orchestrate.core.lineage import LineageInfo
 
-    from .hooks import DominoHook
 
 __all__ = ["DominoJobOperator", "DominoRunOperator"]
 
@@ -54,7 +54,7 @@ class _FinishedFlag:
         self.owner._domino_finished = True
 
 
-class _DominoBaseOperator(DominoOpenLineageMixin, ResumableJobMixin, BaseOperator):  # type: ignore[misc]
+class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMixin, BaseOperator):  # type: ignore[misc]
     """Shared behaviour; subclasses define ``_spec()`` and ``_start()``."""
 
     operator_extra_links = (DominoJobLink(),)
@@ -114,16 +114,6 @@ class _DominoBaseOperator(DominoOpenLineageMixin, ResumableJobMixin, BaseOperato
         self._started_monotonic: float | None = None
 
     # --- public helpers ----------------------------------------------------------------------
-    @property
-    def hook(self) -> DominoHook:
-        hook = self.__dict__.get("_domino_hook")
-        if hook is None:
-            from .hooks import DominoHook
-
-            hook = DominoHook(self.domino_conn_id, project=self.project)
-            self.__dict__["_domino_hook"] = hook
-        return hook
-
     def lineage_info(self, context: Any) -> LineageInfo:
         """This task run's lineage: parent = Airflow's OpenLineage task run, root = the DAG run."""
         return build_lineage_info(context, self.input_datasets, self.output_datasets)

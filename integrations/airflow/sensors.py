@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
+from .hooks_lazy import LazyDominoHook
 from .links import JOB_ID_KEY, JOB_URL_KEY, DominoJobLink
 
 if TYPE_CHECKING:
     from domino_orchestrate.core import JobHandle, JobSnapshot
 
-    from .hooks import DominoHook
 
 __all__ = ["DominoJobSensor"]
 
 
-class DominoJobSensor(BaseSensorOperator):
+class DominoJobSensor(LazyDominoHook, BaseSensorOperator):
     """Succeed when Domino job ``job_id`` succeeds; fail when it fails, errors or is stopped.
 
     :param job_id: the v4 job id (or v1 run id with ``kind="run"``); templated.
@@ -65,16 +65,6 @@ class DominoJobSensor(BaseSensorOperator):
         self.tail_lines = tail_lines
         self.deferrable = deferrable
         self._pushed = False
-
-    @property
-    def hook(self) -> DominoHook:
-        hook = self.__dict__.get("_domino_hook")
-        if hook is None:
-            from .hooks import DominoHook
-
-            hook = DominoHook(self.domino_conn_id, project=self.project)
-            self.__dict__["_domino_hook"] = hook
-        return hook
 
     def _handle(self) -> JobHandle:
         from domino_orchestrate.core import JobHandle
