@@ -39,7 +39,7 @@ def _streamed(out: str) -> list[str]:
 
 @pytest.mark.chaos
 @pytest.mark.timeout(3600)
-def test_airflow_jobs_under_faults(srv: SandboxServer, chaos: Any, lineage_file: Path,
+def test_airflow_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: Any, lineage_file: Path,
                                    airflow_home: Path, domino_env: None,
                                    monkeypatch: pytest.MonkeyPatch, capfd: Any) -> None:
     """N tasks, one DAG run: each task in its right state (every 4th job exits 3), one Domino
@@ -73,7 +73,9 @@ def test_airflow_jobs_under_faults(srv: SandboxServer, chaos: Any, lineage_file:
     streamed = _streamed(out)
     jobs = chaos.check_jobs(srv, TAG, n, chaos.group_lines(TAG, streamed))
     assert len(streamed) == sum(len(chaos.stdout_lines(srv, s.job_id)) for s in jobs.values())
-    chaos.check_lineage(lineage_file, jobs)
+    events = chaos.check_lineage(lineage_file, jobs)
+    for event in events:  # success and failure events of this orchestrator, against the spec
+        ol_schema.validate(event)
 
 
 @pytest.mark.chaos

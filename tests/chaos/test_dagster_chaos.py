@@ -19,7 +19,7 @@ OWN_MESSAGES = ("Started Domino ", "Reattached to Domino ", "Domino job ")
 
 @pytest.mark.chaos
 @pytest.mark.timeout(3600)
-def test_dagster_jobs_under_faults(srv: SandboxServer, chaos: Any, lineage_file: Path,
+def test_dagster_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: Any, lineage_file: Path,
                                    domino_env: None) -> None:
     """N independent ``domino_job_op`` steps in one run: each step succeeds or fails as its job
     (every 4th exits 3), one Domino start per step, each step's ``context.log`` messages are
@@ -63,7 +63,9 @@ def test_dagster_jobs_under_faults(srv: SandboxServer, chaos: Any, lineage_file:
     for i, snap in jobs.items():
         if not chaos.exit_code(i):
             assert result.output_for_node(f"step_{i}")["job_id"] == snap.job_id
-    chaos.check_lineage(lineage_file, jobs)
+    events = chaos.check_lineage(lineage_file, jobs)
+    for event in events:  # success and failure events of this orchestrator, against the spec
+        ol_schema.validate(event)
 
 
 @pytest.mark.chaos

@@ -1,0 +1,67 @@
+"""Fixtures every test directory may use: the OpenLineage JSON schema from ``../shared`` (or
+``DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC``), skipped with a reason when it is absent."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SPEC_DIR = Path(
+    os.environ.get("DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC")
+    or Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec"
+)
+
+
+# --- schema ----------------------------------------------------------------------------------
+
+
+class OpenLineageSchema:
+    """Validates a RunEvent dict against OpenLineage.json, and each facet against the schema its
+    ``_schemaURL`` names (facet files registered by their ``$id``)."""
+
+    def __init__(self, spec_dir: Path) -> None:
+        from jsonschema import Draft202012Validator
+        from referencing import Registry, Resource
+
+        self.root = json.loads((spec_dir / "OpenLineage.json").read_text())
+        resources = [(self.root["$id"], Resource.from_contents(self.root))]
+        for path in sorted((spec_dir / "facets").glob("*.json")):
+            doc = json.loads(path.read_text())
+            resources.append((doc["$id"], Resource.from_contents(doc)))
+        self.registry = Registry().with_resources(resources)
+        self.ids = {uri for uri, _ in resources}
+        self.checker = Draft202012Validator.FORMAT_CHECKER
+        self.event_validator = Draft202012Validator(
+            {"$ref": self.root["$id"] + "#/$defs/RunEvent"},
+            registry=self.registry, format_checker=self.checker,
+        )
+
+    def validate(self, event: dict[str, Any]) -> None:
+        from jsonschema import Draft202012Validator
+
+        self.event_validator.validate(event)
+        facets: list[dict[str, Any]] = [
+            *((event.get("run") or {}).get("facets") or {}).values(),
+            *((event.get("job") or {}).get("facets") or {}).values(),
+        ]
+        for dataset in [*event.get("inputs", []), *event.get("outputs", [])]:
+            facets.extend((dataset.get("facets") or {}).values())
+        for facet in facets:
+            url = facet["_schemaURL"]
+            assert url.split("#")[0] in self.ids, f"facet schema {url} is not in the spec copy"
+            Draft202012Validator(
+                {"$ref": url}, registry=self.registry, format_checker=self.checker
+            ).validate(facet)
+
+
+@pytest.fixture(scope="session")
+def ol_schema() -> OpenLineageSchema:
+    if not (SPEC_DIR / "OpenLineage.json").is_file():
+        pytest.skip(
+            f"OpenLineage spec not found at {SPEC_DIR} (set DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC)"
+        )
+    return OpenLineageSchema(SPEC_DIR)
