@@ -300,8 +300,9 @@ def wait_flow(ctx: Context, handle: JobHandle, opts: PollOptions, observers: Obs
     """
     started = ctx.clock()
     interval = min(opts.initial_interval, opts.poll_freq)
-    # Stdout is the big response: fetch it at most every poll_freq unless asked (final flush aside).
-    log_every = opts.log_interval or opts.poll_freq
+    # Stdout is the big response: by default fetch it every other poll (final flush aside), so
+    # following a job costs about as many requests as python-domino's blind polling.
+    log_every = opts.log_interval or 2 * opts.poll_freq
     # A job shorter than that gets its whole log in the one fetch after it ends.
     next_log_at = started + log_every
     failures = 0

@@ -229,13 +229,14 @@ class PollOptions:
     #: Consecutive transient failures tolerated while polling.
     retry_count: int = 5
     stream_logs: bool = True
-    #: Seconds between stdout fetches while running (None: poll_freq). The rest is always
-    #: fetched once the job is terminal.
+    #: Seconds between stdout fetches while running (None: twice poll_freq). Domino resends the
+    #: whole log on every fetch, so live lines cost requests; the rest always arrives once the
+    #: job is terminal.
     log_interval: float | None = None
     include_setup_log: bool = False
     #: First interval; grows by ``backoff`` up to ``poll_freq`` so short jobs return fast.
     initial_interval: float = 1.0
-    backoff: float = 1.5
+    backoff: float = 2.0
     stop_on_timeout: bool = True
     #: Stop the job when the wait is interrupted (KeyboardInterrupt, cancellation, a kill
     #: signal). Off for a follower that does not own the job, e.g. a restartable trigger.

@@ -68,7 +68,7 @@ def test_wait_polls_adaptively_never_longer_than_poll_freq() -> None:
     assert final.status.is_success
     assert naps[0] <= 1.0, "first poll comes after about a second"
     assert all(n <= 5.0 for n in naps) and max(naps) > 4.0, "grows to poll_freq, never beyond"
-    assert naps[:5] == sorted(naps[:5]), "grows at first"
+    assert naps[:3] == sorted(naps[:3]), "grows at first"
 
 
 @pytest.mark.parametrize("status", ["Failed", "Error", "Stopped"])
