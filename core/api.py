@@ -7,6 +7,7 @@ and body into a value or one typed error; both transports (sync and async) call 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -225,7 +226,7 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def interpret(req: ApiRequest, status: int, headers: dict[str, str], content: bytes) -> Any:
+def interpret(req: ApiRequest, status: int, headers: Mapping[str, str], content: bytes) -> Any:
     """Decode a response or raise the one typed error that says what happened."""
     where = {"method": req.method, "path": req.path}
     if 200 <= status < 300:

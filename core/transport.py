@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -34,7 +35,9 @@ class _Base:
         self._use_fallback = False
 
     def url(self, req: ApiRequest) -> str:
-        return self.config.base_url + req.path
+        # The query is encoded here once rather than merged by the HTTP library per request.
+        query = "?" + urlencode(req.params) if req.params else ""
+        return self.config.base_url + req.path + query
 
     def headers(self, req: ApiRequest) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
@@ -57,8 +60,8 @@ class _Base:
         return True
 
     def result(self, req: ApiRequest, status: int, headers: Any, content: bytes) -> Any:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        return api.interpret(req, status, lowered, content)
+        # Both libraries' header maps are case-insensitive already.
+        return api.interpret(req, status, headers, content)
 
 
 def _transport_error(req: ApiRequest, exc: Exception, sent: bool) -> TransportError:
@@ -111,7 +114,6 @@ class SyncTransport(_Base):
             response = self.session.request(
                 req.method,
                 self.url(req),
-                params=list(req.params) or None,
                 json=req.body,
                 headers=self.headers(req),
                 timeout=self.config.timeout,
@@ -190,8 +192,7 @@ class AsyncTransport(_Base):
                 response = await self.client.request(
                     req.method,
                     self.url(req),
-                    params=list(req.params) or None,
-                    json=req.body,
+                        json=req.body,
                     headers=self.headers(req),
                 )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
