@@ -1,14 +1,35 @@
-"""Fixtures every test directory may use: the OpenLineage JSON schema from ``../shared`` (or
-``DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC``), skipped with a reason when it is absent."""
+"""Set-up every test directory shares: an isolated Airflow home per xdist worker (set here,
+before any test module can import Airflow), and the OpenLineage JSON schema from ``../shared``
+(or ``DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC``), skipped with a reason when it is absent."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+if "airflow" in sys.modules:  # pragma: no cover - would silently use the wrong AIRFLOW_HOME
+    raise RuntimeError("tests/conftest.py must be imported before Airflow")
+
+AIRFLOW_HOME = Path(
+    tempfile.mkdtemp(prefix=f"airflow-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
+)
+(AIRFLOW_HOME / "dags").mkdir()
+atexit.register(shutil.rmtree, AIRFLOW_HOME, True)
+os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME}/airflow.db"
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(AIRFLOW_HOME / "dags")
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
+os.environ.pop("AIRFLOW_CONN_DOMINO_DEFAULT", None)
 
 SPEC_DIR = Path(
     os.environ.get("DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC")

@@ -9,31 +9,16 @@ it with ``dag.test()``; deferred tasks run their trigger inline there.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-if "airflow" in sys.modules:  # pragma: no cover - would silently use the wrong AIRFLOW_HOME
-    raise RuntimeError("tests/airflow/conftest.py must be imported before Airflow")
-
-_HOME = Path(tempfile.mkdtemp(prefix=f"airflow-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"))
-(_HOME / "dags").mkdir()
-atexit.register(shutil.rmtree, _HOME, True)
-os.environ["AIRFLOW_HOME"] = str(_HOME)
-os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
-os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
-os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
-os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
-os.environ.pop("AIRFLOW_CONN_DOMINO_DEFAULT", None)
+# tests/conftest.py has given this worker its own AIRFLOW_HOME before Airflow was imported.
+_HOME = Path(os.environ["AIRFLOW_HOME"])
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "airflow"
 FAST = {"poll_freq": 0.5, "initial_interval": 0.2, "stop_timeout": 15.0}

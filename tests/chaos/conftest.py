@@ -12,15 +12,11 @@ imported; the ``airflow_home`` fixture then uses whatever home is configured and
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -43,21 +39,7 @@ WORKERS = Path(__file__).resolve().parent
 TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
 
 
-def _airflow_configured_by_its_conftest() -> bool:
-    suffix = os.path.join("tests", "airflow", "conftest.py")
-    return any(str(getattr(m, "__file__", None) or "").endswith(suffix) for m in list(sys.modules.values()))
-
-
-if "airflow" not in sys.modules and not _airflow_configured_by_its_conftest():
-    _HOME = Path(tempfile.mkdtemp(prefix=f"chaos-airflow-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"))
-    (_HOME / "dags").mkdir()
-    atexit.register(shutil.rmtree, _HOME, True)
-    os.environ["AIRFLOW_HOME"] = str(_HOME)
-    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
-    os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
-    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
+# tests/conftest.py gives each worker its own AIRFLOW_HOME before Airflow is imported.
 
 
 # --- what every chaos test checks --------------------------------------------------------------
