@@ -31,6 +31,20 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 os.environ.pop("AIRFLOW_CONN_DOMINO_DEFAULT", None)
 
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """This worker's migrated Airflow metadata DB (created once); returns AIRFLOW_HOME."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.utils import db
+
+    marker = AIRFLOW_HOME / ".db-ready"
+    if not marker.exists():
+        db.initdb()
+        DagBundlesManager().sync_bundles_to_db()  # the "dags-folder" bundle row DAGs refer to
+        marker.touch()
+    return AIRFLOW_HOME
+
 SPEC_DIR = Path(
     os.environ.get("DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC")
     or Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec"

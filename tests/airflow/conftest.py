@@ -24,20 +24,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "airflow"
 FAST = {"poll_freq": 0.5, "initial_interval": 0.2, "stop_timeout": 15.0}
 
 
-@pytest.fixture(scope="session")
-def airflow_db() -> Path:
-    """A migrated metadata DB for this worker (created once)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.utils import db
-
-    marker = _HOME / ".db-ready"
-    if not marker.exists():
-        db.initdb()
-        DagBundlesManager().sync_bundles_to_db()  # the "dags-folder" bundle row DAGs refer to
-        marker.touch()
-    return _HOME
-
-
 def use_sandbox_connection(monkeypatch: pytest.MonkeyPatch, sandbox: Any) -> None:
     """Point the ``domino_default`` Airflow connection (JSON env var) at ``sandbox``."""
     for name in ("DOMINO_API_HOST", "DOMINO_USER_API_KEY", "DOMINO_TOKEN_FILE", "DOMINO_API_PROXY",

@@ -7,7 +7,7 @@ out by the ``chaos`` fixture.
 
 Airflow reads its configuration once, on import, so its environment is set here at import time —
 unless ``tests/airflow/conftest.py`` (which does the same) already ran or Airflow is already
-imported; the ``airflow_home`` fixture then uses whatever home is configured and creates its DB.
+imported; the root ``airflow_db`` fixture creates that home's DB.
 """
 
 from __future__ import annotations
@@ -305,21 +305,6 @@ def domino_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("DOMINO_") and not key.startswith(("DOMINO_ORCHESTRATE_", "DOMINO_CHAOS")):
             monkeypatch.delenv(key)
-
-
-@pytest.fixture
-def airflow_home() -> Path:
-    """Airflow's metadata DB for this worker (created once per home)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.utils import db
-
-    home = Path(os.environ["AIRFLOW_HOME"])
-    marker = home / ".db-ready"
-    if not marker.exists():
-        db.initdb()
-        DagBundlesManager().sync_bundles_to_db()
-        marker.touch()
-    return home
 
 
 @pytest.fixture(scope="session")

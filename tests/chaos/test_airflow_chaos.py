@@ -40,7 +40,7 @@ def _streamed(out: str) -> list[str]:
 @pytest.mark.chaos
 @pytest.mark.timeout(3600)
 def test_airflow_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: Any, lineage_file: Path,
-                                   airflow_home: Path, domino_env: None,
+                                   airflow_db: Path, domino_env: None,
                                    monkeypatch: pytest.MonkeyPatch, capfd: Any) -> None:
     """N tasks, one DAG run: each task in its right state (every 4th job exits 3), one Domino
     start per task, the task log holds exactly the job's stdout lines, and one START plus one
@@ -58,7 +58,7 @@ def test_airflow_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: An
             DominoJobOperator(task_id=f"job_{i}", command=chaos.command(TAG, i),
                               title=chaos.title(TAG, i), poll_freq=0.5, initial_interval=0.2,
                               stop_timeout=15.0, retries=0)
-    bag = DagBag(dag_folder=str(airflow_home / "dags"))
+    bag = DagBag(dag_folder=str(airflow_db / "dags"))
     bag.bag_dag(dag)
     sync_bag_to_db(bag, "dags-folder", None)
 
