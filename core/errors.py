@@ -22,7 +22,7 @@ carry credentials only in headers, and exceptions quote only method, path and a 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import JobSnapshot
@@ -50,6 +50,18 @@ class DominoError(Exception):
     """Root of every error raised by domino-orchestrate."""
 
     retryable: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors defeat Exception's default pickling; rebuild from the
+        # message and fields instead, so errors cross process pools and run_deployment intact.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[DominoError], args: tuple[Any, ...], state: dict[str, Any]) -> DominoError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigurationError(DominoError, ValueError):

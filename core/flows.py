@@ -8,7 +8,6 @@ streaming, idempotent start and stop-and-confirm have one implementation, and te
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import time
@@ -33,6 +32,7 @@ from .errors import (
     StopNotConfirmedError,
     TransportError,
 )
+from .identity import idempotency_key, reusable
 from .models import HardwareTier, JobHandle, JobSnapshot, JobSpec, LogLine, PollOptions, RunSpec
 from .observe import Observers
 from .stdout import LogCursor
@@ -76,12 +76,6 @@ class Context:
 
 
 # --- idempotency keys --------------------------------------------------------------------------
-
-
-def idempotency_key(*parts: object) -> str:
-    """A stable key from an orchestrator's identity of a task try (e.g. dag, task, run, map index)."""
-    joined = "\x1f".join(str(p) for p in parts)
-    return hashlib.sha256(joined.encode()).hexdigest()[:20]
 
 
 def tagged_title(title: str | None, key: str) -> str:
@@ -198,7 +192,9 @@ def start_flow(
     if look_first:
         earlier = yield from find_by_key_flow(ctx, kind, key)
         known = {snap.job_id for snap in earlier}
-        if earlier and not earlier[0].status.is_failure:
+        # One rule (core/identity.py): reattach to a running or succeeded job, never a failed
+        # or stopping one.
+        if earlier and reusable(earlier[0]):
             latest = earlier[0]
             log.info("Reattaching to Domino %s %s (%s) for key %s",
                      kind, latest.job_id, latest.raw_status, key)
