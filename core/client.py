@@ -115,15 +115,18 @@ class _ClientBase:
                         observers: Iterable[Any]) -> Flow:
         """Stop a job whose follower was interrupted; report, never raise (the interrupt wins)."""
         handle = _handle(job)
-        log.warning("Interrupted (%s): stopping Domino job %s", type(exc).__name__, handle.job_id)
+        notify = Observers(observers)
+        notify.notice(logging.WARNING, "Interrupted (%s): stopping Domino job %s",
+                      type(exc).__name__, handle.job_id)
         try:
             final = yield from flows.stop_flow(self._ctx, handle, True, options.stop_timeout)
         except DominoError as error:
-            log.error("Could not confirm the stop of Domino job %s: %s", handle.job_id, error)
-            Observers(observers).finished(None, error)
+            notify.notice(logging.ERROR, "Could not confirm the stop of Domino job %s: %s",
+                          handle.job_id, error)
+            notify.finished(None, error)
             return
-        log.warning("Domino job %s stopped (%s)", handle.job_id, final.raw_status)
-        Observers(observers).finished(final, exc)
+        notify.notice(logging.WARNING, "Domino job %s stopped (%s)", handle.job_id, final.raw_status)
+        notify.finished(final, exc)
 
     def _stdout(self, job: JobRef, include_setup_log: bool) -> Flow:
         body = yield from flows.stdout_flow(self._ctx, _handle(job).job_id)

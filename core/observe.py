@@ -1,6 +1,10 @@
 """Observers: how logging, lineage and orchestrator UIs follow a job without owning the loop.
 
-An observer implements any of ``on_submitted``, ``on_status``, ``on_line`` and ``on_finished``.
+An observer implements any of ``on_submitted``, ``on_status``, ``on_line``, ``on_notice`` and
+``on_finished``. ``on_notice(level, message)`` carries what the user must see where they look (the
+task log, the flow-run logs, the Dagster event log): a stop and its confirmation, a log that had to
+be resynchronised, stdout that could not be fetched. Every notice is also logged on the
+``domino_orchestrate`` logger.
 ``Observers`` fans a call out to all of them and swallows their errors (logged once each): a
 lineage backend or a log handler must never fail or stop the job it watches.
 """
@@ -24,6 +28,7 @@ class JobObserver(Protocol):
     def on_submitted(self, handle: JobHandle, spec: Any) -> None: ...
     def on_status(self, snapshot: JobSnapshot) -> None: ...
     def on_line(self, line: LogLine) -> None: ...
+    def on_notice(self, level: int, message: str) -> None: ...
     def on_finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None: ...
 
 
@@ -56,6 +61,12 @@ class Observers:
 
     def line(self, line: LogLine) -> None:
         self._call("on_line", line)
+
+    def notice(self, level: int, message: str, *args: Any) -> None:
+        """Log ``message % args`` and hand it to every observer's ``on_notice``."""
+        text = message % args if args else message
+        log.log(level, "%s", text)
+        self._call("on_notice", level, text)
 
     def finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None:
         self._call("on_finished", snapshot, error)
