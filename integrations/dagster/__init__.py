@@ -18,6 +18,7 @@ from .resource import (
     DominoJobResult,
     DominoResource,
     StepIdentity,
+    continues_parent,
     step_identity,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "DominoJobResult",
     "DominoResource",
     "StepIdentity",
+    "continues_parent",
     "domino_job_asset",
     "domino_job_op",
     "render_command",

@@ -2,28 +2,32 @@
 
 All Domino work is done by the core client; this module only maps a Dagster step onto it:
 
-* the step's identity becomes the core's idempotency key, so a step retry (``RetryPolicy``) or a
-  re-execution *from failure* reattaches to the Domino job already started instead of starting a
-  second one (a job that ended Failed/Error/Stopped is started afresh);
+* the step's identity becomes the core's ``ExecutionIdentity`` (``core/identity.py``, the one rule
+  shared by every integration): a step retry (``RetryPolicy``), a re-execution *from failure* or an
+  automatic run retry reattaches to the Domino job already started when it is still running or
+  succeeded unseen; "re-execute all steps" (or selected steps) is a deliberate rerun and always
+  starts a fresh job, as does a job that ended Failed/Error/Stopped or no longer exists;
 * every launch and reattach is also recorded in Dagster's event log with
-  ``record_external_launch`` / ``record_external_reattach`` (Dagster ≥ 1.12), which Dagster's own
+  ``record_external_launch`` / ``record_external_reattach`` (Dagster >= 1.12), which Dagster's own
   ``find_latest_launch_handle`` reads back first — the title lookup of the core is the fallback;
-* stdout lines go to ``context.log`` as they are produced;
+* stdout lines and the library's notices (stopping, stopped, stop not confirmed…) go to
+  ``context.log``, i.e. the Dagster event log, as they happen;
 * a job that ends Failed, Error or Stopped (or times out) raises ``dagster.Failure`` with the status,
-  the last lines of stdout and metadata; an interrupt (run termination) stops the job and re-raises.
+  the last lines of stdout and metadata; an interrupt (terminate, force-terminate,
+  ``dagster/max_runtime``) stops the job, confirms the stop in the event log and re-raises.
 
-Identity used for the key: the earliest run of the re-execution chain in which this step has not
-succeeded yet (the run itself when it is not a re-execution, or when the step succeeded in the
-parent run), the step key, the partition key (or range), and a hash of the job spec. So a
-re-execution from failure (UI or ``ReexecutionOptions.from_failure``) reattaches to a job the
-failed run left running or that succeeded after the run died, while re-running a step that had
-succeeded starts a fresh job.
+Translation of a step into the identity: the *scope* is the job name, step key and partition key
+(or range); the *generation* is the run that began this attempt at the step — walking back from the
+current run through its parents while the run continues its parent (tagged
+``dagster/is_resume_retry`` / ``dagster/is_asset_resume_retry`` by a from-failure re-execution, or
+``dagster/retry_number`` by an automatic run retry — the same tags Dagster's own pipes reattach
+follows) and the step did not succeed in the parent. ``execute_job(...,
+reexecution_options=ReexecutionOptions.from_failure(...))`` does not tag its run: pass
+``tags={"dagster/is_resume_retry": "true"}`` to make it a continuation too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,9 +35,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetExecutionContext,
     ConfigurableResource,
     DagsterEventType,
+    DagsterRunStatus,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -46,15 +52,16 @@ from domino_orchestrate.core import (
     DominoConfig,
     JobFailedError,
     JobHandle,
+    JobNotFoundError,
     JobSnapshot,
     JobSpec,
     LogLine,
     PollOptions,
     PollTimeoutError,
     RunSpec,
-    idempotency_key,
 )
 from domino_orchestrate.core.command import with_env_prefix
+from domino_orchestrate.core.identity import ExecutionIdentity, reusable
 from domino_orchestrate.core.lineage import (
     Dataset,
     LineageInfo,
@@ -82,12 +89,13 @@ __all__ = [
     "DominoJobResult",
     "DominoResource",
     "StepIdentity",
+    "continues_parent",
     "step_identity",
 ]
 
 log = logging.getLogger("domino_orchestrate.dagster")
 
-Context: TypeAlias = AssetExecutionContext | OpExecutionContext
+Context: TypeAlias = AssetExecutionContext | OpExecutionContext | AssetCheckExecutionContext
 #: ``client_name`` of the launch handles this integration records in Dagster's event log.
 CLIENT_NAME = "domino_orchestrate"
 _MAX_DEPTH = 64
@@ -159,7 +167,12 @@ class DominoJobResult:
         return Output(self.to_dict() if value is None else value, output_name, metadata=self.metadata)
 
 
-# --- step identity -----------------------------------------------------------------------------
+# --- step identity ---------------------------------------------------------------------------------
+
+#: Tags by which a run continues its parent (Dagster sets them on from-failure re-executions and
+#: automatic run retries); any other re-execution is a deliberate rerun.
+CONTINUATION_TAGS = ("dagster/is_resume_retry", "dagster/is_asset_resume_retry")
+RETRY_NUMBER_TAG = "dagster/retry_number"
 
 
 @dataclass(frozen=True)
@@ -167,9 +180,9 @@ class StepIdentity:
     """Who is asking for a Domino job: the Dagster run, step and partition."""
 
     run_id: str
-    #: The run whose id keys the job: the earliest run of the re-execution chain in which this
-    #: step has not succeeded.
-    key_run_id: str
+    #: The run that began this generation of the step: the earliest run of the chain of
+    #: from-failure re-executions / automatic retries in which the step has not succeeded.
+    generation_run_id: str
     root_run_id: str
     job_name: str
     step_key: str
@@ -178,9 +191,18 @@ class StepIdentity:
     asset_keys: tuple[str, ...] = ()
     upstream_asset_keys: tuple[str, ...] = ()
 
+    @property
+    def execution(self) -> ExecutionIdentity:
+        """The core identity: scope = job, step, partition; generation = ``generation_run_id``."""
+        return ExecutionIdentity(
+            "dagster", (self.job_name, self.step_key, self.partition_key or ""),
+            generation=self.generation_run_id,
+        )
+
 
 def _op_context(context: Context) -> OpExecutionContext:
-    return context.op_execution_context if isinstance(context, AssetExecutionContext) else context
+    # Asset and asset-check contexts both wrap the op context that carries run, step and instance.
+    return context if isinstance(context, OpExecutionContext) else context.op_execution_context
 
 
 def _partition(ctx: OpExecutionContext) -> str | None:
@@ -200,28 +222,35 @@ def _step_succeeded(ctx: OpExecutionContext, run_id: str, step_key: str) -> bool
     return any(entry.step_key == step_key for entry in entries)
 
 
-def _key_run_id(ctx: OpExecutionContext, step_key: str) -> str:
-    """The run that first launched this step's job: walk back through re-executions while the
-    step did not succeed in the parent run (a continuation); stop at a parent where it succeeded
-    (running it again is intentional)."""
-    run = ctx.dagster_run
-    current = run
+def continues_parent(tags: Mapping[str, str]) -> bool:
+    """Whether a run with these tags continues its parent (from failure, automatic retry)."""
+    return any(tags.get(tag) == "true" for tag in CONTINUATION_TAGS) or RETRY_NUMBER_TAG in tags
+
+
+def _generation_run_id(ctx: OpExecutionContext, step_key: str) -> str:
+    """The run that began this generation of the step: walk back while the run continues its
+    parent and the step did not succeed there; a deliberate re-execution (all steps, selected
+    steps) or a parent where the step succeeded begins a new generation."""
+    current = ctx.dagster_run
     seen: set[str] = set()
     try:
-        while current.parent_run_id and current.run_id not in seen and len(seen) < _MAX_DEPTH:
+        while (current.parent_run_id and continues_parent(current.tags)
+               and current.run_id not in seen and len(seen) < _MAX_DEPTH):
             seen.add(current.run_id)
             parent = ctx.instance.get_run_by_id(current.parent_run_id)
             if parent is None or _step_succeeded(ctx, parent.run_id, step_key):
                 break
             current = parent
     except Exception:
-        log.debug("Could not walk the parent runs of %s", run.run_id, exc_info=True)
-        return run.root_run_id or run.run_id
+        # Reading the chain failed: the current run is a new generation (a fresh job, never an
+        # old result for what may be a deliberate rerun).
+        log.warning("Could not walk the parent runs of %s", ctx.run_id, exc_info=True)
+        return ctx.run_id
     return current.run_id
 
 
 def step_identity(context: Context) -> StepIdentity:
-    """The identity of the current step, from an asset or op execution context."""
+    """The identity of the current step, from an asset, asset-check or op execution context."""
     ctx = _op_context(context)
     run = ctx.dagster_run
     try:
@@ -242,7 +271,7 @@ def step_identity(context: Context) -> StepIdentity:
         log.debug("No asset information for %s", step_key, exc_info=True)
     return StepIdentity(
         run_id=run.run_id,
-        key_run_id=_key_run_id(ctx, step_key),
+        generation_run_id=_generation_run_id(ctx, step_key),
         root_run_id=run.root_run_id or run.run_id,
         job_name=run.job_name,
         step_key=step_key,
@@ -253,8 +282,28 @@ def step_identity(context: Context) -> StepIdentity:
     )
 
 
-def _spec_digest(spec: JobSpec | RunSpec) -> str:
-    return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+class _EventLog:
+    """Observer sending a job's stdout and the library's notices to ``context.log``, so they land
+    in the Dagster event log (also the lines fetched after a stop, and the stop confirmation)."""
+
+    def __init__(self, context: Context, tail: deque[str] | None = None,
+                 on_line: Callable[[LogLine], None] | None = None) -> None:
+        self.context, self.tail, self.user_on_line = context, tail, on_line
+
+    def on_line(self, line: LogLine) -> None:
+        if self.tail is not None:
+            self.tail.append(line.text)
+        (self.context.log.warning if line.stream == "stderr" else self.context.log.info)(line.text)
+        if self.user_on_line is not None:
+            self.user_on_line(line)
+
+    def on_notice(self, level: int, message: str) -> None:
+        if level >= logging.ERROR:
+            self.context.log.error(message)
+        elif level >= logging.WARNING:
+            self.context.log.warning(message)
+        else:
+            self.context.log.info(message)
 
 
 # --- the resource ------------------------------------------------------------------------------
@@ -290,6 +339,9 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         default=None, description="Domino API proxy sidecar URL (DOMINO_API_PROXY); it injects "
         "credentials itself, so no credential may be set with it.")
     verify_tls: bool = Field(default=True, description="Verify Domino's TLS certificate.")
+    ca_bundle: str | None = Field(
+        default=None, description="Path of a CA bundle (PEM) to verify Domino's certificate with, "
+        "e.g. a company CA; used instead of the system store when set.")
     request_timeout: float = Field(default=30.0, description="Seconds per HTTP request.")
     max_retries: int | None = Field(
         default=None, description="Transport retries per request; defaults to DOMINO_MAX_RETRIES "
@@ -313,6 +365,12 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         default=20, description="Lines of stdout kept for failure messages and results.")
     emit_lineage: bool = Field(
         default=True, description="Emit lineage (OpenLineage/MLflow) when it is configured.")
+    on_worker_shutdown: Literal["stop", "leave_running"] = Field(
+        default="stop", description="What an interrupt that is not a termination of the run does "
+        "to the Domino job — the run worker getting SIGTERM on a node drain or pod eviction, or "
+        "Ctrl-C: 'stop' stops it and confirms the stop (default); 'leave_running' leaves it "
+        "running so the run retry (dagster/max_retries, from failure) reattaches to it. A run "
+        "terminate, force-terminate or dagster/max_runtime always stops the job.")
 
     @model_validator(mode="after")
     def _check_credentials(self) -> DominoResource:
@@ -329,15 +387,22 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
             raise ValueError("poll_freq, initial_interval and max_poll_time must be > 0 seconds.")
         if self.retry_count < 0 or self.tail_lines < 0:
             raise ValueError("retry_count and tail_lines must be >= 0.")
+        if self.ca_bundle is not None and not self.verify_tls:
+            raise ValueError("ca_bundle verifies Domino's certificate: do not set it with "
+                             "verify_tls=False.")
         return self
 
     # --- plain core objects ---
     def get_config(self) -> DominoConfig:
         return DominoConfig.resolve(
             self.host, self.project, api_key=self.api_key, auth_token=self.auth_token,
-            domino_token_file=self.token_file, api_proxy=self.api_proxy, verify=self.verify_tls,
+            domino_token_file=self.token_file, api_proxy=self.api_proxy, verify=self._verify(),
             max_retries=self.max_retries, timeout=self.request_timeout,
         )
+
+    def _verify(self) -> Any:
+        # DominoConfig.verify takes a CA bundle path where it accepts one (requests' own rule).
+        return self.ca_bundle if self.ca_bundle is not None else self.verify_tls
 
     def get_client(self) -> DominoClient:
         """A plain core ``DominoClient`` for anything the helpers below do not cover."""
@@ -355,18 +420,16 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
 
     # --- identity, lineage ---
     def idempotency_key_for(self, context: Context, spec: JobSpec | RunSpec) -> str:
-        """The key of this step's job: from-failure run chain, step, partition and spec."""
-        ident = step_identity(context)
-        return idempotency_key(
-            "dagster", ident.key_run_id, ident.step_key, ident.partition_key or "", _spec_digest(spec)
-        )
+        """The key of this step's job (core ``ExecutionIdentity``: generation, job, step,
+        partition, spec, host and project)."""
+        return step_identity(context).execution.key(spec, self.get_config())
 
     def lineage_info(self, context: Context) -> LineageInfo:
         ident = step_identity(context)
         return LineageInfo(
             orchestrator="dagster",
             job_name=f"{ident.job_name}.{ident.step_key}",
-            run_key=(ident.key_run_id, ident.step_key, ident.partition_key or ""),
+            run_key=(ident.generation_run_id, ident.step_key, ident.partition_key or ""),
             parent=ParentRun(
                 namespace="dagster", name=ident.job_name, run_id=ident.run_id,
                 root_namespace="dagster", root_name=ident.job_name, root_run_id=ident.root_run_id,
@@ -425,7 +488,7 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         info = self._lineage(context, lineage)
         spec, key = self._prepare(context, spec, idempotency_key, env, info)
         with self.get_client() as client:
-            obs = self._observers(info, client.config, observers)
+            obs = [*self._observers(info, client.config, observers), _EventLog(context)]
             handle = self._recorded_handle(context, client, key)
             if handle is None:
                 if isinstance(spec, RunSpec):
@@ -441,25 +504,26 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
              lineage: LineageInfo | Literal[False] | None = None,
              observers: Iterable[Any] = (), on_line: Callable[[LogLine], None] | None = None,
              **poll_overrides: Any) -> DominoJobResult:
-        """Follow the job to its end, streaming stdout to ``context.log``.
+        """Follow the job to its end, streaming stdout and notices to ``context.log``.
 
         Returns a ``DominoJobResult`` on Succeeded; raises ``dagster.Failure`` on Failed, Error,
-        Stopped or a poll timeout. An interrupt stops the Domino job and is re-raised.
+        Stopped or a poll timeout. An interrupt stops the Domino job (see ``on_worker_shutdown``)
+        and is re-raised.
         """
+        from domino_orchestrate.core.client import is_interrupt  # HTTP stack: load when used
+
         info = self._lineage(context, lineage)
         options = self.poll_options(**poll_overrides)
+        # Decided after the interrupt, when it is known whether the run was terminated.
+        leave_running = self.on_worker_shutdown == "leave_running" and options.stop_on_interrupt
+        if leave_running:
+            options = replace(options, stop_on_interrupt=False)
         tail: deque[str] = deque(maxlen=max(1, options.tail_lines))  # for a successful result
         with self.get_client() as client:
-
-            def to_log(line: LogLine) -> None:
-                tail.append(line.text)
-                (context.log.warning if line.stream == "stderr" else context.log.info)(line.text)
-                if on_line is not None:
-                    on_line(line)
-
-            obs = self._observers(info, client.config, observers)
+            obs = [*self._observers(info, client.config, observers),
+                   _EventLog(context, tail, on_line)]
             try:
-                snap = client.wait(handle, options, on_line=to_log, observers=obs)
+                snap = client.wait(handle, options, observers=obs)
             except JobFailedError as exc:
                 result = DominoJobResult.from_snapshot(exc.snapshot, handle, exc.stdout_tail)
                 raise self._failure(result, f"ended {exc.status.value}") from None
@@ -470,6 +534,18 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
                                           tuple(exc.stdout_tail), kind=handle.kind,
                                           attached=handle.attached))
                 raise self._failure(result, str(exc)) from None
+            except BaseException as exc:
+                if leave_running and is_interrupt(exc):
+                    if _run_terminated(context):
+                        stop_options = replace(options, stop_on_interrupt=True)
+                        client._stop_after_interrupt(handle, stop_options, exc, obs)
+                    else:
+                        context.log.warning(
+                            f"Interrupted ({type(exc).__name__}) without a run termination: Domino "
+                            f"{handle.kind} {handle.job_id} left running "
+                            "(on_worker_shutdown='leave_running'); a retry of this run reattaches "
+                            "to it.")
+                raise
         result = DominoJobResult.from_snapshot(snap, handle, tail)
         context.log.info(
             f"Domino {result.kind} {result.job_id} {result.status}"
@@ -538,11 +614,13 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
 
     @staticmethod
     def _recorded_handle(context: Context, client: DominoClient, key: str) -> JobHandle | None:
-        """Reattach through Dagster's own launch record of this step, when there is one."""
+        """Reattach through Dagster's own launch record of this step, when there is one and the
+        core identity rule allows it (running, or succeeded unseen)."""
         if find_latest_launch_handle is None:
             return None
+        ctx = _op_context(context)
         try:
-            found = find_latest_launch_handle(context, client_name=CLIENT_NAME)
+            found = find_latest_launch_handle(ctx, client_name=CLIENT_NAME)
         except Exception:
             log.debug("No launch handle lookup for this context", exc_info=True)
             return None
@@ -552,11 +630,18 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         handle = JobHandle(job_id=found.external_run_id, kind=kind,  # type: ignore[arg-type]
                            project=client.config.project, url=found.external_run_url,
                            idempotency_key=key, attached=True)
-        snap = client.get_job(handle)
-        if snap.status.is_failure:
-            return None  # a retry exists to run it again: start a fresh job
         try:
-            record_external_reattach(context, found)
+            snap = client.get_job(handle)
+        except JobNotFoundError:
+            # Deleted or purged in Domino: forget the record, never dead-end every retry on it.
+            context.log.warning(
+                f"Domino {kind} {handle.job_id} recorded by an earlier attempt no longer exists; "
+                "starting a new one.")
+            return None
+        if not reusable(snap):
+            return None  # Failed/Error/Stopped or being stopped: start a fresh job
+        try:
+            record_external_reattach(ctx, found)
         except Exception:
             log.debug("Could not record the reattach", exc_info=True)
         return handle
@@ -567,10 +652,21 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
             return
         try:
             record_external_launch(
-                context, client_name=CLIENT_NAME, external_run_id=handle.job_id,
+                _op_context(context), client_name=CLIENT_NAME, external_run_id=handle.job_id,
                 external_run_url=handle.url,
                 extras={"kind": handle.kind, "idempotency_key": handle.idempotency_key or "",
                         "attached": handle.attached},
             )
         except Exception:
             log.debug("Could not record the launch in the event log", exc_info=True)
+
+
+def _run_terminated(context: Context) -> bool:
+    """Whether the user (terminate, force-terminate) or Dagster (``dagster/max_runtime``) is
+    ending this run, as opposed to a run worker shutting down on its own (SIGTERM on a drain)."""
+    ctx = _op_context(context)
+    try:
+        run = ctx.instance.get_run_by_id(ctx.run_id)
+    except Exception:
+        return True  # unknown: stopping is the safe side of a termination
+    return run is None or run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)

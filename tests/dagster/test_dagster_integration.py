@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
     AssetExecutionContext,
     DagsterExecutionInterruptedError,
     DagsterInstance,
@@ -23,6 +25,7 @@ from dagster import (
     StaticPartitionsDefinition,
     UrlMetadataValue,
     asset,
+    asset_check,
     execute_job,
     instance_for_test,
     job,
@@ -236,6 +239,92 @@ def test_termination_stops_the_domino_job_and_reraises(
     assert snap.status is JobStatus.STOPPED
     assert b"never-printed" not in srv.output(snap.job_id)[0]
     assert starts(srv) == 1
+    # Issue 12: the stop and its confirmation are in the Dagster event log, not only on stderr.
+    logs = user_logs(instance, result.run_id)
+    assert any(m.startswith("Interrupted (DagsterExecutionInterruptedError): stopping Domino job "
+                            f"{snap.job_id}") for m in logs), logs
+    assert f"Domino job {snap.job_id} stopped (Stopped)" in logs
+
+
+def interrupt_once_started(srv: SandboxServer, mocker: Any, before_raise: Any = None) -> dict[str, bool]:
+    """Raise Dagster's interrupt in the poller's nap once the job has printed its first line."""
+    client = watcher(srv)
+    state = {"raised": False}
+
+    class InterruptingTime:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_time, name)
+
+        def sleep(self, seconds: float) -> None:
+            if not state["raised"]:
+                jobs = client.list_jobs()
+                if jobs and b"started" in srv.output(jobs[0].job_id)[0]:
+                    state["raised"] = True
+                    if before_raise is not None:
+                        before_raise()
+                    raise DagsterExecutionInterruptedError()
+            real_time.sleep(seconds)
+
+    mocker.patch.object(client_module, "time", InterruptingTime())
+    return state
+
+
+def test_worker_shutdown_leave_running_leaves_the_job_but_a_termination_stops_it(
+    srv: SandboxServer, instance: DagsterInstance, mocker: Any
+) -> None:
+    """on_worker_shutdown='leave_running': a run worker's SIGTERM (node drain) leaves the job for
+    the run retry to reattach to; a terminate (run CANCELING) still stops it."""
+    domino = DominoResource(host=srv.url, project=PROJECT, api_key=srv.api_key, poll_freq=0.5,
+                            initial_interval=0.2, stop_timeout=15,
+                            on_worker_shutdown="leave_running")
+    drained = domino_job_asset("drained", "echo started; sleep 30")
+    state = interrupt_once_started(srv, mocker)
+    result = materialize([drained], resources={"domino": domino}, instance=instance,
+                         raise_on_error=False)
+    assert state["raised"] and not result.success
+    (left,) = watcher(srv).list_jobs()
+    assert left.status is JobStatus.RUNNING
+    assert any("left running (on_worker_shutdown='leave_running')" in m
+               for m in user_logs(instance, result.run_id))
+    watcher(srv).stop_job(left.job_id)
+
+    def cancel() -> None:
+        (run,) = instance.get_runs(limit=1)
+        instance.report_run_canceling(run)
+
+    terminated = domino_job_asset("terminated", "echo started; sleep 30")
+    mocker.stopall()
+    state = interrupt_once_started(srv, mocker, before_raise=cancel)
+    result = materialize([terminated], resources={"domino": domino}, instance=instance,
+                         raise_on_error=False)
+    assert state["raised"] and not result.success
+    stopped = next(j for j in watcher(srv).list_jobs() if j.job_id != left.job_id)
+    assert stopped.status is JobStatus.STOPPED
+    assert f"Domino job {stopped.job_id} stopped (Stopped)" in user_logs(instance, result.run_id)
+    with pytest.raises(ValidationError, match="on_worker_shutdown"):
+        DominoResource(project="a/b", api_key="k", on_worker_shutdown="ignore")  # type: ignore[arg-type]
+
+
+def test_resource_works_inside_an_asset_check(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    """Issue 12: AssetCheckExecutionContext has no dagster_run; the resource crashed there."""
+    table = domino_job_asset("table", "echo table-built")
+
+    @asset_check(asset=table)
+    def rows_ok(context: AssetCheckExecutionContext, domino: DominoResource) -> AssetCheckResult:
+        result = domino.run_job(context, "echo check-ran", lineage=False)
+        return AssetCheckResult(passed=result.status == "Succeeded",
+                                metadata={"domino_job_id": result.job_id})
+
+    result = materialize([table, rows_ok], resources={"domino": domino}, instance=instance)
+    assert result.success
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.passed
+    assert "check-ran" in user_logs(instance, result.run_id)
+    assert starts(srv) == 2
+    titles = list(srv.stats()["starts_by_title"])
+    assert any(t.startswith("dagster __ephemeral_asset_job__.table_rows_ok") for t in titles), titles
 
 
 def test_poll_timeout_stops_the_job_and_raises_failure(
@@ -288,35 +377,82 @@ def test_step_retry_after_a_failed_job_starts_a_new_one(
     assert "first-try" in logs and "second-try" in logs
 
 
-def test_reexecution_from_failure_reattaches_all_steps_starts_fresh(
-    srv: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mocker: Any
-) -> None:
+FROM_FAILURE_TAGS = {"dagster/is_resume_retry": "true"}  # what the UI/GraphQL/daemon set
+
+
+@pytest.fixture
+def reexec_env(srv: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> ReconstructableJob:
     for name in ("DOMINO_TOKEN_FILE", "DOMINO_API_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DOMINO_API_HOST", srv.url)
     monkeypatch.setenv("DOMINO_USER_API_KEY", srv.api_key)
+    return ReconstructableJob.for_file(str(Path(__file__).with_name("reexec_defs.py")), "reexec_job")
+
+
+def test_reexecution_all_steps_of_a_failed_run_starts_fresh_from_failure_reattaches(
+    srv: SandboxServer, reexec_env: ReconstructableJob, tmp_path: Path, mocker: Any
+) -> None:
+    """Issue 12: "re-execute all steps" of a failed run reused the job the failed run started
+    (the deliberate rerun got the old result); from failure must still reattach to it."""
     flaky_wait(mocker)
-    recon = ReconstructableJob.for_file(str(Path(__file__).with_name("reexec_defs.py")), "reexec_job")
+    recon = reexec_env
     with instance_for_test(temp_dir=str(tmp_path)) as inst:
         with execute_job(recon, inst) as first:
             assert not first.success
-        assert starts(srv) == 1
         (started,) = watcher(srv).list_jobs()
 
+        with execute_job(recon, inst,
+                         reexecution_options=ReexecutionOptions(parent_run_id=first.run_id)) as rerun:
+            assert rerun.success
+            out = rerun.output_for_node("train")
+            assert out["job_id"] != started.job_id and out["attached"] is False
+        assert starts(srv) == 2
+
         options = ReexecutionOptions.from_failure(first.run_id, inst)
-        with execute_job(recon, inst, reexecution_options=options) as second:
+        with execute_job(recon, inst, reexecution_options=options, tags=FROM_FAILURE_TAGS) as second:
             assert second.success
             out = second.output_for_node("train")
             assert out["job_id"] == started.job_id and out["attached"] is True
             assert out["status"] == "Succeeded"
             assert "reexec-done" in user_logs(inst, second.run_id)
-        assert starts(srv) == 1
+        assert starts(srv) == 2
 
-        # Re-executing all steps on purpose runs the job again.
+        # Re-executing a succeeded run on purpose runs the job again.
         with execute_job(recon, inst,
                          reexecution_options=ReexecutionOptions(parent_run_id=second.run_id)) as third:
             assert third.success
             assert third.output_for_node("train")["attached"] is False
+        assert starts(srv) == 3
+
+
+def forget_job(srv: SandboxServer, job_id: str) -> None:
+    """Make a job disappear from the sandbox, as one deleted or purged in Domino does (404)."""
+    store = srv.ctx.store
+    with store.lock:
+        execution = store._executions.pop(job_id)
+        store._by_project[execution.project.id].remove(execution)
+
+
+def test_reexecution_from_failure_forgets_a_recorded_job_that_no_longer_exists(
+    srv: SandboxServer, reexec_env: ReconstructableJob, tmp_path: Path, mocker: Any
+) -> None:
+    """Issue 12: the recorded job answered 404 and every from-failure retry failed with
+    JobNotFoundError; it must be forgotten and a fresh job started."""
+    flaky_wait(mocker)
+    with instance_for_test(temp_dir=str(tmp_path)) as inst:
+        with execute_job(reexec_env, inst) as first:
+            assert not first.success
+        (started,) = watcher(srv).list_jobs()
+        watcher(srv).wait(started.job_id)
+        forget_job(srv, started.job_id)
+
+        options = ReexecutionOptions.from_failure(first.run_id, inst)
+        with execute_job(reexec_env, inst, reexecution_options=options,
+                         tags=FROM_FAILURE_TAGS) as second:
+            assert second.success, [e.message for e in second.all_events if e.is_failure]
+            out = second.output_for_node("train")
+            assert out["job_id"] != started.job_id and out["attached"] is False
+            assert any("no longer exists" in m for m in user_logs(inst, second.run_id))
         assert starts(srv) == 2
 
 
