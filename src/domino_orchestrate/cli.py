@@ -6,22 +6,43 @@
     domino-orchestrate sandbox --port 8899 --project alice/demo=./demo
     domino-orchestrate lineage flush
 
-Exit codes: 0 Succeeded, 1 the job failed (Failed/Error/Stopped), 2 bad usage or configuration,
-3 timed out, 4 Domino API or connection error, 130 interrupted (the remote job is stopped).
+Exit codes are in ``EXIT_CODES`` (printed by ``--help``). Signals: see ``_signals``; what reaches the
+terminal: see ``_terminal``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_API, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+from ._signals import Interrupted, SignalGuard, exit_code
+from ._terminal import Console, configure_logging, log_level, one_line, robust_streams, safe_text
+
+log = logging.getLogger("domino_orchestrate")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_API = 0, 1, 2, 3, 4
+EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE: a bug in domino-orchestrate, not in the job or Domino
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; in general 128 + the signal number
+
+EXIT_CODES = """\
+exit codes:
+  0      succeeded (run, logs -f: the job Succeeded; status: the job has not failed)
+  1      the job ended Failed, Error or Stopped
+  2      bad input: usage, options, configuration (host, credentials, project, CA bundle)
+  3      timed out: --max-poll-time passed (run stops the job), or a stop was not confirmed
+  4      could not talk to Domino: network, TLS, HTTP errors, invalid or unexpected responses
+  70     internal error in domino-orchestrate (please report it; -vv shows the traceback)
+  128+N  ended by signal N: 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP. run stops its job
+         and confirms the stop first; logs --follow never stops the job it watches
+"""
 
 
 def _json_arg(value: str) -> Any:
@@ -35,11 +56,31 @@ def _connection_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection (defaults: the Domino environment variables)")
     group.add_argument("--host", default=None, help="Domino URL (DOMINO_API_HOST)")
     group.add_argument("--api-key", default=None, help="API key (DOMINO_USER_API_KEY)")
+    group.add_argument("--auth-token", default=None,
+                       help="bearer token (visible to other local users in the process list: "
+                            "prefer --token-file)")
     group.add_argument("--token-file", default=None, help="bearer token file (DOMINO_TOKEN_FILE)")
     group.add_argument("--api-proxy", default=None, help="API proxy (DOMINO_API_PROXY)")
     group.add_argument("--project", default=os.environ.get("DOMINO_PROJECT"),
                        help="owner/name (DOMINO_PROJECT, or DOMINO_PROJECT_OWNER/NAME)")
     group.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
+    group.add_argument("--ca-bundle", type=_existing_path, default=None, metavar="PATH",
+                       help="CA certificates (file or directory) to verify Domino's TLS "
+                            "certificate, e.g. a private CA (DOMINO_VERIFY_CERTIFICATE=PATH)")
+
+
+def _existing_path(value: str) -> str:
+    if not Path(value).exists():
+        raise argparse.ArgumentTypeError(f"no such file or directory: {value!r}")
+    return value
+
+
+def _common_args() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more log output on stderr: -v info, -vv debug "
+                             "(default: DOMINO_LOG_LEVEL, else warnings)")
+    return common
 
 
 def _poll_args(parser: argparse.ArgumentParser) -> None:
@@ -49,11 +90,21 @@ def _poll_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--include-setup-log", action="store_true")
 
 
+def _subparser(sub: Any, name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name, help=text, description=text, parents=[_common_args()], epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="domino-orchestrate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="domino-orchestrate", description=__doc__.split("\n")[0], epilog=EXIT_CODES,
+        parents=[_common_args()], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command_name", required=True)
 
-    run = sub.add_parser("run", help="start a job and follow it to its end")
+    run = _subparser(sub, "run", "start a job and follow it to its end; a signal stops it")
     _connection_args(run)
     _poll_args(run)
     run.add_argument("command", nargs="+", help="the command (a v4 job joins it with spaces)")
@@ -70,19 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--volume", action="append", help="external volume mount id (repeatable)")
     run.add_argument("--idempotency-key", help="reattach instead of starting twice for this key")
     run.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    run.add_argument("--stop-timeout", type=float, default=60.0,
+                     help="seconds to wait for a stop to be confirmed after a signal (default 60)")
 
     for name, text in (("status", "print a job's status"), ("stop", "stop a job")):
-        cmd = sub.add_parser(name, help=text)
+        cmd = _subparser(sub, name, text)
         _connection_args(cmd)
         cmd.add_argument("job_id")
-    logs = sub.add_parser("logs", help="print a job's stdout")
+    logs = _subparser(sub, "logs", "print a job's stdout; --follow watches it, never stops it")
     _connection_args(logs)
     _poll_args(logs)
     logs.add_argument("job_id")
     logs.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
 
     sub.add_parser("sandbox", help="run a local Domino-compatible server", add_help=False)
-    lineage = sub.add_parser("lineage", help="lineage maintenance")
+    lineage = _subparser(sub, "lineage", "lineage maintenance")
     lineage.add_argument("action", choices=["flush"], help="deliver spooled lineage events")
     return parser
 
@@ -97,81 +150,37 @@ def _project(args: argparse.Namespace) -> str | None:
 def _client(args: argparse.Namespace) -> Any:
     from domino_orchestrate.core import DominoClient
 
-    return DominoClient(
-        args.host, _project(args), api_key=args.api_key, domino_token_file=args.token_file,
-        api_proxy=args.api_proxy, timeout=args.timeout,
+    client = DominoClient(
+        args.host, _project(args), api_key=args.api_key, auth_token=args.auth_token,
+        domino_token_file=args.token_file, api_proxy=args.api_proxy, timeout=args.timeout,
+        verify=args.ca_bundle,
     )
+    config = client.config
+    log.info("Domino %s, project %s, authentication: %s%s", _without_userinfo(config.host),
+             config.project or "(none)", config.credentials.kind,
+             f", CA bundle {config.verify}" if isinstance(config.verify, str) else "")
+    return client
 
 
-class _Console:
-    """Job output on stdout/stderr; on a TTY, a live status line with elapsed time on stderr."""
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
-    def __init__(self, out: TextIO, err: TextIO) -> None:
-        self.out, self.err = out, err
-        self.live = err.isatty()
-        self.status = "Submitting"
-        self.job_id = ""
-        self.started = time.monotonic()
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._ticker: threading.Thread | None = None
 
-    def __enter__(self) -> _Console:
-        if self.live:
-            self._ticker = threading.Thread(target=self._tick, daemon=True)
-            self._ticker.start()
-        return self
+def _poll_options(args: argparse.Namespace, **fields: Any) -> Any:
+    from domino_orchestrate.core import PollOptions
 
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        if self._ticker:
-            self._ticker.join(timeout=1)
-        with self._lock:
-            self._clear()
+    return PollOptions(poll_freq=args.poll_freq, max_poll_time=args.max_poll_time,
+                       retry_count=args.retry_count, include_setup_log=args.include_setup_log,
+                       **fields)
 
-    def _clear(self) -> None:
-        if self.live:
-            self.err.write("\r\033[K")
 
-    def _draw(self) -> None:
-        elapsed = int(time.monotonic() - self.started)
-        self.err.write(f"\r\033[K[{self.status}] {self.job_id} {elapsed // 60:02d}:{elapsed % 60:02d}")
-        self.err.flush()
-
-    def _tick(self) -> None:
-        while not self._done.wait(0.5):
-            with self._lock:
-                self._draw()
-
-    # observer methods
-    def on_submitted(self, handle: Any, spec: Any) -> None:
-        self.job_id = handle.job_id
-        verb = "Reattached to" if handle.attached else "Started"
-        self.note(f"{verb} Domino {handle.kind} {handle.job_id}" + (f" {handle.url}" if handle.url else ""))
-
-    def on_status(self, snapshot: Any) -> None:
-        self.status = snapshot.raw_status or snapshot.status.value
-        if not self.live:
-            self.note(f"status: {self.status}")
-
-    def on_line(self, line: Any) -> None:
-        stream = self.err if line.stream == "stderr" else self.out
-        with self._lock:
-            self._clear()
-            stream.write(line.text + "\n")
-            stream.flush()
-            if self.live:
-                self._draw()
-
-    def note(self, message: str) -> None:
-        with self._lock:
-            self._clear()
-            self.err.write(message + "\n")
-            self.err.flush()
+def _signal_name(exc: BaseException) -> str:
+    return type(exc).__name__ if isinstance(exc, Interrupted) else "SIGINT"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from domino_orchestrate.core import JobSpec, PollOptions, RunSpec, idempotency_key
+    from domino_orchestrate.core import JobSpec, RunSpec, idempotency_key
     from domino_orchestrate.core.lineage import (
         LineageInfo,
         lineage_env,
@@ -200,19 +209,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
             on_demand_spark_cluster_properties=args.spark,
             compute_cluster_properties=args.compute_cluster, external_volume_mounts=args.volume,
         )
-    options = PollOptions(poll_freq=args.poll_freq, max_poll_time=args.max_poll_time,
-                          retry_count=args.retry_count, include_setup_log=args.include_setup_log)
+    options = _poll_options(args, stop_timeout=args.stop_timeout)
     observers: list[Any] = list(lineage_observers(info, client.config))
-    with _Console(sys.stdout, sys.stderr) as console:
+    with Console(sys.stdout, sys.stderr) as console:
         observers.insert(0, console)
-        start = client.start_run if args.v1 else client.start_job
-        handle = start(spec, idempotency_key=key, observers=observers)
-        if args.no_wait:
-            print(handle.job_id)
-            return EXIT_OK
-        final = client.wait(handle, options, observers=observers)
+        try:
+            start = client.start_run if args.v1 else client.start_job
+            handle = start(spec, idempotency_key=key, observers=observers)
+            if args.no_wait:
+                print(handle.job_id)
+                return EXIT_OK
+            final = client.wait(handle, options, observers=observers)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            # The client has already stopped the job (or what the interrupted start created)
+            # and reported the outcome to the console; say how it ended, last.
+            console.note(_interrupted_run(_signal_name(exc), console))
+            return exit_code(exc)
         console.note(f"Domino {handle.kind} {final.job_id} {final.raw_status}")
     return EXIT_OK
+
+
+def _interrupted_run(name: str, console: Console) -> str:
+    from domino_orchestrate.core import DominoError
+
+    job = console.job_id
+    if isinstance(console.error, DominoError):
+        return (f"interrupted by {name}: the stop of Domino job {job} was not confirmed "
+                f"({console.error}); check the job in Domino")
+    if console.final is not None and console.final.is_terminal:
+        return f"interrupted by {name}: Domino job {console.final.job_id} stopped " \
+               f"({console.final.raw_status})"
+    if not job:
+        return f"interrupted by {name} before a Domino job was started"
+    return f"interrupted by {name}: Domino job {job} was asked to stop"
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -223,24 +252,30 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_stop(args: argparse.Namespace) -> int:
     final = _client(args).stop_job(args.job_id)
-    print(f"{args.job_id} {final.raw_status if final else 'stop requested'}")
+    print(safe_text(f"{args.job_id} {final.raw_status if final else 'stop requested'}"))
     return EXIT_OK
 
 
 def _cmd_logs(args: argparse.Namespace) -> int:
-    from domino_orchestrate.core import JobHandle, PollOptions
+    from domino_orchestrate.core import JobHandle
 
     client = _client(args)
     if not args.follow:
         for line in client.stdout(args.job_id, include_setup_log=args.include_setup_log):
-            (sys.stderr if line.stream == "stderr" else sys.stdout).write(line.text + "\n")
+            stream = sys.stderr if line.stream == "stderr" else sys.stdout
+            stream.write(safe_text(line.text) + "\n")
         return EXIT_OK
-    options = PollOptions(poll_freq=args.poll_freq, max_poll_time=args.max_poll_time,
-                          retry_count=args.retry_count, include_setup_log=args.include_setup_log,
-                          stop_on_timeout=False)
-    with _Console(sys.stdout, sys.stderr) as console:
-        # Following logs must never stop someone else's job: interrupts just end the follow.
-        client.wait(JobHandle(args.job_id), options, observers=[console])
+    # Watching never stops a job: neither an interrupt nor --max-poll-time stops it.
+    options = _poll_options(args, stop_on_timeout=False, stop_on_interrupt=False)
+    with Console(sys.stdout, sys.stderr) as console:
+        console.job_id = safe_text(args.job_id)
+        try:
+            client.wait(JobHandle(args.job_id), options, observers=[console])
+        except (Interrupted, KeyboardInterrupt) as exc:
+            console.note(f"interrupted by {_signal_name(exc)}: stopped following Domino job "
+                         f"{args.job_id}; it keeps running (domino-orchestrate stop "
+                         f"{args.job_id} stops it)")
+            return exit_code(exc)
     return EXIT_OK
 
 
@@ -252,13 +287,41 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
     return EXIT_OK if remaining == 0 else EXIT_API
 
 
+def _error(message: object) -> None:
+    sys.stderr.write(f"error: {one_line(str(message))}\n")
+    sys.stderr.flush()
+
+
+def _repeat_signal_message(signum: int) -> str:
+    return ("domino-orchestrate: already ending (stopping the job, if this command owns one); "
+            "the stop is bounded by --stop-timeout")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sandbox":
         from domino_orchestrate.sandbox.server import main as sandbox_main
 
         return int(sandbox_main(argv[1:]) or 0)
+    robust_streams()
     args = build_parser().parse_args(argv)
+    try:
+        configure_logging(log_level(getattr(args, "verbose", 0)))
+    except ValueError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    handlers = {"run": _cmd_run, "status": _cmd_status, "stop": _cmd_stop, "logs": _cmd_logs,
+                "lineage": _cmd_lineage}
+    try:
+        with SignalGuard(_repeat_signal_message):
+            return _dispatch(handlers[args.command_name], args)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        # A signal outside a job's wait (status, stop, logs, a start being set up).
+        _error(f"interrupted by {_signal_name(exc)}")
+        return exit_code(exc)
+
+
+def _dispatch(handler: Any, args: argparse.Namespace) -> int:
     from domino_orchestrate.core import (
         ConfigurationError,
         DominoError,
@@ -267,25 +330,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         StopNotConfirmedError,
     )
 
-    handlers = {"run": _cmd_run, "status": _cmd_status, "stop": _cmd_stop, "logs": _cmd_logs,
-                "lineage": _cmd_lineage}
     try:
-        return handlers[args.command_name](args)
+        return int(handler(args))
     except ConfigurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     except JobFailedError as exc:
-        print(f"error: Domino job {exc.job_id} ended {exc.status.value}", file=sys.stderr)
+        _error(f"Domino job {exc.job_id} ended {exc.status.value}")
         return EXIT_FAILED
     except (PollTimeoutError, StopNotConfirmedError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_TIMEOUT
     except DominoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # Network, TLS, HTTP errors and answers that are not what Domino sends.
+        _error(exc)
         return EXIT_API
-    except KeyboardInterrupt:
-        print("interrupted; the Domino job was asked to stop", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except Exception as exc:
+        log.debug("Internal error", exc_info=True)
+        _error(f"internal error in domino-orchestrate: {type(exc).__name__}: {exc} "
+               "(please report it; -vv shows the traceback)")
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

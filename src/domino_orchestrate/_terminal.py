@@ -1,0 +1,228 @@
+"""What the CLI prints, made safe for a terminal: job output, Domino's words, and the log.
+
+Everything that reaches the user's terminal from Domino (job lines, status strings, error
+excerpts, log messages quoting a response) goes through ``safe_text`` first, so a job can never
+drive the terminal: escape sequences (colours, OSC window titles and hyperlinks, cursor moves,
+screen clears, device queries) are removed whole, so the text stays readable; any other control
+character, 8-bit C1 control or bidirectional override is shown as a visible escape (``\\x0d``,
+``\\u202e``); a lone surrogate becomes U+FFFD. Tabs are kept. The CLI's own status line is the only
+escape sequence written, and only to a TTY.
+
+Also here: the ``domino_orchestrate`` logger on stderr (``--verbose``, ``DOMINO_LOG_LEVEL``), and
+``Console``, the observer that prints a followed job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+__all__ = ["Console", "configure_logging", "log_level", "one_line", "robust_streams", "safe_text"]
+
+log = logging.getLogger("domino_orchestrate")
+
+# Whole escape sequences (ECMA-48): CSI, OSC / DCS / SOS / PM / APC strings ended by ST or BEL,
+# and two-character escapes. An unterminated string is not matched: its ESC alone is shown.
+_SEQUENCE = (
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+    r"|\x1b[PX^_][^\x1b]*\x1b\\"
+    r"|\x1b[ -/]*[0-~]"
+)
+# Single characters a terminal acts on or that reorder what is shown: C0 but tab, DEL, C1, the bidi
+# embedding/override/isolate controls ("Trojan Source"), and lone surrogates (unencodable).
+_CONTROL = "[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+_UNSAFE = re.compile(f"{_SEQUENCE}|{_CONTROL}")
+
+
+def _neutralise(match: re.Match[str]) -> str:
+    found = match.group()
+    if len(found) > 1:
+        return ""  # a whole escape sequence: drop it, keep the text around it
+    code = ord(found)
+    if 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(text: str) -> str:
+    """``text`` as the terminal must show it: no escape sequence, no control character but tab.
+
+    A newline is a control character here: pass one line at a time.
+    """
+    return _UNSAFE.sub(_neutralise, text)
+
+
+def one_line(text: str) -> str:
+    """A message (often quoting a response body) as one safe line."""
+    return " ".join(safe_text(part) for part in str(text).split("\n") if part.strip())
+
+
+def robust_streams() -> None:
+    """A character the terminal's encoding lacks is escaped, never a crash or a lost line."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            with contextlib.suppress(ValueError, io.UnsupportedOperation):  # a detached stream
+                stream.reconfigure(errors="backslashreplace")
+
+
+# --- logging -------------------------------------------------------------------------------------
+
+_LEVELS = {"CRITICAL": 50, "FATAL": 50, "ERROR": 40, "WARN": 30, "WARNING": 30, "INFO": 20,
+           "DEBUG": 10, "NOTSET": 0}
+DEFAULT_LEVEL = logging.WARNING
+
+
+def log_level(verbose: int, env: Mapping[str, str] | None = None) -> int:
+    """``-v`` (INFO) / ``-vv`` (DEBUG) win; else ``DOMINO_LOG_LEVEL`` (python-domino's variable: a
+    level name or number); else WARNING. Raises ValueError naming the variable when it is bad."""
+    if verbose:
+        return logging.INFO if verbose == 1 else logging.DEBUG
+    raw = (os.environ if env is None else env).get("DOMINO_LOG_LEVEL", "").strip()
+    if not raw:
+        return DEFAULT_LEVEL
+    if raw.isdigit():
+        return int(raw)
+    if raw.upper() in _LEVELS:
+        return _LEVELS[raw.upper()]
+    raise ValueError(
+        f"DOMINO_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL (or a number), "
+        f"got {raw!r}"
+    )
+
+
+class _Handler(logging.Handler):
+    """``level: message`` on stderr, through the active console so a live status line is
+    cleared first. Messages quote Domino's answers, so they are made safe like job output."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info and self.level <= logging.DEBUG:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+            lines = [safe_text(line) for line in message.split("\n")]
+            text = f"{record.levelname.lower()}: " + "\n  ".join(lines)
+            console = Console.active
+            if console is not None:
+                console.note(text, raw=True)
+            else:
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
+        except Exception:  # pragma: no cover - logging must never fail the command
+            self.handleError(record)
+
+
+def configure_logging(level: int) -> None:
+    """Send the ``domino_orchestrate`` logger to stderr at ``level`` (and not to the root)."""
+    for handler in list(log.handlers):
+        if isinstance(handler, _Handler):
+            log.removeHandler(handler)
+    handler = _Handler(level)
+    log.addHandler(handler)
+    log.setLevel(level)
+    log.propagate = False
+
+
+# --- the console ---------------------------------------------------------------------------------
+
+
+class Console:
+    """An observer printing a followed job: its lines on stdout/stderr as they arrive, notes on
+    stderr and, on a TTY, a live status line with the elapsed time. It remembers how the follow
+    ended (``final``, ``error``) for the command's last word."""
+
+    active: Console | None = None
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out, self.err = out, err
+        self.live = err.isatty()
+        self.status = "Submitting"
+        self.job_id = ""
+        self.started = time.monotonic()
+        self.final: Any = None
+        self.error: BaseException | None = None
+        self._out_open = True
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def __enter__(self) -> Console:
+        Console.active = self
+        if self.live:
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._ticker:
+            self._ticker.join(timeout=1)
+        with self._lock:
+            self._clear()
+        Console.active = None
+
+    def _clear(self) -> None:
+        if self.live:
+            self.err.write("\r\033[K")
+
+    def _draw(self) -> None:
+        elapsed = int(time.monotonic() - self.started)
+        self.err.write(f"\r\033[K[{self.status}] {self.job_id} {elapsed // 60:02d}:{elapsed % 60:02d}")
+        self.err.flush()
+
+    def _tick(self) -> None:
+        while not self._done.wait(0.5):
+            with self._lock:
+                self._draw()
+
+    # observer methods
+    def on_submitted(self, handle: Any, spec: Any) -> None:
+        self.job_id = safe_text(str(handle.job_id))
+        verb = "Reattached to" if handle.attached else "Started"
+        url = f" {handle.url}" if handle.url else ""
+        self.note(f"{verb} Domino {handle.kind} {handle.job_id}{url}")
+
+    def on_status(self, snapshot: Any) -> None:
+        self.status = safe_text(str(snapshot.raw_status or snapshot.status.value))
+        if not self.live:
+            self.note(f"status: {self.status}", raw=True)
+
+    def on_line(self, line: Any) -> None:
+        to_stderr = line.stream == "stderr"
+        text = safe_text(line.text)
+        with self._lock:
+            self._clear()
+            if to_stderr:
+                self.err.write(text + "\n")
+                self.err.flush()
+            elif self._out_open:
+                try:
+                    self.out.write(text + "\n")
+                    self.out.flush()
+                except BrokenPipeError:
+                    # `run … | head`: the reader left; keep following the job (its verdict and
+                    # a stop on interrupt still matter), just stop printing its output.
+                    self._out_open = False
+            if self.live:
+                self._draw()
+
+    def on_finished(self, snapshot: Any, error: BaseException | None) -> None:
+        self.final, self.error = snapshot, error
+
+    def note(self, message: str, *, raw: bool = False) -> None:
+        """A line on stderr; ``raw`` means the caller already made it safe."""
+        text = message if raw else one_line(message)
+        with self._lock:
+            self._clear()
+            self.err.write(text + "\n")
+            self.err.flush()
+            if self.live and not self._done.is_set():
+                self._draw()

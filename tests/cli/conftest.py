@@ -1,0 +1,96 @@
+"""The CLI as a user runs it: ``python -m domino_orchestrate`` in a real subprocess, pointed at the
+sandbox (real jobs, real processes) or at the hostile server (answers Domino would never give).
+
+- ``sandbox``: one ``SandboxServer`` per module, project ``cli/demo``.
+- ``hostile``: a fresh hostile server (``tests/hostile/server.py``) per test.
+- ``cli_env(url, key)``: a clean environment for the CLI: the developer's DOMINO_*, proxy and
+  CA-bundle variables never leak into a test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from domino_orchestrate.sandbox import SandboxServer
+
+PROJECT = "cli/demo"
+CLI = [sys.executable, "-m", "domino_orchestrate"]
+_SCRUB = ("DOMINO_", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE",
+          "CURL_CA_BUNDLE", "SSL_CERT_", "OPENLINEAGE", "PYTHONWARNINGS")
+
+
+def _load_hostile() -> ModuleType:
+    # tests/ is not a package; load the hostile server by path, once, under a stable name.
+    name = "domino_orchestrate_tests_hostile_server"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "hostile" / "server.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+hostile_server = _load_hostile()
+
+
+def cli_env(url: str, api_key: str, project: str | None = PROJECT, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_SCRUB)}
+    env.update(DOMINO_API_HOST=url, DOMINO_USER_API_KEY=api_key, PYTHONUNBUFFERED="1")
+    if project:
+        env["DOMINO_PROJECT"] = project
+    env.update(extra)
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=timeout,
+                          errors="surrogateescape")
+
+
+def popen_cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(projects={PROJECT: None}, phase_delay=0.02, stop_grace=1.0) as srv:
+        yield srv
+
+
+@pytest.fixture
+def env(sandbox: SandboxServer) -> dict[str, str]:
+    return cli_env(sandbox.url, sandbox.api_key)
+
+
+@pytest.fixture
+def hostile() -> Iterator[Any]:
+    with hostile_server.HostileServer() as server:
+        yield server
+
+
+def executions_titled(sandbox: SandboxServer, prefix: str) -> list[Any]:
+    """The sandbox's own record of the executions whose title starts with ``prefix``."""
+    return [e for e in sandbox.ctx.store.all() if (e.title or "").startswith(prefix)]

@@ -1,0 +1,76 @@
+"""Signals, as CI cancellation, ``timeout``, Kubernetes and a user's Ctrl-C send them.
+
+``run`` owns its job: SIGINT, SIGTERM and SIGHUP stop it, the stop is confirmed and printed, and
+the exit code is 128 + the signal. ``logs --follow`` only watches: the same signals end the
+watching and never stop the job. Each test asserts on the sandbox's own record of the job.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from domino_orchestrate.core import DominoClient
+from domino_orchestrate.sandbox import SandboxServer
+
+from .conftest import PROJECT, executions_titled, popen_cli, wait_for
+
+pytestmark = pytest.mark.xdist_group("cli-signals")
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_run_stops_its_job_on_signal_and_exits_128_plus_signal(
+    sandbox: SandboxServer, env: dict[str, str], signum: int
+) -> None:
+    title = f"sig-run-{signal.Signals(signum).name}"
+    proc = popen_cli(env, "run", "--poll-freq", "0.3", "--title", title,
+                     "echo started; sleep 60")
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "started"
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum, err
+    [job] = executions_titled(sandbox, title)
+    # The CLI said the stop was confirmed before it exited: the sandbox must agree right away.
+    assert job.status == "Stopped", (job.status, err)
+    assert job.stop_requested
+    name = signal.Signals(signum).name
+    assert name in err
+    assert f"Domino job {job.id} stopped (Stopped)" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM],
+                         ids=lambda s: signal.Signals(s).name)
+def test_logs_follow_never_stops_the_job_it_watches(
+    sandbox: SandboxServer, env: dict[str, str], signum: int
+) -> None:
+    title = f"sig-follow-{signal.Signals(signum).name}"
+    client = DominoClient(sandbox.url, PROJECT, api_key=sandbox.api_key)
+    handle = client.start_job("echo watched; sleep 60", title=title)
+    try:
+        proc = popen_cli(env, "logs", handle.job_id, "--follow", "--poll-freq", "0.3")
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "watched"
+            proc.send_signal(signum)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 128 + signum, err
+        assert "keeps running" in err and "Traceback" not in err
+        time.sleep(1.0)  # a stop request, had one been sent, would have landed by now
+        [job] = executions_titled(sandbox, title)
+        assert job.status == "Running" and not job.stop_requested
+    finally:
+        client.stop_job(handle.job_id, wait=False)
+        wait_for(lambda: executions_titled(sandbox, title)[0].is_completed, what="cleanup stop")
