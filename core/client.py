@@ -85,6 +85,9 @@ class _ClientBase:
             self.config = config.with_project(project)
         self._ctx = Context(self.config)
         self._retry_policy = retry_policy
+        # Log streams of waits interrupted without a stop (stop_on_interrupt=False), by job id:
+        # a stop decided later by the integration (Dagster) still delivers the rest of the output.
+        self._interrupted: dict[str, flows.LogStream] = {}
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(host={self.config.host!r}, project={self.config.project!r}, "
@@ -105,51 +108,34 @@ class _ClientBase:
         return [self._ctx.handle(s.job_id, kind, key, attached=False)
                 for s in found if not s.is_terminal]
 
-    def _wait(self, job: JobRef, options: PollOptions | None, on_line: LineCallback | None,
-              observers: Iterable[Any]) -> Flow:
-        return flows.wait_flow(
-            self._ctx, _handle(job), options or PollOptions(), Observers(observers, on_line)
-        )
+    def _follow(self, job: JobRef, options: PollOptions | None, on_line: LineCallback | None,
+                observers: Iterable[Any]) -> tuple[Flow, flows.LogStream]:
+        """The wait flow and its log stream, kept so an interrupt's stop can fetch the rest."""
+        handle, opts = _handle(job), options or PollOptions()
+        notify = Observers(observers, on_line)
+        logs = flows.LogStream(self._ctx, handle, opts, notify)
+        return flows.wait_flow(self._ctx, handle, opts, notify, logs), logs
 
     def _interrupt_stop(self, job: JobRef, options: PollOptions, exc: BaseException,
-                        observers: Iterable[Any]) -> Flow:
+                        observers: Iterable[Any], logs: flows.LogStream | None = None) -> Flow:
         """Stop a job whose follower was interrupted; report, never raise (the interrupt wins)."""
-        handle = _handle(job)
-        notify = Observers(observers)
-        notify.notice(logging.WARNING, "Interrupted (%s): stopping Domino job %s",
-                      type(exc).__name__, handle.job_id)
-        try:
-            final = yield from flows.stop_flow(self._ctx, handle, True, options.stop_timeout)
-        except DominoError as error:
-            notify.notice(logging.ERROR, "Could not confirm the stop of Domino job %s: %s",
-                          handle.job_id, error)
-            notify.finished(None, error)
-            return
-        notify.notice(logging.WARNING, "Domino job %s stopped (%s)", handle.job_id, final.raw_status)
-        notify.finished(final, exc)
+        logs = logs or self._interrupted.pop(_handle(job).job_id, None)
+        notify = logs.observers if logs is not None else Observers(observers)
+        return flows.interrupt_stop_flow(self._ctx, _handle(job), options, exc, notify, logs)
 
     def _stdout(self, job: JobRef, include_setup_log: bool) -> Flow:
-        body = yield from flows.stdout_flow(self._ctx, _handle(job).job_id)
-        lines = parse_log(str(body.get("setup") or ""), "setup") if include_setup_log else []
-        return lines + parse_log(str(body["stdout"] or ""))
+        text, setup = yield from flows.stdout_flow(self._ctx, _handle(job).job_id)
+        lines = parse_log(setup, "setup") if include_setup_log else []
+        return lines + parse_log(text)
 
     def _list_jobs(self, **params: Any) -> Flow:
-        pid = yield from flows.project_id_flow(self._ctx)
-        body = yield api.jobs_list(pid, **params)
-        return [JobSnapshot.from_v4(item, self._ctx.url(str(item["id"])))
-                for item in (body or {}).get("jobs") or []]
+        return flows.list_jobs_flow(self._ctx, **params)
 
     def _list_runs(self) -> Flow:
-        owner, project = self.config.owner_and_project
-        body = yield api.runs_list(owner, project)
-        return [JobSnapshot.from_v1(item, self._ctx.url(str(item["id"])))
-                for item in (body or {}).get("data") or []]
+        return flows.list_runs_flow(self._ctx)
 
     def _restart(self, job: JobRef, use_original_input_commit: bool) -> Flow:
-        body = yield api.job_restart(_handle(job).job_id, use_original_input_commit)
-        if isinstance(body, dict) and body.get("id"):
-            return self._ctx.handle(str(body["id"]), "job", None, attached=False)
-        return None
+        return flows.restart_flow(self._ctx, _handle(job).job_id, use_original_input_commit)
 
     def _project_call(self, build: Any) -> Flow:
         pid = yield from flows.project_id_flow(self._ctx)
@@ -243,12 +229,16 @@ class DominoClient(_ClientBase):
     def wait(self, job: JobRef, options: PollOptions | None = None, *,
              on_line: LineCallback | None = None, observers: Iterable[Any] = ()) -> JobSnapshot:
         """Follow a job to its end; stop it if this wait is interrupted or times out."""
+        observers = list(observers)
+        flow, logs = self._follow(job, options, on_line, observers)
         try:
-            return self._drive(self._wait(job, options, on_line, observers))
+            return self._drive(flow)
         except BaseException as exc:
             options = options or PollOptions()
             if is_interrupt(exc) and options.stop_on_interrupt:
-                self._stop_after_interrupt(job, options, exc, observers)
+                self._stop_after_interrupt(job, options, exc, observers, logs)
+            elif is_interrupt(exc):
+                self._interrupted[logs.handle.job_id] = logs
             raise
 
     def run_job(self, spec: JobSpec | str, options: PollOptions | None = None, *,
@@ -301,8 +291,9 @@ class DominoClient(_ClientBase):
         return self._drive(self._commits())
 
     def _stop_after_interrupt(self, job: JobRef, options: PollOptions, exc: BaseException,
-                              observers: Iterable[Any]) -> None:
-        self._drive(self._interrupt_stop(job, options, exc, observers))
+                              observers: Iterable[Any],
+                              logs: flows.LogStream | None = None) -> None:
+        self._drive(self._interrupt_stop(job, options, exc, observers, logs))
 
 
 class AsyncDominoClient(_ClientBase):
@@ -375,12 +366,16 @@ class AsyncDominoClient(_ClientBase):
     async def wait(self, job: JobRef, options: PollOptions | None = None, *,
                    on_line: LineCallback | None = None,
                    observers: Iterable[Any] = ()) -> JobSnapshot:
+        observers = list(observers)
+        flow, logs = self._follow(job, options, on_line, observers)
         try:
-            return await self._drive(self._wait(job, options, on_line, observers))
+            return await self._drive(flow)
         except BaseException as exc:
             options = options or PollOptions()
             if is_interrupt(exc) and options.stop_on_interrupt:
-                await self._stop_after_interrupt(job, options, exc, observers)
+                await self._stop_after_interrupt(job, options, exc, observers, logs)
+            elif is_interrupt(exc):
+                self._interrupted[logs.handle.job_id] = logs
             raise
 
     async def run_job(self, spec: JobSpec | str, options: PollOptions | None = None, *,
@@ -435,10 +430,11 @@ class AsyncDominoClient(_ClientBase):
         return await self._drive(self._commits())
 
     async def _stop_after_interrupt(self, job: JobRef, options: PollOptions,
-                                    exc: BaseException, observers: Iterable[Any]) -> None:
+                                    exc: BaseException, observers: Iterable[Any],
+                                    logs: flows.LogStream | None = None) -> None:
         import anyio
 
         # Under an anyio cancel scope (Prefect, Starlette, task groups) every await is cancelled
         # again until the scope exits; the stop must still go out.
         with anyio.CancelScope(shield=True):
-            await self._drive(self._interrupt_stop(job, options, exc, observers))
+            await self._drive(self._interrupt_stop(job, options, exc, observers, logs))

@@ -4,6 +4,9 @@ A flow yields ``ApiRequest`` (and is sent the decoded JSON, or has the typed err
 ``Sleep`` (and is sent ``None``). ``client.DominoClient`` drives flows with requests and
 ``time.sleep``; ``client.AsyncDominoClient`` with httpx and ``asyncio.sleep``. So polling, log
 streaming, idempotent start and stop-and-confirm have one implementation, and tests can step them.
+
+Every answer a flow reads goes through ``_read``: the one place where a response of the wrong
+shape becomes an ``InvalidResponseError`` naming the endpoint.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from . import api
 from .api import ApiRequest, Sleep
@@ -35,12 +38,16 @@ from .errors import (
 from .identity import idempotency_key, reusable
 from .models import HardwareTier, JobHandle, JobSnapshot, JobSpec, LogLine, PollOptions, RunSpec
 from .observe import Observers
+from .status import JobStatus
 from .stdout import LogCursor
 
-__all__ = ["Context", "Flow", "idempotency_key", "tagged_title"]
+__all__ = [
+    "Context", "Flow", "LogStream", "RetryBudget", "idempotency_key", "tagged_title",
+]
 
 log = logging.getLogger("domino_orchestrate")
 
+T = TypeVar("T")
 Flow = Generator[ApiRequest | Sleep, Any, Any]
 _KEY_PREFIX = "[do:"
 #: Pages of the jobs list scanned for an idempotency key (newest first).
@@ -48,8 +55,20 @@ LOOKUP_PAGES = 5
 LOOKUP_PAGE_SIZE = 100
 #: Stdout fetch budget while running: a 100 MB log is fetched about every 25 s, not every poll.
 LOG_CHARS_PER_SECOND = 4_000_000
-#: How often a start whose response was lost is looked up and re-sent.
+#: How often a start whose answer was lost is sent again (after nothing was found by its key).
 LOST_START_RETRIES = 4
+LOST_START_LOOKUPS: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 15.0)
+"""When a start's answer is lost (reset, 5xx, unreadable or wrong-shaped body), the jobs list is
+searched for its idempotency key at these seconds after the loss, and the start is sent again only
+if none of them finds it. Domino's jobs list can show a new job seconds after it was created, so a
+single immediate look would start it twice; 15 s covers that lag with six lookups. An answer that
+says the start was refused (429, or a request that never left this machine) is looked up once."""
+#: Consecutive transient failures one start absorbs (the same default as ``PollOptions``).
+START_RETRIES = PollOptions.retry_count
+#: Longest pause between two tries of a step, unless the server asks for longer (Retry-After).
+MAX_NAP = 8.0
+#: Longest Retry-After a flow honours between two tries of a step.
+MAX_RETRY_AFTER = 60.0
 
 
 @dataclass
@@ -74,6 +93,16 @@ class Context:
             idempotency_key=key, attached=attached,
         )
 
+    def secrets(self) -> list[str]:
+        every = getattr(self.config, "secrets", None)  # host/proxy userinfo too, when known
+        return list(every()) if callable(every) else list(self.config.credentials.secrets())
+
+    def scrub(self, text: str) -> str:
+        return redact(text, self.secrets())
+
+    def located(self, snapshot: JobSnapshot) -> JobSnapshot:
+        return replace(snapshot, url=self.url(snapshot.job_id))
+
 
 # --- idempotency keys --------------------------------------------------------------------------
 
@@ -88,40 +117,180 @@ def _has_key(title: str | None, key: str) -> bool:
     return bool(title) and f"{_KEY_PREFIX}{key}]" in title  # type: ignore[operator]
 
 
+# --- reading answers: the one validation step --------------------------------------------------
+
+_SHAPE_ERRORS = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
+
+
+def _read(request: ApiRequest, parse: Callable[[Any], T]) -> Generator[ApiRequest, Any, T]:
+    """Send ``request`` and read its answer with ``parse``; a body of the wrong shape raises
+    ``InvalidResponseError`` naming the endpoint (never the body: it may hold job output)."""
+    body = yield request
+    try:
+        return parse(body)
+    except _SHAPE_ERRORS as exc:
+        raise InvalidResponseError(
+            f"Domino's answer to {request.method} {request.path} has an unexpected shape: {exc}. "
+            "A proxy may be answering instead of Domino, or this Domino version differs.",
+            status_code=200, method=request.method, path=request.path,
+        ) from None
+
+
+def _kind_of(value: Any) -> str:
+    return "null" if value is None else {dict: "an object", list: "a list", str: "a string",
+                                         bool: "a boolean"}.get(type(value), "a number")
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected {what} as a JSON object, got {_kind_of(value)}")
+    return value
+
+
+def _items(body: Any, field_name: str) -> list[dict[str, Any]]:
+    """The list under ``field_name`` of an object answer (absent or null: empty), all objects."""
+    items = _object(body, "a list envelope").get(field_name)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ValueError(f"'{field_name}' must be a list, got {_kind_of(items)}")
+    for item in items:
+        _object(item, f"each item of '{field_name}'")
+    return items
+
+
+def _text_or_empty(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {_kind_of(value)}")
+    return value
+
+
+def _parse_stdout(body: Any) -> tuple[str, str]:
+    body = _object(body, "a stdout answer")
+    if "stdout" not in body:
+        raise ValueError("it has no 'stdout' field")
+    return _text_or_empty(body["stdout"], "'stdout'"), _text_or_empty(body.get("setup"), "'setup'")
+
+
+def _parse_tiers(body: Any) -> list[HardwareTier]:
+    if body is None:
+        return []
+    if not isinstance(body, list):
+        raise ValueError(f"expected a list of hardware tiers, got {_kind_of(body)}")
+    tiers = []
+    for item in body:
+        item = _object(item, "each hardware tier")
+        tier = _object(item.get("hardwareTier", item), "'hardwareTier'")
+        tier_id = tier.get("id")
+        if isinstance(tier_id, bool) or not isinstance(tier_id, (str, int)) or tier_id == "":
+            raise ValueError("a hardware tier has no id")
+        flags = tier.get("hwtFlags")
+        default = isinstance(flags, dict) and flags.get("isDefault") is True
+        name = tier.get("name")
+        tiers.append(HardwareTier(str(tier_id), name if isinstance(name, str) else str(tier_id),
+                                  default))
+    return tiers
+
+
+def _parse_started(kind: str) -> Callable[[Any], str]:
+    def parse(body: Any) -> str:
+        body = _object(body, "a start answer")
+        value = body.get("runId") if kind == "run" else None
+        value = value or body.get("id")
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+            raise ValueError("it carries no job id")
+        return str(value).strip()
+
+    return parse
+
+
+# --- retries: one budget per operation ---------------------------------------------------------
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, DominoError) and exc.retryable
+
+
+class RetryBudget:
+    """The transient failures one operation (a whole start, a whole wait) may absorb: up to
+    ``retries`` consecutive failed steps, whichever request of the operation failed. Each request
+    already had its own transport retries (``RetryPolicy``); this is the layer above them, so a
+    project lookup before a start is as patient as a status poll."""
+
+    def __init__(self, retries: int = START_RETRIES, first_nap: float = 0.5,
+                 max_nap: float = MAX_NAP) -> None:
+        self.retries = retries
+        self.first_nap = first_nap
+        self.max_nap = max_nap
+        self.failures = 0
+
+    def spend(self, exc: DominoError) -> float:
+        """Count a failure and return the pause before the next try; re-raise ``exc`` when it is
+        not transient or the budget is spent."""
+        if not _transient(exc) or self.failures >= self.retries:
+            raise exc
+        self.failures += 1
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return min(exc.retry_after, MAX_RETRY_AFTER)
+        return min(self.max_nap, self.first_nap * 2 ** (self.failures - 1))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def _retried(budget: RetryBudget, make: Callable[[], Flow], what: str) -> Flow:
+    """Run the sub-flow ``make()``, trying it again on transient errors while ``budget`` lasts."""
+    while True:
+        try:
+            result = yield from make()
+        except DominoError as exc:
+            nap = budget.spend(exc)
+            log.warning("%s failed (%d/%d), trying again in %.1fs: %s",
+                        what, budget.failures, budget.retries, nap, exc)
+            yield Sleep(nap)
+            continue
+        budget.reset()
+        return result
+
+
 # --- small flows -------------------------------------------------------------------------------
 
 
 def project_id_flow(ctx: Context) -> Flow:
     if ctx.project_id is None:
         owner, project = ctx.config.owner_and_project
-        body = yield api.find_project(owner, project)
-        if not isinstance(body, dict) or not body.get("id"):
+        request = api.find_project(owner, project)
+        body = yield from _read(request, lambda b: _object(b, "a project"))
+        found = body.get("id")
+        if not found:
             raise ProjectNotFoundError(
                 f"Domino project {owner}/{project} not found (no id in the answer)",
-                status_code=200, method="GET", path="/v4/gateway/projects/findProjectByOwnerAndName",
+                status_code=200, method=request.method, path=request.path,
             )
-        ctx.project_id = str(body["id"])
+        if isinstance(found, bool) or not isinstance(found, (str, int)):
+            raise InvalidResponseError(
+                f"Domino's answer to {request.method} {request.path} has an unexpected shape: "
+                f"the project id is {_kind_of(found)}",
+                status_code=200, method=request.method, path=request.path,
+            )
+        ctx.project_id = str(found)
     return ctx.project_id
 
 
 def get_flow(ctx: Context, handle: JobHandle) -> Flow:
+    url = ctx.url(handle.job_id)
     if handle.kind == "run":
         owner, project = ctx.config.owner_and_project
-        body = yield api.run_get(owner, project, handle.job_id)
-        return JobSnapshot.from_v1(body, ctx.url(handle.job_id))
-    body = yield api.job_get(handle.job_id)
-    return JobSnapshot.from_v4(body, ctx.url(handle.job_id))
+        return (yield from _read(api.run_get(owner, project, handle.job_id),
+                                 lambda body: JobSnapshot.from_v1(body, url)))
+    return (yield from _read(api.job_get(handle.job_id), lambda body: JobSnapshot.from_v4(body, url)))
 
 
 def hardware_tiers_flow(ctx: Context) -> Flow:
     pid = yield from project_id_flow(ctx)
-    body = yield api.hardware_tiers(pid)
-    tiers = []
-    for item in body or []:
-        tier = item.get("hardwareTier", item) if isinstance(item, dict) else {}
-        flags = tier.get("hwtFlags") or {}
-        tiers.append(HardwareTier(str(tier.get("id")), str(tier.get("name")), bool(flags.get("isDefault"))))
-    return tiers
+    return (yield from _read(api.hardware_tiers(pid), _parse_tiers))
 
 
 def resolve_tier_flow(ctx: Context, spec: JobSpec) -> Flow:
@@ -138,36 +307,47 @@ def resolve_tier_flow(ctx: Context, spec: JobSpec) -> Flow:
 
 
 def stdout_flow(ctx: Context, job_id: str) -> Flow:
+    """The job's whole log as ``(stdout, setup)`` texts (Domino's HTML-ish form)."""
     owner, project = ctx.config.owner_and_project
-    body = yield api.stdout(owner, project, job_id)
-    if not isinstance(body, dict) or "stdout" not in body:
-        raise InvalidResponseError(
-            f"Domino stdout for {job_id} has no 'stdout' field", status_code=200,
-            method="GET", path="stdout",
-        )
-    return body
+    return (yield from _read(api.stdout(owner, project, job_id), _parse_stdout))
+
+
+def list_jobs_flow(ctx: Context, **params: Any) -> Flow:
+    pid = yield from project_id_flow(ctx)
+    items = yield from _read(api.jobs_list(pid, **params),
+                             lambda body: [JobSnapshot.from_v4(i) for i in _items(body, "jobs")])
+    return [ctx.located(snap) for snap in items]
+
+
+def list_runs_flow(ctx: Context) -> Flow:
+    owner, project = ctx.config.owner_and_project
+    items = yield from _read(api.runs_list(owner, project),
+                             lambda body: [JobSnapshot.from_v1(i) for i in _items(body, "data")])
+    return [ctx.located(snap) for snap in items]
 
 
 def find_by_key_flow(ctx: Context, kind: str, key: str) -> Flow:
     """All executions whose title carries ``key``, newest first."""
-    found: list[JobSnapshot] = []
     if kind == "run":
-        owner, project = ctx.config.owner_and_project
-        body = yield api.runs_list(owner, project)
-        for item in (body or {}).get("data") or []:
-            if _has_key(item.get("title"), key):
-                found.append(JobSnapshot.from_v1(item, ctx.url(str(item.get("id")))))
-        return found
-    pid = yield from project_id_flow(ctx)
+        runs = yield from list_runs_flow(ctx)
+        return [snap for snap in runs if _has_key(snap.title, key)]
+    found: list[JobSnapshot] = []
     for page in range(1, LOOKUP_PAGES + 1):
-        body = yield api.jobs_list(pid, page_size=LOOKUP_PAGE_SIZE, page_no=page)
-        jobs = (body or {}).get("jobs") or []
-        for item in jobs:
-            if _has_key(item.get("title"), key):
-                found.append(JobSnapshot.from_v4(item, ctx.url(str(item.get("id")))))
+        jobs = yield from list_jobs_flow(ctx, page_size=LOOKUP_PAGE_SIZE, page_no=page)
+        found += [snap for snap in jobs if _has_key(snap.title, key)]
         if len(jobs) < LOOKUP_PAGE_SIZE:
             break
     return found
+
+
+def restart_flow(ctx: Context, job_id: str, use_original_input_commit: bool) -> Flow:
+    def parse(body: Any) -> str | None:
+        if body is None:
+            return None  # Domino may answer a restart with no body
+        return _parse_started("job")(body)
+
+    new_id = yield from _read(api.job_restart(job_id, use_original_input_commit), parse)
+    return ctx.handle(new_id, "job", None, attached=False) if new_id else None
 
 
 # --- start -------------------------------------------------------------------------------------
@@ -180,24 +360,28 @@ def new_key() -> str:
 
 
 def start_flow(
-    ctx: Context, spec: JobSpec | RunSpec, key: str, observers: Observers, look_first: bool = True
+    ctx: Context, spec: JobSpec | RunSpec, key: str, observers: Observers, look_first: bool = True,
+    budget: RetryBudget | None = None,
 ) -> Flow:
     """Start once per key: reuse a running or succeeded execution, never create two.
 
     ``look_first=False`` skips the initial lookup for a key made up just now (it cannot exist).
+    Every request of the start (project, tier, lookups, the start itself) shares one ``budget``.
     """
+    budget = budget or RetryBudget()
     kind = "run" if isinstance(spec, RunSpec) else "job"
     title = tagged_title(spec.title, key)
     known: set[str] = set()
     if look_first:
-        earlier = yield from find_by_key_flow(ctx, kind, key)
+        earlier = yield from _retried(budget, lambda: find_by_key_flow(ctx, kind, key),
+                                      "Looking up the idempotency key")
         known = {snap.job_id for snap in earlier}
         # One rule (core/identity.py): reattach to a running or succeeded job, never a failed
         # or stopping one.
-        if earlier and reusable(earlier[0]):
+        if earlier and _reattachable(earlier[0]):
             latest = earlier[0]
             log.info("Reattaching to Domino %s %s (%s) for key %s",
-                     kind, latest.job_id, latest.raw_status, key)
+                     kind, latest.job_id, latest.status_label, key)
             handle = ctx.handle(latest.job_id, kind, key, attached=True)
             observers.submitted(handle, spec)
             return handle
@@ -205,64 +389,87 @@ def start_flow(
         owner, project = ctx.config.owner_and_project
         request = api.run_start(owner, project, spec, title)
     else:
-        pid = yield from project_id_flow(ctx)
-        tier_id = yield from resolve_tier_flow(ctx, spec)
+        pid = yield from _retried(budget, lambda: project_id_flow(ctx), "Looking up the project")
+        tier_id = yield from _retried(budget, lambda: resolve_tier_flow(ctx, spec),
+                                      "Looking up the hardware tier")
         request = api.job_start(pid, spec, title, tier_id)
     for attempt in range(LOST_START_RETRIES + 1):
         try:
-            body = yield request
+            job_id = yield from _read(request, _parse_started(kind))
         except _LOST as exc:
             # The start may or may not have reached Domino: look before re-sending.
-            log.warning("Start of a Domino %s got no usable answer (%s); checking before retrying",
-                        kind, exc)
-            matches = yield from find_by_key_flow(ctx, kind, key)
-            fresh = [snap for snap in matches if snap.job_id not in known]
-            if fresh:
-                handle = ctx.handle(fresh[0].job_id, kind, key, attached=False)
+            log.warning("Start of a Domino %s got no usable answer (%s); looking for it before "
+                        "sending it again", kind, exc)
+            found = yield from _find_lost_start(ctx, kind, key, known, budget, exc)
+            if found is not None:
+                handle = ctx.handle(found.job_id, kind, key, attached=False)
                 observers.submitted(handle, spec)
                 return handle
             if attempt == LOST_START_RETRIES:
                 raise
-            delay = exc.retry_after if isinstance(exc, RateLimitedError) and exc.retry_after else None
-            yield Sleep(delay if delay is not None else min(8.0, 0.5 * 2**attempt))
+            yield Sleep(budget.first_nap * 2**attempt if not isinstance(exc, RateLimitedError)
+                        else min(exc.retry_after or budget.first_nap, MAX_RETRY_AFTER))
             continue
-        job_id = (body or {}).get("runId" if kind == "run" else "id") or (body or {}).get("id")
-        if not job_id:
-            raise InvalidResponseError(
-                f"Domino's start answer has no job id: {api.excerpt(str(body))!r}",
-                status_code=200, method=request.method, path=request.path,
-            )
-        handle = ctx.handle(str(job_id), kind, key, attached=False)
+        handle = ctx.handle(job_id, kind, key, attached=False)
         observers.submitted(handle, spec)
         return handle
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _reattachable(snap: JobSnapshot) -> bool:
+    # identity.reusable judges the status; a job Domino marked completed under a status we do not
+    # know is finished without a known success, so it is never reattached either.
+    return reusable(snap) and (snap.is_success or not snap.is_terminal)
+
+
+def _find_lost_start(
+    ctx: Context, kind: str, key: str, known: set[str], budget: RetryBudget, lost: DominoError
+) -> Flow:
+    """The execution a start with a lost answer created, looked up over ``LOST_START_LOOKUPS``."""
+    refused = isinstance(lost, RateLimitedError) or (
+        isinstance(lost, TransportError) and not lost.sent
+    )
+    waited = 0.0
+    for at in LOST_START_LOOKUPS[:1] if refused else LOST_START_LOOKUPS:
+        if at > waited:
+            yield Sleep(at - waited)
+            waited = at
+        matches = yield from _retried(budget, lambda: find_by_key_flow(ctx, kind, key),
+                                      "Looking for a start whose answer was lost")
+        fresh = [snap for snap in matches if snap.job_id not in known]
+        if fresh:
+            return fresh[0]
+    return None
+
+
 # --- wait --------------------------------------------------------------------------------------
 
 
-def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, DominoError) and exc.retryable
+class LogStream:
+    """Both cursors of one job (setup log, stdout) and the tail kept for error messages.
 
-
-class _LogStream:
-    """Both cursors of one job (setup log, stdout) and the tail kept for error messages."""
+    Stdout trouble never ends a wait or changes a verdict: a failed fetch is reported (a notice,
+    once per kind of failure) and the wait goes on."""
 
     def __init__(self, ctx: Context, handle: JobHandle, opts: PollOptions, observers: Observers):
         self.ctx, self.handle, self.opts, self.observers = ctx, handle, opts, observers
-        self.stdout = LogCursor("stdout")
-        self.setup = LogCursor("setup")
+        name = f"The output of Domino job {handle.job_id}"
+        self.stdout = LogCursor("stdout", self._cursor_notice, name)
+        self.setup = LogCursor("setup", self._cursor_notice, f"The setup log of {handle.job_id}")
         self.tail: deque[str] = deque(maxlen=opts.tail_lines)
-        self.secrets = ctx.config.credentials.secrets()
+        self.secrets = ctx.secrets()
+        self._reported: set[tuple[str, int | None]] = set()
+
+    def _cursor_notice(self, message: str) -> None:
+        self.observers.notice(logging.WARNING, "%s", message)
 
     def fetch(self, final: bool) -> Flow:
         """Fetch the log and hand on its new lines; returns the log's size in characters."""
-        body = yield from stdout_flow(self.ctx, self.handle.job_id)
+        text, setup = yield from stdout_flow(self.ctx, self.handle.job_id)
         if self.opts.include_setup_log:
-            for line in self.setup.feed(str(body.get("setup") or ""), final=True):
+            for line in self.setup.feed(setup, final=True):
                 self.observers.line(self._clean(line))
-        text = str(body.get("stdout") or "")
-        del body  # the cursor is the only holder of the (possibly huge) log from here on
+        del setup
         for line in self.stdout.feed(text, final=final):
             line = self._clean(line)
             self.tail.append(line.text)
@@ -274,6 +481,26 @@ class _LogStream:
         clean = redact(line.text, self.secrets)
         return line if clean is line.text else LogLine(clean, line.stream)
 
+    def _report(self, exc: DominoError, what: str) -> None:
+        kind = (type(exc).__name__, getattr(exc, "status_code", None))
+        if kind in self._reported:
+            return
+        self._reported.add(kind)
+        self.observers.notice(logging.WARNING, "%s", self.ctx.scrub(
+            f"Could not fetch {what} of Domino job {self.handle.job_id}: {exc}"))
+
+    def fetch_live(self) -> Flow:
+        """A fetch while the job runs; returns the log's size (0 when it could not be fetched)."""
+        try:
+            return (yield from self.fetch(final=False))
+        except DominoError as exc:
+            if _transient(exc):
+                log.warning("Stdout of %s unavailable this time: %s", self.handle.job_id, exc)
+            else:
+                self._report(exc, "the output (still following the job; it is fetched again "
+                                  "when the job ends)")
+            return 0
+
     def fetch_final(self) -> Flow:
         """The last fetch after a terminal state: retried, since these are the lines that matter."""
         for attempt in range(self.opts.retry_count + 1):
@@ -282,17 +509,22 @@ class _LogStream:
                 return
             except DominoError as exc:
                 if not _transient(exc) or attempt == self.opts.retry_count:
-                    log.warning("Could not fetch the final stdout of %s: %s", self.handle.job_id, exc)
+                    self._report(exc, "the final output (lines after the last fetch are "
+                                      "missing from this log; see the job in Domino)")
                     return
                 yield Sleep(min(5.0, 0.5 * 2**attempt))
 
 
-def wait_flow(ctx: Context, handle: JobHandle, opts: PollOptions, observers: Observers) -> Flow:
+def wait_flow(
+    ctx: Context, handle: JobHandle, opts: PollOptions, observers: Observers,
+    logs: LogStream | None = None,
+) -> Flow:
     """Poll until terminal, streaming new stdout lines; stop the job on timeout.
 
-    Returns the final snapshot on Succeeded; raises ``JobFailedError`` on Failed/Error/Stopped,
-    ``PollTimeoutError`` after ``max_poll_time``; tolerates ``retry_count`` consecutive transient
-    errors.
+    Returns the final snapshot on Succeeded; raises ``JobFailedError`` on Failed/Error/Stopped
+    (or a completed job whose status is unknown), ``PollTimeoutError`` after ``max_poll_time``
+    (also during an outage); tolerates ``retry_count`` consecutive transient errors. Pass
+    ``logs`` to keep its cursor (an interrupt's stop fetches the rest of the output with it).
     """
     started = ctx.clock()
     interval = min(opts.initial_interval, opts.poll_freq)
@@ -303,45 +535,51 @@ def wait_flow(ctx: Context, handle: JobHandle, opts: PollOptions, observers: Obs
     next_log_at = started + log_every
     failures = 0
     last: JobSnapshot | None = None
-    logs = _LogStream(ctx, handle, opts, observers)
+    logs = logs or LogStream(ctx, handle, opts, observers)
+    warned: set[tuple[str, bool]] = set()  # unknown statuses already reported
     while True:
         try:
             snap = yield from get_flow(ctx, handle)
         except DominoError as exc:
-            if not _transient(exc):
-                observers.finished(last, exc)
-                raise
             failures += 1
-            if failures > opts.retry_count:
-                log.error("Giving up on %s after %d consecutive errors", handle.job_id, failures)
+            if not _transient(exc) or failures > opts.retry_count:
+                if _transient(exc):
+                    observers.notice(
+                        logging.ERROR, "%s", ctx.scrub(
+                            f"Giving up on following Domino job {handle.job_id} after {failures} "
+                            f"consecutive errors ({exc}); it was not stopped and may still be "
+                            "running: check it in Domino"))
                 observers.finished(last, exc)
                 raise
             log.warning("Status of %s unavailable (%d/%d): %s",
                         handle.job_id, failures, opts.retry_count, exc)
-            yield Sleep(interval)
+            elapsed = ctx.clock() - started
+            if elapsed >= opts.max_poll_time:
+                timeout = yield from _on_timeout(ctx, handle, opts, elapsed, last, logs, exc)
+                observers.finished(last, timeout)
+                raise timeout from exc
+            yield Sleep(max(0.0, min(interval, opts.max_poll_time - elapsed)))
             continue
         failures = 0
         if last is None or snap.raw_status != last.raw_status:
             observers.status(snap)
+        if snap.status is JobStatus.UNKNOWN and (snap.raw_status, snap.is_terminal) not in warned:
+            warned.add((snap.raw_status, snap.is_terminal))
+            observers.notice(logging.WARNING, "%s", _unknown_status_message(snap))
         last = snap
         now = ctx.clock()
         if snap.is_terminal:
             if opts.stream_logs:
                 yield from logs.fetch_final()
-            if snap.status.is_success:
+            if snap.is_success:
                 observers.finished(snap, None)
                 return snap
-            error = JobFailedError(snap, list(logs.tail))
+            error = _failed_error(snap, list(logs.tail))
             observers.finished(snap, error)
             raise error
-        if opts.stream_logs and snap.status.has_started and now >= next_log_at:
-            size = 0
-            try:
-                size = yield from logs.fetch(final=False)
-            except DominoError as exc:
-                if not _transient(exc):
-                    raise
-                log.warning("Stdout of %s unavailable this time: %s", handle.job_id, exc)
+        started_running = snap.status.has_started or snap.status is JobStatus.UNKNOWN
+        if opts.stream_logs and started_running and now >= next_log_at:
+            size = yield from logs.fetch_live()
             # Domino resends the whole log each time: space fetches of a big log further apart.
             next_log_at = now + max(log_every, size / LOG_CHARS_PER_SECOND)
         elapsed = now - started
@@ -355,35 +593,119 @@ def wait_flow(ctx: Context, handle: JobHandle, opts: PollOptions, observers: Obs
         yield Sleep(max(0.0, nap))
 
 
+def _unknown_status_message(snap: JobSnapshot) -> str:
+    said = f"Domino reported status {snap.status_label!r} for job {snap.job_id}"
+    if snap.is_terminal:
+        return (f"{said}, which this client does not know, and marked the job completed: it is "
+                "counted as a failure, since Domino did not say it succeeded.")
+    return (f"{said}, which this client does not know; still following it until Domino reports "
+            "a known final status or marks it completed.")
+
+
+def _failed_error(snap: JobSnapshot, tail: list[str]) -> JobFailedError:
+    error = JobFailedError(snap, tail)
+    if snap.status is JobStatus.UNKNOWN:
+        message = (f"Domino job {snap.job_id} completed with status {snap.status_label!r}, which "
+                   "this client does not know; counted as a failure since Domino did not say "
+                   "it succeeded")
+        if snap.url:
+            message += f" ({snap.url})"
+        if tail:
+            message += "; last lines of output:\n" + "\n".join(tail)
+        error.args = (message,)
+    return error
+
+
+def timeout_error(
+    job_id: str, opts: PollOptions, waited_s: float, last_status: str, stop_confirmed: bool | None,
+    stdout_tail: list[str], stop_error: str | None = None, outage: str | None = None,
+) -> PollTimeoutError:
+    """``PollTimeoutError`` whose message names the knob that fired (``opts.timeout_name``: an
+    integration renames it, e.g. Airflow's ``execution_timeout``) and what became of the job."""
+    knob = opts.timeout_name
+    error = PollTimeoutError(job_id, waited_s=waited_s, last_status=last_status or "unknown",
+                             stop_confirmed=stop_confirmed, stdout_tail=stdout_tail)
+    if stop_error is not None:
+        outcome = (f"it could not be stopped ({stop_error}) and may still be running: check it "
+                   "in Domino")
+    elif stop_confirmed is None:
+        outcome = "it was left running (stop_on_timeout=False)"
+    elif stop_confirmed:
+        outcome = "it was stopped (stop confirmed)"
+    else:
+        outcome = ("a stop was requested but not confirmed: it may still be running, check it "
+                   "in Domino")
+    during = f", the last of it while Domino could not be reached ({outage})" if outage else ""
+    error.args = (
+        f"Domino job {job_id} did not finish within {knob} ({opts.max_poll_time:g}s; waited "
+        f"{waited_s:.0f}s{during}; last status {last_status or 'unknown'}); {outcome}. "
+        f"Raise {knob} if it needs longer.",
+    )
+    error.knob = knob  # type: ignore[attr-defined]
+    error.stop_error = stop_error  # type: ignore[attr-defined]
+    return error
+
+
 def _on_timeout(
-    ctx: Context, handle: JobHandle, opts: PollOptions, elapsed: float, snap: JobSnapshot,
-    logs: _LogStream,
+    ctx: Context, handle: JobHandle, opts: PollOptions, elapsed: float, last: JobSnapshot | None,
+    logs: LogStream, outage: DominoError | None = None,
 ) -> Flow:
+    label = last.status_label if last is not None else "unknown"
+    why = ctx.scrub(str(outage)) if outage is not None else None
+
+    def error(status: str, confirmed: bool | None, stop_error: str | None = None) -> PollTimeoutError:
+        return timeout_error(handle.job_id, opts, elapsed, status, confirmed, list(logs.tail),
+                             stop_error, why)
+
     if not opts.stop_on_timeout:
-        return PollTimeoutError(
-            handle.job_id, waited_s=elapsed, last_status=snap.raw_status, stop_confirmed=None,
-            stdout_tail=list(logs.tail),
-        )
+        return error(label, None)
     try:
         final = yield from stop_flow(ctx, handle, commit_results=True, timeout=opts.stop_timeout)
     except StopNotConfirmedError as exc:
-        return PollTimeoutError(
-            handle.job_id, waited_s=elapsed, last_status=exc.last_status, stop_confirmed=False,
-            stdout_tail=list(logs.tail),
-        )
+        return error(exc.last_status, False)
+    except DominoError as exc:
+        return error(label, False, ctx.scrub(str(exc)))
     if opts.stream_logs:
         yield from logs.fetch_final()
-    return PollTimeoutError(
-        handle.job_id, waited_s=elapsed, last_status=final.raw_status, stop_confirmed=True,
-        stdout_tail=list(logs.tail),
-    )
+    return error(final.status_label, True)
+
+
+def interrupt_stop_flow(
+    ctx: Context, handle: JobHandle, opts: PollOptions, exc: BaseException, observers: Observers,
+    logs: LogStream | None = None,
+) -> Flow:
+    """Stop a job whose follower was interrupted, confirm it, then fetch the rest of its output
+    (lines printed before the stop), reporting each step; never raises (the interrupt wins)."""
+    observers.notice(logging.WARNING, "Interrupted (%s): stopping Domino job %s",
+                     type(exc).__name__, handle.job_id)
+    try:
+        final = yield from stop_flow(ctx, handle, True, opts.stop_timeout)
+    except DominoError as error:
+        observers.notice(logging.ERROR, "%s", ctx.scrub(
+            f"Could not confirm the stop of Domino job {handle.job_id}: {error}"))
+        observers.finished(None, error)
+        return
+    observers.notice(logging.WARNING, "Domino job %s stopped (%s)", handle.job_id,
+                     final.status_label)
+    if logs is not None and opts.stream_logs:
+        yield from logs.fetch_final()
+    observers.finished(final, exc)
 
 
 def stop_flow(ctx: Context, handle: JobHandle, commit_results: bool, timeout: float) -> Flow:
     """Request a stop, then confirm a terminal state within ``timeout`` seconds."""
     pid = yield from project_id_flow(ctx)
-    yield api.job_stop(pid, handle.job_id, commit_results)
     started = ctx.clock()
+    nap = 0.5
+    while True:  # the stop itself is retried within the same bound (stopping twice is harmless)
+        try:
+            yield from _read(api.job_stop(pid, handle.job_id, commit_results), lambda body: None)
+            break
+        except DominoError as exc:
+            if not _transient(exc) or ctx.clock() - started + nap > timeout:
+                raise
+            yield Sleep(nap)
+            nap = min(4.0, nap * 2)
     snap: JobSnapshot | None = None
     nap = 0.2
     while True:
@@ -397,7 +719,7 @@ def stop_flow(ctx: Context, handle: JobHandle, commit_results: bool, timeout: fl
         waited = ctx.clock() - started
         if waited >= timeout:
             raise StopNotConfirmedError(
-                handle.job_id, last_status=snap.raw_status if snap else "unknown", waited_s=waited
+                handle.job_id, last_status=snap.status_label if snap else "unknown", waited_s=waited
             )
         yield Sleep(min(nap, max(0.0, timeout - waited)))
         nap = min(2.0, nap * 1.5)

@@ -147,10 +147,25 @@ class JobSnapshot:
     output_commit_id: str | None = None
     hardware_tier: str | None = None
     failure_message: str | None = None
+    #: Domino's own "finished" flag (v4 ``statuses.isCompleted``, v1 ``isCompleted``), if sent.
+    completed: bool | None = None
 
     @property
     def is_terminal(self) -> bool:
-        return self.status.is_terminal
+        """Finished: a terminal status, or Domino says it completed (whatever the status string).
+
+        A completed job whose status is not one we know is terminal but never a success: the
+        verdict is conservative (see ``is_success``)."""
+        return self.status.is_terminal or self.completed is True
+
+    @property
+    def is_success(self) -> bool:
+        return self.status.is_success
+
+    @property
+    def status_label(self) -> str:
+        """The status as Domino wrote it, or ``unknown`` when it sent none."""
+        return self.raw_status or "unknown"
 
     @property
     def duration_s(self) -> float | None:
@@ -160,49 +175,63 @@ class JobSnapshot:
         return None
 
     @classmethod
-    def from_v4(cls, body: dict[str, Any], url: str | None = None) -> JobSnapshot:
-        statuses = body.get("statuses") or {}
-        raw = str(statuses.get("executionStatus") or "")
-        stage = body.get("stageTime") or {}
-        commits = body.get("commitDetails") or {}
+    def from_v4(cls, body: Any, url: str | None = None) -> JobSnapshot:
+        """Read a v4 job (domino-api.md §2.3); ``ValueError`` names what is wrong with its shape.
+
+        What decides behaviour (``id``, ``statuses``, its ``executionStatus`` and ``isCompleted``)
+        is checked strictly; descriptive fields of the wrong type are dropped."""
+        body = _object(body, "a job")
+        statuses = _object(body.get("statuses"), "'statuses'", optional=True)
+        raw = _status(statuses.get("executionStatus"), "'statuses.executionStatus'")
+        stage = _lenient_object(body.get("stageTime"))
+        commits = _lenient_object(body.get("commitDetails"))
         tier = body.get("hardwareTier")
+        if isinstance(tier, dict):
+            tier = _text(tier.get("name")) or _text(tier.get("id"))
         return cls(
-            job_id=str(body["id"]),
+            job_id=_id(body.get("id"), "'id'"),
             status=JobStatus.parse(raw),
             raw_status=raw,
             kind="job",
-            number=body.get("number"),
-            title=body.get("title"),
-            command=body.get("jobRunCommand"),
-            project_id=body.get("projectId"),
+            number=_int(body.get("number")),
+            title=_text(body.get("title")),
+            command=_text(body.get("jobRunCommand")),
+            project_id=_text(body.get("projectId")),
             url=url,
             submitted_at=_when(stage.get("submissionTime")),
             started_at=_when(stage.get("runStartTime")),
             completed_at=_when(stage.get("completedTime")),
-            output_commit_id=commits.get("outputCommitId"),
-            hardware_tier=(tier.get("name") or tier.get("id")) if isinstance(tier, dict) else tier,
-            failure_message=body.get("runFailureMessage") or body.get("runFailureReason"),
+            output_commit_id=_text(commits.get("outputCommitId")),
+            hardware_tier=_text(tier),
+            failure_message=_text(body.get("runFailureMessage"))
+            or _text(body.get("runFailureReason")),
+            completed=_flag(statuses.get("isCompleted"), "'statuses.isCompleted'"),
         )
 
     @classmethod
-    def from_v1(cls, body: dict[str, Any], url: str | None = None) -> JobSnapshot:
-        raw = str(body.get("status") or "")
+    def from_v1(cls, body: Any, url: str | None = None) -> JobSnapshot:
+        """Read a v1 run (domino-api.md §2.2); same checking rules as ``from_v4``."""
+        body = _object(body, "a run")
+        raw = _status(body.get("status"), "'status'")
         command = body.get("command")
+        if isinstance(command, list):
+            command = " ".join(str(part) for part in command)
         return cls(
-            job_id=str(body["id"]),
+            job_id=_id(body.get("id"), "'id'"),
             status=JobStatus.parse(raw),
             raw_status=raw,
             kind="run",
-            number=body.get("number"),
-            title=body.get("title"),
-            command=" ".join(command) if isinstance(command, list) else command,
-            project_id=body.get("projectId"),
+            number=_int(body.get("number")),
+            title=_text(body.get("title")),
+            command=_text(command),
+            project_id=_text(body.get("projectId")),
             url=url,
             submitted_at=_when(body.get("queued")),
             started_at=_when(body.get("started")),
             completed_at=_when(body.get("completed")),
-            output_commit_id=body.get("outputCommitId"),
-            hardware_tier=body.get("hardwareTierId"),
+            output_commit_id=_text(body.get("outputCommitId")),
+            hardware_tier=_text(body.get("hardwareTierId")),
+            completed=_flag(body.get("isCompleted"), "'isCompleted'"),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -244,6 +273,9 @@ class PollOptions:
     #: Bounded wait for a stop to be confirmed (terminal state seen).
     stop_timeout: float = 60.0
     tail_lines: int = 20
+    #: The name timeout messages give the limit that fired. An integration that maps its own
+    #: setting onto ``max_poll_time`` (e.g. Airflow's ``execution_timeout``) puts that name here.
+    timeout_name: str = "max_poll_time"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -273,11 +305,14 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _when(value: Any) -> datetime | None:
-    """Domino gives epoch milliseconds (v4) or ISO-8601 strings (v1)."""
-    if value is None or value == "":
+    """Domino gives epoch milliseconds (v4) or ISO-8601 strings (v1); nonsense reads as None."""
+    if value is None or value == "" or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value / 1000.0, tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(value / 1000.0, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -285,3 +320,55 @@ def _when(value: Any) -> datetime | None:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
     return None
+
+
+# --- response shapes: strict where a value decides behaviour, lenient where it only describes --
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else {dict: "an object", list: "a list", str: "a string",
+                                         bool: "a boolean"}.get(type(value), "a number")
+
+
+def _object(value: Any, what: str, optional: bool = False) -> dict[str, Any]:
+    if value is None and optional:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"expected {what} as a JSON object, got {_kind(value)}")
+    return value
+
+
+def _lenient_object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _id(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
+        raise ValueError(f"{what} must be a non-empty string, got {_kind(value)}")
+    return str(value).strip()
+
+
+def _status(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {_kind(value)}")
+    return " ".join(value.split())
+
+
+def _flag(value: Any, what: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"{what} must be true or false, got {_kind(value)}")
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

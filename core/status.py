@@ -2,11 +2,14 @@
 
 v1 run ``status`` and v4 ``statuses.executionStatus`` use the same strings (domino-api.md §2.4).
 ``Stopped`` and ``Error`` are failures here; the official client lets them pass as success (§3.2).
-An unknown string maps to ``UNKNOWN``: non-terminal, never a crash.
+An unknown string maps to ``UNKNOWN``: non-terminal by itself, never a crash. Whether an execution
+with an unknown status has finished is decided by Domino's ``isCompleted`` flag
+(``JobSnapshot.is_terminal``); such a finished execution is never counted a success.
 """
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 __all__ = ["JobStatus"]
@@ -33,11 +36,13 @@ class JobStatus(str, Enum):
 
     @classmethod
     def parse(cls, value: object) -> JobStatus:
-        """Map a Domino status string to a member; anything unrecognised is ``UNKNOWN``."""
+        """Map a Domino status string to a member; anything unrecognised is ``UNKNOWN``.
+
+        Case, surrounding whitespace and word separators are ignored (``" succeeded "``,
+        ``"Stop_Requested"``), so a reformatted known status is never mistaken for an unknown one.
+        """
         if isinstance(value, str):
-            for member in cls:
-                if member.value.lower() == value.lower():
-                    return member
+            return _BY_KEY.get(_key(value), cls.UNKNOWN)
         return cls.UNKNOWN
 
     @property
@@ -72,3 +77,10 @@ _STARTED = frozenset(
         JobStatus.FINISHING,
     }
 )
+
+
+def _key(value: str) -> str:
+    return re.sub(r"[\s_-]+", "", value).casefold()
+
+
+_BY_KEY = {_key(member.value): member for member in JobStatus}

@@ -1,24 +1,50 @@
 """Domino stdout: HTML to lines, and a cursor that hands out each new line exactly once.
 
 Domino serves the whole log on every request, wrapped in ``<pre style=…>`` with ``<span>`` tags,
-HTML-escaped, stderr lines marked ``text-danger`` (domino-api.md §2.2, §2.5). The log only grows,
-so the cursor remembers how far into the text it has delivered and parses only what is new: memory
-is bounded by one response, and CPU by the new bytes. A last line without a newline is held back
-until the job is terminal, so a line is never delivered half-written.
+HTML-escaped, stderr lines marked ``text-danger`` (domino-api.md §2.2, §2.5). A log normally only
+grows, so the cursor remembers how far into the text it has delivered and parses only what is
+new: memory is bounded by one response, and CPU by the new bytes plus one checksum pass. A last
+line without a newline is held back until the job is terminal, so a line is never delivered
+half-written.
+
+A log that is not append-only (rotated, truncated, a rolling window, an earlier part rewritten)
+is detected by a checksum of everything delivered so far; the cursor then resynchronises on
+content (the last lines it delivered) and says so once through ``on_notice``: never a silent
+loss or repeat.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import re
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 
 from .models import LogLine
 
-__all__ = ["LogCursor", "parse_log", "strip_html"]
+__all__ = ["LogCursor", "clean_text", "parse_log", "strip_html"]
+
+log = logging.getLogger("domino_orchestrate")
 
 _TAG = re.compile(r"<[^>]*>")
 _PRE_OPEN = re.compile(r"^\s*<pre\b[^>]*>", re.IGNORECASE)
+#: Characters that crash an encoder (lone surrogates) or that other tools read as line breaks or
+#: terminators (NUL, VT, FF, FS/GS/RS, NEL, LS, PS, other C0 controls, DEL). Tab, CR and ESC (ANSI
+#: colours, which orchestrator UIs render) are kept; terminal safety is the CLI's job.
+_ODD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+#: Lines of the delivered log kept to find our place again in a log that is not append-only.
+ANCHOR_LINES = 8
+#: Characters kept for that (the anchor is cut to its last characters when lines are huge).
+ANCHOR_CHARS = 4096
+#: Characters per step of the checksum pass (bounds the temporary bytes copy).
+_CRC_CHUNK = 1 << 20
+
+
+def clean_text(text: str) -> str:
+    """``text`` with every odd character replaced by U+FFFD: the line is kept, never dropped."""
+    return _ODD.sub(REPLACEMENT, text) if _ODD.search(text) else text
 
 
 def _bounds(text: str) -> tuple[int, int]:
@@ -49,8 +75,8 @@ def _lines(text: str, start: int, end: int, stream: str) -> Iterator[LogLine]:
 
 def strip_html(raw_line: str) -> str:
     """``<span>hello</span>`` → ``hello`` (python-domino's regex leaves ``hello</``), entities
-    unescaped."""
-    return html.unescape(_TAG.sub("", raw_line)).rstrip("\r")
+    unescaped, odd characters replaced (see ``clean_text``)."""
+    return clean_text(html.unescape(_TAG.sub("", raw_line)).rstrip("\r"))
 
 
 def _line(raw_line: str, default: str) -> LogLine:
@@ -64,13 +90,37 @@ def parse_log(text: str, stream: str = "stdout") -> list[LogLine]:
     return list(_lines(text, start, end, stream))
 
 
-class LogCursor:
-    """Delivers each line of a growing Domino log once, in order."""
+def _crc(text: str, start: int, end: int, value: int = 0) -> int:
+    for pos in range(start, end, _CRC_CHUNK):
+        chunk = text[pos : min(end, pos + _CRC_CHUNK)].encode("utf-8", "surrogatepass")
+        value = zlib.crc32(chunk, value)
+    return value
 
-    def __init__(self, stream: str = "stdout") -> None:
+
+def _line_start(text: str, pos: int, start: int) -> bool:
+    return pos == start or text[pos - 1] == "\n"
+
+
+class LogCursor:
+    """Delivers each line of a Domino log once, in order, even if the log is not append-only.
+
+    ``on_notice(message)`` is told (once per kind) when the log had to be resynchronised; without
+    it the message goes to the ``domino_orchestrate`` logger.
+    """
+
+    def __init__(self, stream: str = "stdout", on_notice: Callable[[str], None] | None = None,
+                 name: str = "The log") -> None:
         self._stream = stream
+        self._name = name
+        self._on_notice = on_notice
         self._offset = 0  # characters of the log text already delivered, always at a line start
+        self._crc = 0  # checksum of those characters: any change to them is seen
+        self._anchor = ""  # the last delivered lines (at most ANCHOR_LINES / ANCHOR_CHARS)
+        self._anchor_whole = True  # whether the anchor begins at a line start
+        self._noticed: set[str] = set()
         self.delivered = 0
+        #: How often the log was found not append-only (each time, not only the first).
+        self.resyncs = 0
         self._finished = False
 
     def feed(self, text: str, *, final: bool = False) -> Iterator[LogLine]:
@@ -84,25 +134,74 @@ class LogCursor:
         if final:
             self._finished = True
         start, end = _bounds(text)
-        if end - start < self._offset:
-            # The log shrank: not append-only (a server restart). Skip what was delivered by count.
-            self._offset = _offset_after_lines(text, start, end, self.delivered) - start
+        if self._offset and (
+            end - start < self._offset or _crc(text, start, start + self._offset) != self._crc
+        ):
+            self._offset = self._resync(text, start, end)
+            self._crc = _crc(text, start, start + self._offset)
         if not final:
             end = text.rfind("\n", start + self._offset, end) + 1
         begin = start + self._offset
         if end <= begin:
             return
         self._offset = end - start
+        self._crc = _crc(text, begin, end, self._crc)
+        self._remember(text, start, end)
         for line in _lines(text, begin, end, self._stream):
             self.delivered += 1
             yield line
 
+    def _remember(self, text: str, start: int, end: int) -> None:
+        """Keep the tail of the delivered text (verified unchanged up to ``end``) as the anchor:
+        its last ``ANCHOR_LINES`` lines, at most ``ANCHOR_CHARS`` characters."""
+        low = max(start, end - ANCHOR_CHARS)
+        cut = end - 1  # the newline ending the delivered text (or its last character)
+        count = 0
+        while count < ANCHOR_LINES:
+            found = text.rfind("\n", low, cut)
+            if found < 0:
+                break
+            cut, count = found, count + 1
+        if count == ANCHOR_LINES or (count and low > start):
+            self._anchor, self._anchor_whole = text[cut + 1 : end], True
+        else:  # all of a short log, or the last characters of one huge line
+            self._anchor, self._anchor_whole = text[low:end], low == start
 
-def _offset_after_lines(text: str, start: int, end: int, count: int) -> int:
-    offset = start
-    for _ in range(count):
-        found = text.find("\n", offset, end)
-        if found < 0:
-            return end
-        offset = found + 1
-    return offset
+    def _resync(self, text: str, start: int, end: int) -> int:
+        """Where to resume in a log that changed under us: just after the longest run of the
+        last delivered lines found in it, or its start when none is found."""
+        self.resyncs += 1
+        anchor = self._anchor
+        cuts = [0] + [i + 1 for i, char in enumerate(anchor[:-1]) if char == "\n"]
+        for cut in cuts:
+            candidate = anchor[cut:]
+            if not candidate.strip():
+                continue
+            needs_line_start = cut > 0 or self._anchor_whole
+            pos = text.find(candidate, start, end)
+            while pos >= 0 and needs_line_start and not _line_start(text, pos, start):
+                pos = text.find(candidate, pos + 1, end)
+            if pos >= 0:
+                self._notice(
+                    "resync",
+                    f"{self._name} is not append-only (rotated, truncated or rewritten): "
+                    "resumed after the last line already delivered; lines that changed before "
+                    "it are not repeated.",
+                )
+                return pos + len(candidate) - start
+        self._notice(
+            "restart",
+            f"{self._name} was replaced (rotated or truncated) and holds none of the lines "
+            "already delivered: delivering it from its start; some lines may repeat, and lines "
+            "written between two fetches may be missing.",
+        )
+        return 0
+
+    def _notice(self, kind: str, message: str) -> None:
+        if kind in self._noticed:
+            return
+        self._noticed.add(kind)
+        if self._on_notice is None:
+            log.warning("%s", message)
+        else:
+            self._on_notice(message)

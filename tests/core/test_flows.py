@@ -8,16 +8,31 @@ import pytest
 
 from domino_orchestrate.core import (
     DominoConfig,
+    InvalidResponseError,
     JobFailedError,
     JobHandle,
+    JobNotFoundError,
     JobSpec,
     PollOptions,
     PollTimeoutError,
+    RateLimitedError,
     ServerError,
+    StopNotConfirmedError,
     TransportError,
 )
 from domino_orchestrate.core.api import ApiRequest, Sleep
-from domino_orchestrate.core.flows import Context, start_flow, tagged_title, wait_flow
+from domino_orchestrate.core.flows import (
+    LOST_START_LOOKUPS,
+    Context,
+    LogStream,
+    find_by_key_flow,
+    get_flow,
+    interrupt_stop_flow,
+    start_flow,
+    stop_flow,
+    tagged_title,
+    wait_flow,
+)
 from domino_orchestrate.core.observe import Observers
 
 
@@ -175,3 +190,260 @@ def test_failed_job_with_key_starts_a_new_one() -> None:
 
     handle, _ = run(start_flow(ctx(clock), JobSpec(command="x"), "k9", Observers()), answer, clock)
     assert handle.job_id == "new" and not handle.attached
+
+
+# --- issue 13 ------------------------------------------------------------------------------------
+
+class Seen:
+    """An observer that records what reaches the orchestrator's log."""
+
+    def __init__(self) -> None:
+        self.notices: list[str] = []
+        self.lines: list[str] = []
+
+    def on_notice(self, level: int, message: str) -> None:
+        self.notices.append(message)
+
+    def on_line(self, line: Any) -> None:
+        self.lines.append(line.text)
+
+
+def test_non_transient_live_stdout_error_neither_ends_the_wait_nor_changes_the_verdict() -> None:
+    clock, seen = Clock(), Seen()
+    statuses = iter(["Running"] * 8 + ["Succeeded"])
+    final_log = {"stdout": "a\nb\n"}
+
+    def answer(req: ApiRequest) -> Any:
+        if "stdout" in req.path:
+            done = statuses.__length_hint__() == 0
+            return final_log if done else JobNotFoundError("no stdout yet", status_code=404)
+        return job(next(statuses))
+
+    options = PollOptions(poll_freq=1, log_interval=1)
+    final, seen_steps = run(wait_flow(ctx(clock), JobHandle("j1"), options, Observers([seen])), answer, clock)
+    assert final.status.is_success
+    assert seen.lines == ["a", "b"]
+    live_fetches = [s for s in seen_steps if isinstance(s, ApiRequest) and "stdout" in s.path]
+    assert len(live_fetches) > 2, "kept fetching"
+    assert len([n for n in seen.notices if "Could not fetch" in n]) == 1, "reported once per kind"
+
+
+def test_final_stdout_failure_is_reported_where_the_user_looks() -> None:
+    clock, seen = Clock(), Seen()
+
+    def answer(req: ApiRequest) -> Any:
+        if "stdout" in req.path:
+            return JobNotFoundError("gone", status_code=404)
+        return job("Succeeded")
+
+    final, _ = run(wait_flow(ctx(clock), JobHandle("j1"), PollOptions(), Observers([seen])), answer, clock)
+    assert final.status.is_success
+    assert any("final output" in n for n in seen.notices)
+
+
+def outage_answer(stopped: list[Any], stop_works: bool = True) -> Any:
+    polls = iter(range(10_000))
+
+    def answer(req: ApiRequest) -> Any:
+        if req.path == "/v4/jobs/stop":
+            if not stop_works:
+                return ServerError("still down", status_code=503)
+            stopped.append(req.body)
+            return None
+        if "stdout" in req.path:
+            return {"stdout": "x\n"}
+        if next(polls) == 0:
+            return job("Running")
+        return job("Stopped") if stopped else TransportError("connection refused")
+
+    return answer
+
+
+def test_max_poll_time_is_enforced_during_an_outage_and_the_job_is_stopped() -> None:
+    clock, stopped = Clock(), []
+    options = PollOptions(max_poll_time=10, retry_count=10_000, poll_freq=5)
+    with pytest.raises(PollTimeoutError) as caught:
+        run(wait_flow(ctx(clock), JobHandle("j1"), options, Observers()), outage_answer(stopped), clock)
+    assert 10 <= clock.now < 16, "bounded by max_poll_time, not by retry_count"
+    assert stopped and caught.value.stop_confirmed is True
+    message = str(caught.value)
+    assert "max_poll_time" in message and "stopped" in message and "could not be reached" in message
+
+
+def test_timeout_during_an_outage_says_the_job_may_still_be_running() -> None:
+    clock = Clock()
+    options = PollOptions(max_poll_time=10, retry_count=10_000, stop_timeout=5,
+                          timeout_name="execution_timeout")
+    with pytest.raises(PollTimeoutError) as caught:
+        run(wait_flow(ctx(clock), JobHandle("j1"), options, Observers()),
+            outage_answer([], stop_works=False), clock)
+    message = str(caught.value)
+    assert caught.value.stop_confirmed is False
+    assert "may still be running" in message and "check it in Domino" in message
+    assert "execution_timeout" in message and "max_poll_time" not in message
+    assert "(last status )" not in message and "last status Running" in message
+
+
+@pytest.mark.parametrize("raw", ["Completed", "", None])
+def test_completed_job_with_unknown_status_ends_the_wait_as_a_failure(raw: Any) -> None:
+    clock, seen = Clock(), Seen()
+    answers = iter([{"id": "j1", "statuses": {"executionStatus": raw, "isCompleted": flag}}
+                    for flag in (False, False, True)])
+
+    def answer(req: ApiRequest) -> Any:
+        return {"stdout": "bye\n"} if "stdout" in req.path else next(answers)
+
+    with pytest.raises(JobFailedError) as caught:
+        run(wait_flow(ctx(clock), JobHandle("j1"), PollOptions(), Observers([seen])), answer, clock)
+    assert clock.now < 10, "not polled until max_poll_time"
+    message = str(caught.value)
+    assert repr(raw or "unknown") in message and "counted as a failure" in message and "bye" in message
+    assert len([n for n in seen.notices if "does not know" in n]) == 2  # running, then completed
+
+
+def test_status_with_trailing_space_is_a_known_success() -> None:
+    clock = Clock()
+
+    def answer(req: ApiRequest) -> Any:
+        return {"stdout": ""} if "stdout" in req.path else job("Succeeded ")
+
+    final, _ = run(wait_flow(ctx(clock), JobHandle("j1"), PollOptions(), Observers()), answer, clock)
+    assert final.is_success
+
+
+def test_stop_not_confirmed_never_prints_an_empty_status() -> None:
+    clock = Clock()
+
+    def answer(req: ApiRequest) -> Any:
+        if req.path == "/v4/jobs/stop":
+            return None
+        return {"id": "j1", "statuses": {"executionStatus": None}}
+
+    with pytest.raises(StopNotConfirmedError) as caught:
+        run(stop_flow(ctx(clock), JobHandle("j1"), True, 3), answer, clock)
+    assert "(last status unknown)" in str(caught.value)
+
+
+WRONG_SHAPES = [[], None, "x", 3, {"statuses": {}}, {"id": "j1", "statuses": "Running"},
+                {"id": None}, {"id": "j1", "statuses": {"executionStatus": ["Running"]}}]
+
+
+@pytest.mark.parametrize("body", WRONG_SHAPES)
+def test_wrong_shaped_status_is_one_typed_error_naming_the_endpoint(body: Any) -> None:
+    clock = Clock()
+    with pytest.raises(InvalidResponseError) as caught:
+        run(wait_flow(ctx(clock), JobHandle("j1"), PollOptions(retry_count=0), Observers()),
+            lambda req: body, clock)
+    assert "/v4/jobs/j1" in str(caught.value) and caught.value.path == "/v4/jobs/j1"
+
+
+@pytest.mark.parametrize("body", [[{"title": "x"}], {"jobs": "none"}, {"jobs": [["j"]]},
+                                  {"jobs": [{"id": "a", "title": 5, "statuses": []}]}])
+def test_wrong_shaped_jobs_list_is_one_typed_error(body: Any) -> None:
+    clock = Clock()
+    with pytest.raises(InvalidResponseError, match="/v4/jobs"):
+        run(find_by_key_flow(ctx(clock), "job", "k"), lambda req: body, clock)
+
+
+@pytest.mark.parametrize("answer_body", [[{"id": "new1"}], None, {"message": "ok"}, "started"])
+def test_start_answered_with_the_wrong_shape_finds_the_job_instead_of_orphaning_it(answer_body: Any) -> None:
+    clock = Clock()
+    created: list[dict[str, Any]] = []
+    starts = []
+
+    def answer(req: ApiRequest) -> Any:
+        if req.path == "/v4/jobs/start":
+            starts.append(req)
+            created.append(job("Queued", "new1", req.body["title"]))
+            return answer_body
+        return {"jobs": list(reversed(created))}
+
+    handle, _ = run(start_flow(ctx(clock), JobSpec(command="x"), "key1", Observers()), answer, clock)
+    assert handle.job_id == "new1" and len(starts) == 1
+
+
+def test_lost_start_answer_waits_for_a_lagging_jobs_list_instead_of_starting_twice() -> None:
+    clock = Clock()
+    created: list[tuple[float, dict[str, Any]]] = []
+
+    def answer(req: ApiRequest) -> Any:
+        if req.path == "/v4/jobs/start":
+            created.append((clock.now, job("Queued", f"new{len(created)}", req.body["title"])))
+            return TransportError("reset after the request was sent")
+        # Domino's list shows a new job only 3 s after it was created.
+        return {"jobs": [j for at, j in reversed(created) if clock.now >= at + 3]}
+
+    handle, _ = run(start_flow(ctx(clock), JobSpec(command="x"), "key1", Observers()), answer, clock)
+    assert len(created) == 1 and handle.job_id == "new0"
+    assert LOST_START_LOOKUPS[-1] >= 10, "the window covers a lag of several seconds"
+
+
+def test_rate_limited_start_is_sent_again_after_one_look() -> None:
+    clock = Clock()
+    starts = []
+
+    def answer(req: ApiRequest) -> Any:
+        if req.path == "/v4/jobs/start":
+            starts.append(clock.now)
+            if len(starts) == 1:
+                return RateLimitedError("slow down", status_code=429, retry_after=2.0)
+            return job("Queued", "new1")
+        return {"jobs": []}
+
+    handle, _ = run(start_flow(ctx(clock), JobSpec(command="x"), "key1", Observers()), answer, clock)
+    assert handle.job_id == "new1" and len(starts) == 2 and starts[1] - starts[0] < 5
+
+
+def test_pre_start_lookups_share_the_operations_retry_budget() -> None:
+    clock = Clock()
+    failures = {"/v4/gateway/projects/findProjectByOwnerAndName": 2, "/v4/jobs": 2}
+
+    def answer(req: ApiRequest) -> Any:
+        if failures.get(req.path, 0) > 0:
+            failures[req.path] -= 1
+            return ServerError("flaky", status_code=503)
+        if req.path == "/v4/gateway/projects/findProjectByOwnerAndName":
+            return {"id": "pid"}
+        if req.path == "/v4/jobs":
+            return {"jobs": []}
+        return job("Queued", "new1")
+
+    context = ctx(clock)
+    context.project_id = None
+    handle, steps = run(start_flow(context, JobSpec(command="x"), "key1", Observers()), answer, clock)
+    assert handle.job_id == "new1"
+    assert sum(isinstance(s, Sleep) for s in steps) == 4, "each failure waited, none gave up"
+
+    always = {"/v4/jobs": 100}
+    failures.update(always)
+    with pytest.raises(ServerError):
+        run(start_flow(ctx(clock), JobSpec(command="x"), "key2", Observers()), answer, clock)
+
+
+def test_interrupt_stop_fetches_the_output_printed_before_the_stop() -> None:
+    clock, seen = Clock(), Seen()
+    state = {"stdout": "a\n", "stopped": False}
+
+    def answer(req: ApiRequest) -> Any:
+        if req.path == "/v4/jobs/stop":
+            state["stopped"] = True
+            state["stdout"] = "a\nb printed before the stop\n"
+            return None
+        if "stdout" in req.path:
+            return {"stdout": state["stdout"]}
+        return job("Stopped" if state["stopped"] else "Running")
+
+    observers = Observers([seen])
+    logs = LogStream(ctx(clock), JobHandle("j1"), PollOptions(), observers)
+    run(logs.fetch(final=False), answer, clock)
+    assert seen.lines == ["a"]
+    run(interrupt_stop_flow(ctx(clock), JobHandle("j1"), PollOptions(), KeyboardInterrupt(),
+                            observers, logs), answer, clock)
+    assert seen.lines == ["a", "b printed before the stop"]
+    assert any("stopped (Stopped)" in n for n in seen.notices)
+
+
+def test_get_flow_reads_v1_runs_through_the_same_validation() -> None:
+    clock = Clock()
+    with pytest.raises(InvalidResponseError, match="/runs/r1"):
+        run(get_flow(ctx(clock), JobHandle("r1", kind="run")), lambda req: {"id": "r1", "status": {}}, clock)

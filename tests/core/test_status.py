@@ -29,3 +29,36 @@ def test_unknown_is_non_terminal(raw: object) -> None:
 def test_parse_is_case_insensitive_and_exact_for_known_values() -> None:
     assert JobStatus.parse("succeeded") is JobStatus.SUCCEEDED
     assert JobStatus.parse("StopAndDiscardRequested") is JobStatus.STOP_AND_DISCARD_REQUESTED
+
+
+# --- issue 13: isCompleted is honoured, whitespace and case are normalised -----------------------
+
+
+@pytest.mark.parametrize("raw,member", [("Succeeded ", "Succeeded"), ("  failed", "Failed"),
+                                        ("stop_requested", "StopRequested"),
+                                        ("Stop And Discard Requested", "StopAndDiscardRequested")])
+def test_reformatted_known_statuses_are_recognised(raw: str, member: str) -> None:
+    assert JobStatus.parse(raw).value == member
+
+
+@pytest.mark.parametrize("raw", ["Completed", None, "Succeeded-ish"])
+def test_completed_flag_makes_an_unknown_status_terminal_but_never_a_success(raw: object) -> None:
+    from domino_orchestrate.core import JobSnapshot
+
+    snap = JobSnapshot.from_v4({"id": "j", "statuses": {"executionStatus": raw, "isCompleted": True}})
+    assert snap.is_terminal and not snap.is_success
+    assert snap.status_label == (raw or "unknown")
+    running = JobSnapshot.from_v4({"id": "j", "statuses": {"executionStatus": raw, "isCompleted": False}})
+    assert not running.is_terminal
+    run = JobSnapshot.from_v1({"id": "r", "status": raw, "isCompleted": True})
+    assert run.is_terminal and not run.is_success
+
+
+@pytest.mark.parametrize("body", [[], None, "x", {"statuses": {}}, {"id": "j", "statuses": "Running"},
+                                  {"id": "j", "statuses": {"executionStatus": 3}},
+                                  {"id": ["j"]}, {"id": "j", "statuses": {"isCompleted": "yes"}}])
+def test_wrong_shapes_are_a_clear_value_error(body: object) -> None:
+    from domino_orchestrate.core import JobSnapshot
+
+    with pytest.raises(ValueError, match=r"expected|must be"):
+        JobSnapshot.from_v4(body)

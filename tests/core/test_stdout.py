@@ -67,3 +67,71 @@ def test_cursor_recovers_when_the_log_shrinks() -> None:
     assert len(list(cursor.feed(PRE + "x" * 50 + "\nb\n"))) == 2
     # A restarted server serving a different (shorter) body: skip by count, deliver only new lines.
     assert list(cursor.feed(PRE + "a\nb\nc\n")) == [LogLine("c")]
+
+
+# --- issue 13: odd characters never cost a line; a log that is not append-only is resynchronised
+
+
+def test_lone_surrogates_and_odd_controls_are_replaced_and_the_line_kept() -> None:
+    odd = "a\ud800b\x00c\x0bd\x0ce\x1cf\x85g\u2028h\u2029i\x7fj"
+    (line,) = parse_log(odd + "\n")
+    assert line.text == "a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf\ufffdg\ufffdh\ufffdi\ufffdj"
+    line.text.encode("utf-8")  # a lone surrogate would raise here (and in print, logging, json)
+    assert line.text.splitlines() == [line.text], "nothing another tool reads as a line break"
+    # Tabs, ANSI colours (ESC) and a progress bar's carriage returns are the job's own output.
+    assert parse_log("\x1b[31mred\x1b[0m\tx\r50%\r100%\n")[0].text == "\x1b[31mred\x1b[0m\tx\r50%\r100%"
+
+
+def notices_of(cursor_notices: list[str]) -> LogCursor:
+    return LogCursor(on_notice=cursor_notices.append)
+
+
+def test_shrinking_log_is_resynchronised_on_content_and_said_once() -> None:
+    said: list[str] = []
+    cursor = notices_of(said)
+    assert [x.text for x in cursor.feed("one\ntwo\nthree\n")] == ["one", "two", "three"]
+    # Rotated to a shorter log that still holds the last delivered lines: continue after them.
+    assert [x.text for x in cursor.feed("two\nthree\nfour\n")] == ["four"]
+    assert [x.text for x in cursor.feed("three\nfour\nfive\n")] == ["five"]
+    assert len(said) == 1 and "not append-only" in said[0]
+    assert cursor.resyncs == 2
+
+
+def test_rolling_window_of_the_same_length_is_not_mistaken_for_growth() -> None:
+    # A character count alone sees "same length, nothing new" and loses "d"; or, after a longer
+    # line, skips by length into the middle of the new lines.
+    said: list[str] = []
+    cursor = notices_of(said)
+    assert [x.text for x in cursor.feed("a1\nb2\nc3\n")] == ["a1", "b2", "c3"]
+    assert [x.text for x in cursor.feed("b2\nc3\nd4\n")] == ["d4"]
+    assert [x.text for x in cursor.feed("d4\ne5\nf6\n", final=True)] == ["e5", "f6"]
+    assert said
+
+
+def test_earlier_part_rewritten_is_detected_even_when_the_log_grows() -> None:
+    said: list[str] = []
+    cursor = notices_of(said)
+    list(cursor.feed("x\ny\n"))
+    # Same length prefix, other content, then growth: without a content check this is silent.
+    assert [x.text for x in cursor.feed("X\ny\nz\n")] == ["z"]
+    assert said and "not repeated" in said[0]
+
+
+def test_truncated_log_with_nothing_known_is_delivered_from_its_start_with_a_notice() -> None:
+    said: list[str] = []
+    cursor = notices_of(said)
+    list(cursor.feed("first\nsecond\n"))
+    assert [x.text for x in cursor.feed("new 1\nnew 2\n")] == ["new 1", "new 2"]
+    assert len(said) == 1 and "from its start" in said[0]
+    assert [x.text for x in cursor.feed("new 1\nnew 2\nnew 3\n")] == ["new 3"]
+    assert len(said) == 1, "append-only again: nothing more to say"
+
+
+def test_append_only_log_is_never_reported() -> None:
+    said: list[str] = []
+    cursor = notices_of(said)
+    text = ""
+    for i in range(50):
+        text += f"line {i}\r\n"
+        list(cursor.feed(PRE + text))
+    assert cursor.delivered == 50 and not said and cursor.resyncs == 0
