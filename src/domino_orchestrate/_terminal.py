@@ -22,20 +22,19 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any, TextIO
 
-__all__ = ["Console", "configure_logging", "log_level", "one_line", "robust_streams", "safe_text"]
+__all__ = ["Console", "apply_log_level", "log_to_stderr", "one_line", "robust_streams", "safe_text"]
 
 log = logging.getLogger("domino_orchestrate")
 
 # Whole escape sequences (ECMA-48): CSI, OSC / DCS / SOS / PM / APC strings ended by ST or BEL,
-# and two-character escapes. An unterminated string is not matched: its ESC alone is shown.
+# and two-character escapes. An unterminated CSI or string is not matched: its ESC alone is shown.
 _SEQUENCE = (
     r"\x1b\[[0-?]*[ -/]*[@-~]"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
     r"|\x1b[PX^_][^\x1b]*\x1b\\"
-    r"|\x1b[ -/]*[0-~]"
+    r"|\x1b[ -/]*[0-OQ-WYZ\\`-~]"  # not [ ] P X ^ _: those open a CSI or a string
 )
 # Single characters a terminal acts on or that reorder what is shown: C0 but tab, DEL, C1, the bidi
 # embedding/override/isolate controls ("Trojan Source"), and lone surrogates (unencodable).
@@ -76,27 +75,28 @@ def robust_streams() -> None:
 
 # --- logging -------------------------------------------------------------------------------------
 
-_LEVELS = {"CRITICAL": 50, "FATAL": 50, "ERROR": 40, "WARN": 30, "WARNING": 30, "INFO": 20,
-           "DEBUG": 10, "NOTSET": 0}
-DEFAULT_LEVEL = logging.WARNING
+_LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-def log_level(verbose: int, env: Mapping[str, str] | None = None) -> int:
-    """``-v`` (INFO) / ``-vv`` (DEBUG) win; else ``DOMINO_LOG_LEVEL`` (python-domino's variable: a
-    level name or number); else WARNING. Raises ValueError naming the variable when it is bad."""
+def apply_log_level(verbose: int) -> None:
+    """Set the ``domino_orchestrate`` logger's level: ``-v`` INFO, ``-vv`` DEBUG; without them
+    ``DOMINO_LOG_LEVEL`` (python-domino's variable: a level name), else WARNING.
+
+    Call again after building a client, in case resolving its config set the level from the
+    variable too. Raises ``ConfigurationError`` naming the variable when its value is bad.
+    """
+    from domino_orchestrate.core import ConfigurationError
+
     if verbose:
-        return logging.INFO if verbose == 1 else logging.DEBUG
-    raw = (os.environ if env is None else env).get("DOMINO_LOG_LEVEL", "").strip()
-    if not raw:
-        return DEFAULT_LEVEL
-    if raw.isdigit():
-        return int(raw)
-    if raw.upper() in _LEVELS:
-        return _LEVELS[raw.upper()]
-    raise ValueError(
-        f"DOMINO_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL (or a number), "
-        f"got {raw!r}"
-    )
+        log.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+        return
+    raw = os.environ.get("DOMINO_LOG_LEVEL", "").strip()
+    name = {"WARN": "WARNING"}.get(raw.upper(), raw.upper())
+    if raw and name not in _LEVEL_NAMES:
+        raise ConfigurationError(
+            f"DOMINO_LOG_LEVEL must be one of {', '.join(_LEVEL_NAMES)}, got {raw!r}"
+        )
+    log.setLevel(name or logging.WARNING)
 
 
 class _Handler(logging.Handler):
@@ -106,7 +106,7 @@ class _Handler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
-            if record.exc_info and self.level <= logging.DEBUG:
+            if record.exc_info and log.isEnabledFor(logging.DEBUG):
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
             lines = [safe_text(line) for line in message.split("\n")]
             text = f"{record.levelname.lower()}: " + "\n  ".join(lines)
@@ -120,14 +120,13 @@ class _Handler(logging.Handler):
             self.handleError(record)
 
 
-def configure_logging(level: int) -> None:
-    """Send the ``domino_orchestrate`` logger to stderr at ``level`` (and not to the root)."""
+def log_to_stderr() -> None:
+    """Send the ``domino_orchestrate`` logger to stderr (only: not also to the root logger); its
+    level decides what is shown (``apply_log_level``)."""
     for handler in list(log.handlers):
         if isinstance(handler, _Handler):
             log.removeHandler(handler)
-    handler = _Handler(level)
-    log.addHandler(handler)
-    log.setLevel(level)
+    log.addHandler(_Handler())
     log.propagate = False
 
 

@@ -24,7 +24,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._signals import Interrupted, SignalGuard, exit_code
-from ._terminal import Console, configure_logging, log_level, one_line, robust_streams, safe_text
+from ._terminal import (
+    Console,
+    apply_log_level,
+    log_to_stderr,
+    one_line,
+    robust_streams,
+    safe_text,
+)
 
 log = logging.getLogger("domino_orchestrate")
 
@@ -155,6 +162,7 @@ def _client(args: argparse.Namespace) -> Any:
         domino_token_file=args.token_file, api_proxy=args.api_proxy, timeout=args.timeout,
         verify=args.ca_bundle,
     )
+    apply_log_level(args.verbose)  # the flags win over DOMINO_LOG_LEVEL, which the config re-read
     config = client.config
     log.info("Domino %s, project %s, authentication: %s%s", _without_userinfo(config.host),
              config.project or "(none)", config.credentials.kind,
@@ -305,11 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(sandbox_main(argv[1:]) or 0)
     robust_streams()
     args = build_parser().parse_args(argv)
-    try:
-        configure_logging(log_level(getattr(args, "verbose", 0)))
-    except ValueError as exc:
-        _error(exc)
-        return EXIT_USAGE
+    args.verbose = getattr(args, "verbose", 0)
+    log_to_stderr()
     handlers = {"run": _cmd_run, "status": _cmd_status, "stop": _cmd_stop, "logs": _cmd_logs,
                 "lineage": _cmd_lineage}
     try:
@@ -331,6 +336,7 @@ def _dispatch(handler: Any, args: argparse.Namespace) -> int:
     )
 
     try:
+        apply_log_level(args.verbose)
         return int(handler(args))
     except ConfigurationError as exc:
         _error(exc)

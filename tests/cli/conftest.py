@@ -9,7 +9,7 @@ sandbox (real jobs, real processes) or at the hostile server (answers Domino wou
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import subprocess
 import sys
@@ -29,20 +29,21 @@ _SCRUB = ("DOMINO_", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQU
           "CURL_CA_BUNDLE", "SSL_CERT_", "OPENLINEAGE", "PYTHONWARNINGS")
 
 
-def _load_hostile() -> ModuleType:
-    # tests/ is not a package; load the hostile server by path, once, under a stable name.
-    name = "domino_orchestrate_tests_hostile_server"
+def _hostile_package() -> str:
+    # tests/ is not a package (importlib mode): load tests/hostile as one, under a stable name of
+    # our own, so its server and its TLS fixtures can be imported here.
+    name = "domino_orchestrate_tests_hostile"
     if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "hostile" / "server.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+        package = ModuleType(name)
+        package.__path__ = [str(Path(__file__).resolve().parents[1] / "hostile")]
+        sys.modules[name] = package
+    return name
 
 
-hostile_server = _load_hostile()
+hostile_server = importlib.import_module(f"{_hostile_package()}.server")
+_hostile_fixtures = importlib.import_module(f"{_hostile_package()}.conftest")
+private_ca = _hostile_fixtures.private_ca  # a CA and a 127.0.0.1 certificate signed by it
+tls_hostile = _hostile_fixtures.tls_hostile  # the hostile server over HTTPS with that certificate
 
 
 def cli_env(url: str, api_key: str, project: str | None = PROJECT, **extra: str) -> dict[str, str]:

@@ -1,0 +1,85 @@
+"""How the CLI connects and what it says about it: a private CA (``--ca-bundle``,
+``DOMINO_VERIFY_CERTIFICATE=PATH``), python-domino's ``auth_token`` (``--auth-token``), and the
+``domino_orchestrate`` log level (``-v``/``-vv``, ``DOMINO_LOG_LEVEL``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from domino_orchestrate.sandbox import SandboxServer
+
+from .conftest import cli_env, hostile_server, run_cli
+
+KEY = "hostile-key-0123456789abcdef"
+JOB = "aabbccddeeff001122334455"
+
+
+def _with_job(server: Any) -> None:
+    server.domino.jobs[JOB] = hostile_server.job_body(JOB, "Succeeded", server.domino.project_id)
+
+
+def test_ca_bundle_reaches_a_domino_behind_a_private_ca(tls_hostile: Any, private_ca: Any) -> None:
+    _with_job(tls_hostile)
+    env = cli_env(tls_hostile.url, KEY, project="alice/churn", DOMINO_MAX_RETRIES="0")
+    untrusted = run_cli(env, "status", JOB)
+    assert untrusted.returncode == 4, untrusted.stderr
+    assert "Traceback" not in untrusted.stderr
+
+    trusted = run_cli(env, "status", JOB, "--ca-bundle", str(private_ca.ca_pem))
+    assert trusted.returncode == 0, trusted.stderr
+    assert '"status": "Succeeded"' in trusted.stdout
+
+
+def test_auth_token_is_sent_as_a_bearer_token_and_wins_over_the_env_key(hostile: Any) -> None:
+    _with_job(hostile)
+    token = "explicit-token-9876543210"
+    env = cli_env(hostile.url, KEY, project="alice/churn", DOMINO_MAX_RETRIES="0")
+    done = run_cli(env, "status", JOB, "--auth-token", token)
+    assert done.returncode == 0, done.stderr
+    [request] = hostile.requests_to("GET", f"/v4/jobs/{JOB}")
+    assert request.headers.get("authorization") == f"Bearer {token}"
+    assert "x-domino-api-key" not in request.headers  # explicit credentials ignore the env (§1.2)
+    assert token not in done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def reattach_key(sandbox: SandboxServer) -> str:
+    """A key whose job has run: a run with it again reattaches, logging that at INFO."""
+    key = "log-level-reattach"
+    first = run_cli(cli_env(sandbox.url, sandbox.api_key), "run", "--poll-freq", "0.2",
+                    "--idempotency-key", key, "echo once")
+    assert first.returncode == 0, first.stderr
+    return key
+
+
+@pytest.mark.parametrize(("args", "env_extra", "shown"), [
+    ([], {}, False),
+    (["-v"], {}, True),
+    (["--verbose"], {"DOMINO_LOG_LEVEL": "ERROR"}, True),  # the flag wins over the variable
+    ([], {"DOMINO_LOG_LEVEL": "info"}, True),
+    ([], {"DOMINO_LOG_LEVEL": "DEBUG"}, True),
+], ids=["default", "-v", "--verbose-over-env", "env-info", "env-debug"])
+def test_info_logs_follow_verbose_and_domino_log_level(
+    sandbox: SandboxServer, reattach_key: str, args: list[str], env_extra: dict[str, str],
+    shown: bool,
+) -> None:
+    env = cli_env(sandbox.url, sandbox.api_key, **env_extra)
+    again = run_cli(env, *args, "run", "--poll-freq", "0.2", "--idempotency-key", reattach_key,
+                    "echo once")
+    assert again.returncode == 0, again.stderr
+    assert "Reattached to Domino job" in again.stderr  # the console's own line, at any level
+    assert ("info: Reattaching to Domino job" in again.stderr) is shown, again.stderr
+
+
+def test_warnings_show_by_default_and_domino_log_level_error_hides_them(hostile: Any) -> None:
+    _with_job(hostile)
+    env = cli_env(hostile.url, KEY, project="alice/churn", DOMINO_MAX_RETRIES="1")
+    hostile.script("GET", f"/v4/jobs/{JOB}", [hostile_server.Reply(503, {"message": "busy"})])
+    loud = run_cli(env, "status", JOB)
+    assert loud.returncode == 0 and "warning: Retrying GET" in loud.stderr, loud.stderr
+
+    hostile.script("GET", f"/v4/jobs/{JOB}", [hostile_server.Reply(503, {"message": "busy"})])
+    quiet = run_cli({**env, "DOMINO_LOG_LEVEL": "ERROR"}, "status", JOB)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
