@@ -13,6 +13,7 @@ terminal: see ``_terminal``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -178,9 +179,14 @@ def _without_userinfo(url: str) -> str:
 def _poll_options(args: argparse.Namespace, **fields: Any) -> Any:
     from domino_orchestrate.core import PollOptions
 
-    return PollOptions(poll_freq=args.poll_freq, max_poll_time=args.max_poll_time,
-                       retry_count=args.retry_count, include_setup_log=args.include_setup_log,
-                       **fields)
+    values = {
+        "poll_freq": args.poll_freq, "max_poll_time": args.max_poll_time,
+        "retry_count": args.retry_count, "include_setup_log": args.include_setup_log,
+        "timeout_name": "--max-poll-time",  # timeout messages name the flag the user can raise
+        **fields,
+    }
+    known = {field.name for field in dataclasses.fields(PollOptions)}  # an older core lacks some
+    return PollOptions(**{name: value for name, value in values.items() if name in known})
 
 
 def _signal_name(exc: BaseException) -> str:

@@ -122,6 +122,7 @@ def test_timeouts_are_the_timed_out_code_and_only_run_stops_the_job(
     done = run_cli(env, "run", "--poll-freq", "0.2", "--max-poll-time", "1", "--title", "to-run",
                    "sleep 30")
     assert done.returncode == codes["timed out"], done.stderr
+    assert "--max-poll-time" in _one_error_line(done.stderr)  # the knob the user can raise
     [job] = executions_titled(sandbox, "to-run")
     assert job.status == "Stopped"
 
