@@ -74,3 +74,28 @@ def test_logs_follow_never_stops_the_job_it_watches(
     finally:
         client.stop_job(handle.job_id, wait=False)
         wait_for(lambda: executions_titled(sandbox, title)[0].is_completed, what="cleanup stop")
+
+
+def test_a_second_signal_does_not_cut_the_stop_short(
+    sandbox: SandboxServer, env: dict[str, str]
+) -> None:
+    # The job ignores SIGTERM, so the sandbox needs its kill grace (1 s) to stop it: the second
+    # signal lands while the stop is still unconfirmed.
+    proc = popen_cli(env, "run", "--poll-freq", "0.3", "--title", "sig-twice",
+                     "trap '' TERM; echo started; sleep 60")
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().strip() == "started"
+        proc.send_signal(signal.SIGINT)
+        while "stopping Domino job" not in (line := proc.stderr.readline()):
+            assert line, "the CLI ended without saying it is stopping the job"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "already ending" in err
+    [job] = executions_titled(sandbox, "sig-twice")
+    assert job.status == "Stopped"
+    assert f"Domino job {job.id} stopped (Stopped)" in err
