@@ -92,10 +92,15 @@ def _common_args() -> argparse.ArgumentParser:
 
 
 def _poll_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--poll-freq", type=float, default=5.0)
-    parser.add_argument("--max-poll-time", type=float, default=6000.0)
-    parser.add_argument("--retry-count", type=int, default=5)
-    parser.add_argument("--include-setup-log", action="store_true")
+    parser.add_argument("--poll-freq", type=float, default=5.0,
+                        help="seconds between status polls, at most (default 5)")
+    parser.add_argument("--max-poll-time", type=float, default=6000.0,
+                        help="seconds to follow the job before giving up (default 6000); run "
+                             "then stops the job, logs --follow leaves it running")
+    parser.add_argument("--retry-count", type=int, default=5,
+                        help="consecutive failed polls tolerated (default 5)")
+    parser.add_argument("--include-setup-log", action="store_true",
+                        help="also print Domino's setup log")
 
 
 def _subparser(sub: Any, name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
@@ -118,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("command", nargs="+", help="the command (a v4 job joins it with spaces)")
     run.add_argument("--run", dest="v1", action="store_true", help="start a v1 run instead")
     run.add_argument("--direct", action="store_true", help="v1: run the command through the shell")
-    run.add_argument("--title")
+    run.add_argument("--title", help="the job's title in Domino")
     run.add_argument("--hardware-tier", help="hardware tier name or id")
     run.add_argument("--environment-id")
     run.add_argument("--commit-id")
