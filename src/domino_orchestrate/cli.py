@@ -13,6 +13,7 @@ terminal: see ``_terminal``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -39,6 +40,7 @@ log = logging.getLogger("domino_orchestrate")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_API = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE: a bug in domino-orchestrate, not in the job or Domino
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; in general 128 + the signal number
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away (`logs JOB | head`)
 
 EXIT_CODES = """\
 exit codes:
@@ -49,7 +51,8 @@ exit codes:
   4      could not talk to Domino: network, TLS, HTTP errors, invalid or unexpected responses
   70     internal error in domino-orchestrate (please report it; -vv shows the traceback)
   128+N  ended by signal N: 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP. run stops its job
-         and confirms the stop first; logs --follow never stops the job it watches
+         and confirms the stop first; logs --follow never stops the job it watches.
+         141 (SIGPIPE): logs lost its reader (logs JOB | head)
 """
 
 
@@ -362,6 +365,12 @@ def _dispatch(handler: Any, args: argparse.Namespace) -> int:
         # Network, TLS, HTTP errors and answers that are not what Domino sends.
         _error(exc)
         return EXIT_API
+    except BrokenPipeError:
+        # `logs JOB | head`: the reader left. End quietly, as a program killed by SIGPIPE would
+        # (and keep the interpreter's last flush of stdout from failing again).
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         log.debug("Internal error", exc_info=True)
         _error(f"internal error in domino-orchestrate: {type(exc).__name__}: {exc} "

@@ -14,7 +14,7 @@ import pytest
 
 from domino_orchestrate.sandbox import SandboxServer
 
-from .conftest import cli_env, executions_titled, run_cli
+from .conftest import cli_env, executions_titled, popen_cli, run_cli
 
 # An OSC window title, SGR colours, a tab, a C1 CSI (U+009B), a bidi override, a carriage return.
 HOSTILE_LINE = (
@@ -91,3 +91,14 @@ def test_a_terminal_that_cannot_encode_a_character_still_gets_every_line(hostile
     shown = run_cli({**env, "PYTHONIOENCODING": "ascii"}, "logs", job_id)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split("\n")[:-1] == ["caf\\xe9", "\\u65e5\\u672c", "plain"]
+
+
+def test_logs_into_a_pipe_that_closes_ends_quietly(hostile: Any) -> None:
+    env, job_id = _start_on_hostile(hostile, "".join(f"line {n}\n" for n in range(50_000)))
+    proc = popen_cli(env, "logs", job_id)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == "line 0\n"
+    proc.stdout.close()  # like `| head -1`
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 141, err
+    assert err == ""
