@@ -1,0 +1,96 @@
+"""Issue 13, hangs and budgets, against the hostile server with both clients: max_poll_time holds
+during an outage (and the job is stopped, and the message says so), the lookups before a start
+are as patient as polling, and a start whose answer was lost is found in a jobs list that lags
+instead of being started twice."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from domino_orchestrate.core import PollOptions, PollTimeoutError
+from domino_orchestrate.core import retry as retry_module
+
+from .server import HostileServer, Received, Reply, html, json_reply
+from .test_output import both, call, job_id_of
+
+
+@pytest.fixture(autouse=True)
+def _fresh_retry_quota() -> Iterator[None]:
+    quota = getattr(retry_module, "QUOTA", None)  # a process-wide retry quota, when there is one
+    if quota is not None:
+        quota.reset()
+    yield
+
+
+@both
+def test_max_poll_time_holds_during_an_outage_and_the_job_is_stopped(
+    kind: str, hostile: HostileServer
+) -> None:
+    hostile.domino.statuses = ["Running"]
+    polls = {"n": 0}
+
+    def down_after_first_poll(req: Received) -> Reply | None:
+        if req.path.count("/") != 3 or hostile.requests_to("POST", "/v4/jobs/stop"):
+            return None  # the stop goes through, and then the job is seen Stopped
+        polls["n"] += 1
+        return None if polls["n"] == 1 else html(503)
+
+    hostile.on("GET", "/v4/jobs/", down_after_first_poll)
+    options = PollOptions(poll_freq=0.2, initial_interval=0.1, max_poll_time=1.0, retry_count=60,
+                          stop_timeout=5)
+    began = time.monotonic()
+    with pytest.raises(PollTimeoutError) as caught:
+        call(kind, hostile, "run_job", "python x.py", options)
+    took = time.monotonic() - began
+    assert took < 6, f"bounded by max_poll_time, not by retry_count ({took:.1f}s)"
+    assert caught.value.stop_confirmed is True
+    assert [r.json()["jobId"] for r in hostile.requests_to("POST", "/v4/jobs/stop")] == [job_id_of(hostile)]
+    message = str(caught.value)
+    assert "max_poll_time" in message and "it was stopped" in message
+    assert "could not be reached" in message
+
+
+@both
+def test_lookups_before_a_start_share_the_operations_retry_budget(kind: str, hostile: HostileServer) -> None:
+    # Six failures in a row: more than one request's own tries (3 with this policy).
+    hostile.script("GET", "/v4/gateway/projects/", [html(503)] * 6)
+    final = call(kind, hostile, "run_job", "python x.py", PollOptions(poll_freq=0.1, initial_interval=0.05))
+    assert final.status.value == "Succeeded"
+    assert len(hostile.requests_to("POST", "/v4/jobs/start")) == 1
+
+
+@both
+def test_start_with_a_lost_answer_is_found_in_a_lagging_jobs_list_not_started_twice(
+    kind: str, hostile: HostileServer
+) -> None:
+    created_at: dict[str, float] = {}
+
+    def create_then_fail(req: Received) -> Reply:
+        reply = hostile.domino.handle(req)
+        assert reply is not None
+        created_at[job_id_of_reply(reply)] = time.monotonic()
+        return html(502)  # the job exists; its answer is lost
+
+    def lagging_list(req: Received) -> Reply | None:
+        if req.path != "/v4/jobs":
+            return None
+        visible = [job for job_id, job in hostile.domino.jobs.items()
+                   if time.monotonic() >= created_at.get(job_id, 0) + 3.0]
+        return json_reply({"jobs": sorted(visible, key=lambda j: j["number"], reverse=True)})
+
+    hostile.on("POST", "/v4/jobs/start", create_then_fail)
+    hostile.on("GET", "/v4/jobs", lagging_list)
+    final = call(kind, hostile, "run_job", "python x.py", PollOptions(poll_freq=0.1, initial_interval=0.05))
+    assert len(hostile.requests_to("POST", "/v4/jobs/start")) == 1, "started twice"
+    assert final.status.value == "Succeeded" and final.job_id == job_id_of(hostile)
+
+
+def job_id_of_reply(reply: Reply) -> str:
+    import json
+
+    body: dict[str, Any] = json.loads(reply.body_bytes())
+    return str(body["id"])
