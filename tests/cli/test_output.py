@@ -14,7 +14,7 @@ import pytest
 
 from domino_orchestrate.sandbox import SandboxServer
 
-from .conftest import cli_env, executions_titled, popen_cli, run_cli
+from .conftest import cli_env, executions_titled, hostile_server, popen_cli, run_cli
 
 # An OSC window title, SGR colours, a tab, a C1 CSI (U+009B), a bidi override, a carriage return.
 HOSTILE_LINE = (
@@ -53,12 +53,13 @@ def test_stderr_lines_and_status_are_neutralised_too(
 
 
 def _start_on_hostile(hostile: Any, stdout: str) -> tuple[dict[str, str], str]:
+    """A finished job on the hostile server whose log is ``stdout``."""
     hostile.domino.stdout = stdout
+    job_id = "aabbccddeeff001122334455"
+    hostile.domino.jobs[job_id] = hostile_server.job_body(job_id, "Succeeded",
+                                                          hostile.domino.project_id)
     env = cli_env(hostile.url, "hostile-key-0123456789", project="alice/churn",
                   DOMINO_MAX_RETRIES="0")
-    done = run_cli(env, "run", "--poll-freq", "0.2", "python train.py")
-    assert done.returncode == 0, done.stderr
-    [job_id] = hostile.domino.jobs
     return env, job_id
 
 
