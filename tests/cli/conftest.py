@@ -2,7 +2,9 @@
 sandbox (real jobs, real processes) or at the hostile server (answers Domino would never give).
 
 - ``sandbox``: one ``SandboxServer`` per module, project ``cli/demo``.
-- ``hostile``: a fresh hostile server (``tests/hostile/server.py``) per test.
+- ``hostile``: a fresh hostile server (``tests/hostile/server.py``) per test; ``hostile_other``
+  a second one playing another host; ``private_ca`` and ``tls_hostile`` (HTTPS) from
+  ``tests/hostile/conftest.py``.
 - ``cli_env(url, key)``: a clean environment for the CLI: the developer's DOMINO_*, proxy and
   CA-bundle variables never leak into a test.
 """
@@ -88,6 +90,13 @@ def env(sandbox: SandboxServer) -> dict[str, str]:
 
 @pytest.fixture
 def hostile() -> Iterator[Any]:
+    with hostile_server.HostileServer() as server:
+        yield server
+
+
+@pytest.fixture
+def hostile_other() -> Iterator[Any]:
+    """A second hostile server: "another host", to check that nothing secret reached it."""
     with hostile_server.HostileServer() as server:
         yield server
 
