@@ -65,23 +65,26 @@ def _bounds(text: str) -> tuple[int, int]:
 def _lines(text: str, start: int, end: int, stream: str) -> Iterator[LogLine]:
     """The lines of ``text[start:end]``, one small slice at a time; a trailing newline ends the
     last line rather than starting an empty one."""
+    odd = _ODD.search(text, start, end) is not None  # one scan, not one per line
     pos = start
     while pos < end:
         found = text.find("\n", pos, end)
         stop = end if found < 0 else found
-        yield _line(text[pos:stop], stream)
+        yield _line(text[pos:stop], stream, odd)
         pos = stop + 1
 
 
-def strip_html(raw_line: str) -> str:
+def strip_html(raw_line: str, odd: bool = True) -> str:
     """``<span>hello</span>`` → ``hello`` (python-domino's regex leaves ``hello</``), entities
-    unescaped, odd characters replaced (see ``clean_text``)."""
-    return clean_text(html.unescape(_TAG.sub("", raw_line)).rstrip("\r"))
+    unescaped, odd characters replaced (see ``clean_text``; ``odd=False`` says the raw line has
+    none, so only an entity can bring one in)."""
+    text = html.unescape(_TAG.sub("", raw_line)).rstrip("\r")
+    return clean_text(text) if odd or "&" in raw_line else text
 
 
-def _line(raw_line: str, default: str) -> LogLine:
+def _line(raw_line: str, default: str, odd: bool = True) -> LogLine:
     stream = "stderr" if "text-danger" in raw_line else default
-    return LogLine(strip_html(raw_line), stream)  # type: ignore[arg-type]
+    return LogLine(strip_html(raw_line, odd), stream)  # type: ignore[arg-type]
 
 
 def parse_log(text: str, stream: str = "stdout") -> list[LogLine]:

@@ -78,6 +78,7 @@ def test_lone_surrogates_and_odd_controls_are_replaced_and_the_line_kept() -> No
     assert line.text == "a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf\ufffdg\ufffdh\ufffdi\ufffdj"
     line.text.encode("utf-8")  # a lone surrogate would raise here (and in print, logging, json)
     assert line.text.splitlines() == [line.text], "nothing another tool reads as a line break"
+    assert [x.text for x in parse_log("plain\nan entity &#x2028; too\n")] == ["plain", "an entity \ufffd too"]
     # Tabs, ANSI colours (ESC) and a progress bar's carriage returns are the job's own output.
     assert parse_log("\x1b[31mred\x1b[0m\tx\r50%\r100%\n")[0].text == "\x1b[31mred\x1b[0m\tx\r50%\r100%"
 
