@@ -7,23 +7,30 @@ and body into a value or one typed error; both transports (sync and async) call 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
+from .config import redact, without_userinfo
 from .errors import (
     AuthenticationError,
     BadRequestError,
     DominoAPIError,
+    DominoError,
     InvalidResponseError,
     NotFoundError,
     RateLimitedError,
+    RedirectError,
     ServerError,
 )
 from .models import JobSpec, RunSpec
 
-__all__ = ["ApiRequest", "Sleep", "interpret"]
+__all__ = ["ApiRequest", "Sleep", "decode_json", "interpret", "retry_after_seconds"]
 
 
 @dataclass(frozen=True)
@@ -202,32 +209,138 @@ def spark_defaults(project_id: str) -> ApiRequest:
 # --- responses ---------------------------------------------------------------------------------
 
 _EXCERPT = 200
+#: The longest a server-requested ``Retry-After`` is honoured (seconds). Longer requests are cut
+#: to this: a proxy answering ``Retry-After: 100000`` must not park a job start for 28 hours.
+MAX_RETRY_AFTER = 120.0
+_REPLACEMENT = "\ufffd"
 
 
-def excerpt(content: bytes | str) -> str:
+def excerpt(content: bytes | str, secrets: Iterable[str] = ()) -> str:
+    """A short one-line quote of a body for messages, every secret replaced first (a 401 page may
+    echo the key; redacting after truncation could leave half of it)."""
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+    text = redact(text, secrets)
     text = " ".join(text.split())
     return text[:_EXCERPT] + ("…" if len(text) > _EXCERPT else "")
 
 
-def retry_after_seconds(value: str | None) -> float | None:
+# Retry-After (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date in any of its three forms
+# (§5.6.7): IMF-fixdate, obsolete RFC 850 and asctime. Anything else is ignored.
+_DELTA = re.compile(r"\d{1,12}(\.\d{1,6})?")
+_DATE_FORMATS = (
+    "%a, %d %b %Y %H:%M:%S",  # IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+    "%A, %d-%b-%y %H:%M:%S",  # RFC 850:     Sunday, 06-Nov-94 08:49:37 GMT
+    "%a %b %d %H:%M:%S %Y",   # asctime:     Sun Nov  6 08:49:37 1994
+)
+
+
+def retry_after_seconds(
+    value: str | None, *, now: float | None = None, cap: float = MAX_RETRY_AFTER
+) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value, at most ``cap``; None when absent or not a
+    valid RFC 9110 value (``inf``, ``nan``, negative numbers and garbage are ignored, never
+    raised)."""
     if not value:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from datetime import datetime, timezone
-        from email.utils import parsedate_to_datetime
+    text = str(value).strip()
+    if _DELTA.fullmatch(text):
+        return min(float(text), cap)
+    when = _http_date(text)
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return min(max(0.0, when - current), cap)
 
+
+def _http_date(text: str) -> float | None:
+    body = " ".join(text.split())
+    for zone in (" GMT", " UTC", " UT", " +0000", " -0000", " Z"):
+        if body.upper().endswith(zone):
+            body = body[: -len(zone)]
+            break
+    for fmt in _DATE_FORMATS:
         try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+            parsed = datetime.strptime(body, fmt)
+        except ValueError:
+            continue
+        return parsed.replace(tzinfo=timezone.utc).timestamp()
+    try:  # lenient forms (other zones, missing weekday) as email.utils reads them
+        lenient = parsedate_to_datetime(text)
+        if lenient.tzinfo is None:  # "-0000" and asctime come back naive: they mean UTC
+            lenient = lenient.replace(tzinfo=timezone.utc)
+        return lenient.timestamp()
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
 
 
-def interpret(req: ApiRequest, status: int, headers: Mapping[str, str], content: bytes) -> Any:
-    """Decode a response or raise the one typed error that says what happened."""
+def decode_json(content: bytes) -> Any:
+    """Parse a JSON body leniently: invalid UTF-8 bytes and lone surrogate escapes become U+FFFD
+    and raw control characters inside strings are accepted, so one bad byte in a log can never
+    make a whole response unreadable. Raises ``ValueError`` only for what is not JSON at all."""
+    text = content.decode("utf-8", "replace").lstrip("\ufeff")
+    try:
+        value = json.loads(text, strict=False)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        value = _without_surrogates(value)
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    return _SURROGATE.sub(_REPLACEMENT, text)
+
+
+def _without_surrogates(value: Any) -> Any:
+    """Replace unpaired surrogates (``"\\ud800"`` decodes to one) in every string, iteratively:
+    they crash any later encode, and a pathological body may nest deeply."""
+    root = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        parent, key = stack.pop()
+        item = parent[key]
+        if isinstance(item, str):
+            parent[key] = _clean(item)
+        elif isinstance(item, list):
+            stack.extend((item, i) for i in range(len(item)))
+        elif isinstance(item, dict):
+            cleaned = {(_clean(k) if isinstance(k, str) else k): v for k, v in item.items()}
+            item.clear()
+            item.update(cleaned)
+            stack.extend((item, k) for k in item)
+    return root[0]
+
+
+def interpret(
+    req: ApiRequest, status: int, headers: Mapping[str, str], content: bytes,
+    secrets: Iterable[str] = (),
+) -> Any:
+    """Decode a response or raise the one typed error that says what happened.
+
+    ``secrets`` are replaced in every excerpt and message. Never raises anything but a
+    ``DominoError``, whatever the status, headers and bytes.
+    """
+    try:
+        return _interpret(req, status, headers, content, tuple(secrets))
+    except DominoError:
+        raise
+    except Exception as exc:  # a defect here must still reach the user as a typed error
+        raise InvalidResponseError(
+            f"Domino's answer to {req.method} {req.path} (HTTP {status}) could not be read "
+            f"({type(exc).__name__})",
+            status_code=status if isinstance(status, int) else 0, method=req.method,
+            path=req.path, excerpt="",
+        ) from None
+
+
+def _interpret(
+    req: ApiRequest, status: int, headers: Mapping[str, str], content: bytes,
+    secrets: tuple[str, ...],
+) -> Any:
     where = {"method": req.method, "path": req.path}
     if 200 <= status < 300:
         if not content.strip():
@@ -238,19 +351,21 @@ def interpret(req: ApiRequest, status: int, headers: Mapping[str, str], content:
                 status_code=status, excerpt="", **where,
             )
         try:
-            return json.loads(content)
+            return decode_json(content)
         except ValueError:
             if req.empty_ok:
                 return None
-            snippet = excerpt(content)
+            snippet = excerpt(content, secrets)
             raise InvalidResponseError(
                 f"Domino returned unreadable JSON for {req.method} {req.path} (HTTP {status}): "
                 f"{snippet!r}. A proxy or load balancer may be answering instead of Domino.",
                 status_code=status, excerpt=snippet, **where,
             ) from None
-    snippet = excerpt(content)
-    detail = _error_detail(content) or snippet
+    snippet = excerpt(content, secrets)
+    detail = _error_detail(content, secrets) or snippet
     label = f"{req.method} {req.path} → HTTP {status}"
+    if 300 <= status < 400:
+        raise redirect_error(req, status, headers.get("location"), secrets=secrets)
     if status in (401, 403, 409):
         hint = (
             "temporary credentials expired; re-read the token or use an API key"
@@ -266,7 +381,8 @@ def interpret(req: ApiRequest, status: int, headers: Mapping[str, str], content:
             status_code=status, excerpt=snippet, **where,
         )
     if status == 429:
-        wait = retry_after_seconds(headers.get("retry-after"))
+        raw_wait = headers.get("retry-after")
+        wait = retry_after_seconds(raw_wait)
         raise RateLimitedError(
             f"{label}: rate limited by Domino" + (f"; retry after {wait:.0f}s" if wait else ""),
             retry_after=wait, status_code=status, excerpt=snippet, **where,
@@ -285,13 +401,38 @@ def interpret(req: ApiRequest, status: int, headers: Mapping[str, str], content:
     raise DominoAPIError(f"{label}: unexpected status", status_code=status, excerpt=snippet, **where)
 
 
-def _error_detail(content: bytes) -> str | None:
+def redirect_error(
+    req: ApiRequest, status: int, location: str | None, reason: str | None = None,
+    secrets: Iterable[str] = (),
+) -> RedirectError:
+    """The error for a redirect the transport will not follow, naming ``Location`` (without any
+    credentials in it) and what to do."""
+    shown = redact(without_userinfo(location.strip()), secrets) if location else ""
+    if not shown:
+        why = reason or "without a Location header"
+        return RedirectError(
+            f"{req.method} {req.path} → HTTP {status}: Domino answered with a redirect {why}; "
+            "check the host (a proxy or load balancer may be answering instead of Domino).",
+            status_code=status, location="", method=req.method, path=req.path,
+        )
+    why = reason or (
+        "to another origin; it was not followed because the Domino credentials are only ever "
+        "sent to the configured host"
+    )
+    return RedirectError(
+        f"{req.method} {req.path} → HTTP {status}: Domino redirected to Location {shown!r} {why}. "
+        "If Domino moved, set the host (DOMINO_API_HOST) to the new address.",
+        status_code=status, location=shown, method=req.method, path=req.path,
+    )
+
+
+def _error_detail(content: bytes, secrets: Iterable[str] = ()) -> str | None:
     try:
-        data = json.loads(content)
+        data = decode_json(content)
     except ValueError:
         return None
     if isinstance(data, dict):
         for key in ("message", "error", "errors", "detail"):
             if data.get(key):
-                return excerpt(str(data[key]))
+                return excerpt(str(data[key]), secrets)
     return None

@@ -4,20 +4,30 @@ Precedence (§1.2): ``api_proxy``, ``auth_token``, ``domino_token_file``, ``api_
 then env ``DOMINO_API_PROXY``, ``DOMINO_TOKEN_FILE``, ``DOMINO_USER_API_KEY``. If any explicit
 credential argument is given, credential env vars are ignored. Two additions python-domino lacks:
 a timeout on every request, and a fallback from a rejected token-file token to a configured API key.
-Secrets live only in ``Credentials`` whose repr never shows them.
+Secrets live only in ``Credentials`` whose repr never shows them; credentials written into a host
+URL (``https://user:secret@host``) are split off into a hidden field, so ``host`` is safe to print.
+
+TLS and proxies follow plain ``requests`` (what python-domino uses), decided here once for both
+transports: ``verify`` is ``True``, ``False`` or a CA bundle path; with ``True`` the standard
+variables ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` and ``SSL_CERT_FILE`` name the bundle
+(``tls_verify``); ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY`` pick the proxy
+(``proxy_for``). ``.netrc`` is never read: it would add credentials the user did not give us.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["REDACTED", "Credentials", "DominoConfig", "redact"]
+__all__ = ["REDACTED", "Credentials", "DominoConfig", "proxy_for", "redact", "tls_verify",
+           "without_userinfo"]
 
 REDACTED = "***"
 
@@ -31,6 +41,144 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret and len(secret) >= 4 and secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` removed: safe to print."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _split_userinfo(url: str | None) -> tuple[str | None, str | None]:
+    if not url or "@" not in urlsplit(url).netloc:
+        return url, None
+    userinfo = urlsplit(url).netloc.rpartition("@")[0]
+    return without_userinfo(url), userinfo
+
+
+def _with_userinfo(url: str, userinfo: str | None) -> str:
+    if not userinfo:
+        return url
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{userinfo}@{parts.netloc}").geturl()
+
+
+def _userinfo_secrets(userinfo: str | None) -> list[str]:
+    if not userinfo:
+        return []
+    _user, _sep, password = userinfo.partition(":")
+    values = {userinfo, unquote(userinfo), password, unquote(password)}
+    return [v for v in values if v and len(v) >= 4]
+
+
+def tls_verify(verify: bool | str, env: Mapping[str, str] | None = None) -> bool | str:
+    """What to verify Domino's certificate against, as ``requests`` decides it: an explicit CA
+    bundle path or ``False`` wins; with ``True``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, then
+    ``SSL_CERT_FILE`` name the bundle; otherwise the default trust store."""
+    if verify is not True:
+        return verify
+    env = os.environ if env is None else env
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        if env.get(name):
+            return env[name]
+    return True
+
+
+def proxy_for(url: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The proxy the standard variables choose for ``url`` (``NO_PROXY`` honoured), or None."""
+    env = os.environ if env is None else env
+    scheme = urlsplit(url).scheme
+    lowered: dict[str, str] = {}
+    for name, value in env.items():
+        key = name.lower()
+        if key.endswith("_proxy") and value and (key not in lowered or name == key):
+            lowered[key] = value  # the lower-case spelling wins, as in urllib and requests
+    proxy = lowered.get(f"{scheme}_proxy") or lowered.get("all_proxy")
+    if not proxy:
+        return None
+    if _bypasses_proxy(url, lowered.get("no_proxy", "")):
+        return None
+    return proxy if "://" in proxy else "http://" + proxy
+
+
+def _bypasses_proxy(url: str, no_proxy: str) -> bool:
+    """``NO_PROXY`` as requests reads it: ``*``, host suffixes, ``host:port``, IP networks."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name = entry.lstrip(".")
+        if host == name or host.endswith("." + name) or f"{host}:{parts.port}" == name:
+            return True
+        try:
+            if ipaddress.ip_address(host) in ipaddress.ip_network(name, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _check_secret(value: str | None, what: str) -> None:
+    """A pasted key often carries a newline; as a header value it fails far from its cause."""
+    if not value:
+        return
+    if value != value.strip():
+        raise ConfigurationError(
+            f"The Domino {what} starts or ends with whitespace or a newline: strip it "
+            "(e.g. `$(tr -d '\\n' < keyfile)`), then try again."
+        )
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ConfigurationError(
+            f"The Domino {what} contains a control character: copy it again without it."
+        )
+
+
+def _check_verify(verify: bool | str, what: str) -> bool | str:
+    if isinstance(verify, bool):
+        return verify
+    if not isinstance(verify, str) or not verify.strip():
+        raise ConfigurationError(f"{what} must be true, false or a CA bundle path, got {verify!r}")
+    if not Path(verify).exists():
+        raise ConfigurationError(
+            f"{what} names a CA bundle that does not exist: {verify!r}. Give the path of a PEM "
+            "file (or directory) holding the CA certificate that signed Domino's certificate."
+        )
+    return verify
+
+
+def _verify_from_env(raw: str) -> bool | str:
+    """``DOMINO_VERIFY_CERTIFICATE``: python-domino's false values (§1.3), or a CA bundle path."""
+    if raw in _FALSEY:
+        return False
+    if not raw or raw.lower() in {"true", "t", "y", "yes", "1"}:
+        return True
+    if "/" in raw or "\\" in raw or Path(raw).exists():
+        return _check_verify(raw, "DOMINO_VERIFY_CERTIFICATE")
+    return True  # python-domino treats every other value as "verify"
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def apply_log_level(env: Mapping[str, str] | None = None) -> None:
+    """``DOMINO_LOG_LEVEL`` (python-domino's variable) sets the ``domino_orchestrate`` logger."""
+    env = os.environ if env is None else env
+    raw = env.get("DOMINO_LOG_LEVEL", "").strip()
+    if not raw:
+        return
+    level = raw.upper()
+    if level == "WARN":
+        level = "WARNING"
+    if level not in _LOG_LEVELS:
+        raise ConfigurationError(
+            f"DOMINO_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}"
+        )
+    logging.getLogger("domino_orchestrate").setLevel(level)
 
 
 def clean_host(url: str, what: str = "host") -> str:
@@ -93,16 +241,39 @@ class DominoConfig:
     host: str
     credentials: Credentials
     project: str | None = None
-    verify: bool = True
+    #: True, False, or the path of a CA bundle (file or directory) to trust.
+    verify: bool | str = True
     max_retries: int = 4
+    #: Bounds each request as a whole (connect, headers and body), not each read.
     timeout: float = 30.0
     api_proxy: str | None = None
     ui_job_url: str = DEFAULT_UI_JOB_URL
+    #: ``user:password`` split off ``host`` / ``api_proxy``: sent, never shown.
+    host_userinfo: str | None = field(default=None, repr=False)
+    proxy_userinfo: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        host, userinfo = _split_userinfo(self.host)
+        if userinfo:
+            object.__setattr__(self, "host", host)
+            object.__setattr__(self, "host_userinfo", userinfo)
+        proxy, userinfo = _split_userinfo(self.api_proxy)
+        if userinfo:
+            object.__setattr__(self, "api_proxy", proxy)
+            object.__setattr__(self, "proxy_userinfo", userinfo)
 
     @property
     def base_url(self) -> str:
-        """Where requests go: the proxy rewrites scheme and host of every URL (§1.1)."""
-        return self.api_proxy or self.host
+        """Where requests go: the proxy rewrites scheme and host of every URL (§1.1). Holds the
+        URL's credentials, if any: never print it (``host`` is safe)."""
+        if self.api_proxy:
+            return _with_userinfo(self.api_proxy, self.proxy_userinfo)
+        return _with_userinfo(self.host, self.host_userinfo)
+
+    def secrets(self) -> list[str]:
+        """Every secret this configuration may send: to scrub from any text we show."""
+        return [*self.credentials.secrets(), *_userinfo_secrets(self.host_userinfo),
+                *_userinfo_secrets(self.proxy_userinfo)]
 
     @property
     def owner_and_project(self) -> tuple[str, str]:
@@ -132,14 +303,24 @@ class DominoConfig:
         auth_token: str | None = None,
         domino_token_file: str | None = None,
         api_proxy: str | None = None,
-        verify: bool | None = None,
+        verify: bool | str | None = None,
         max_retries: int | None = None,
         timeout: float = 30.0,
         ui_job_url: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> DominoConfig:
-        """Build a config from arguments, then the Domino environment variables (§1.2, §1.3)."""
+        """Build a config from arguments, then the Domino environment variables (§1.2, §1.3).
+
+        ``verify`` is True, False or a CA bundle path; unset, ``DOMINO_VERIFY_CERTIFICATE``
+        decides (python-domino's false values, or a path). ``DOMINO_LOG_LEVEL`` sets the
+        ``domino_orchestrate`` logger's level.
+
+        Raises:
+            ConfigurationError: what to fix (a missing host or credential, a key with a trailing
+                newline, a CA bundle path that does not exist, a bad number).
+        """
         env = os.environ if env is None else env
+        apply_log_level(env)
         explicit = any(v for v in (api_proxy, auth_token, domino_token_file, api_key))
         if explicit:
             credentials, proxy = _explicit_credentials(
@@ -155,7 +336,13 @@ class DominoConfig:
                 "No Domino host: pass host='https://your-domino' or set DOMINO_API_HOST."
             )
         if verify is None:
-            verify = env.get("DOMINO_VERIFY_CERTIFICATE", "") not in _FALSEY
+            verify = _verify_from_env(env.get("DOMINO_VERIFY_CERTIFICATE", ""))
+        else:
+            verify = _check_verify(verify, "verify")
+        where = "argument" if explicit else "environment variable"
+        _check_secret(credentials.api_key, f"API key ({where})")
+        _check_secret(credentials.fallback_api_key, f"API key ({where})")
+        _check_secret(credentials.token, "auth token")
         if max_retries is None:
             raw = env.get("DOMINO_MAX_RETRIES", "4")
             try:

@@ -3,6 +3,7 @@
     DominoError
     ├── ConfigurationError        missing host/credentials, conflicting or invalid options
     ├── TransportError            connection refused/reset, request timeout (retryable)
+    │   └── CertificateError      TLS verification failed: fix the CA bundle (not retried)
     ├── DominoAPIError            .status_code .method .path .excerpt
     │   ├── BadRequestError       400/405/422: the request was wrong, fix the input
     │   ├── AuthenticationError   401/403/409: credentials missing, wrong or expired
@@ -10,6 +11,7 @@
     │   │   ├── ProjectNotFoundError
     │   │   └── JobNotFoundError
     │   ├── RateLimitedError      429, .retry_after
+    │   ├── RedirectError         3xx Domino would not follow: another origin, .location
     │   ├── ServerError           5xx (retryable)
     │   └── InvalidResponseError  an HTML page or malformed JSON where JSON was expected
     ├── JobFailedError            the job ended Failed, Error or Stopped; .snapshot .stdout_tail
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "CertificateError",
     "ConfigurationError",
     "DominoAPIError",
     "DominoError",
@@ -40,6 +43,7 @@ __all__ = [
     "PollTimeoutError",
     "ProjectNotFoundError",
     "RateLimitedError",
+    "RedirectError",
     "ServerError",
     "StopNotConfirmedError",
     "TransportError",
@@ -81,6 +85,13 @@ class TransportError(DominoError):
         self.sent = sent
 
 
+class CertificateError(TransportError):
+    """Domino's TLS certificate could not be verified. Retrying cannot help: the message says
+    how to trust it (a CA bundle path in ``verify`` / ``DOMINO_VERIFY_CERTIFICATE``)."""
+
+    retryable = False
+
+
 class DominoAPIError(DominoError):
     """Domino answered with an error status or an unreadable body."""
 
@@ -120,6 +131,16 @@ class RateLimitedError(DominoAPIError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class RedirectError(DominoAPIError):
+    """Domino answered with a redirect the client will not follow: to another origin (which
+    would receive the credentials) or without a usable ``Location``. ``.location`` is the target
+    with any credentials removed."""
+
+    def __init__(self, message: str, *, location: str = "", **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.location = location
 
 
 class ServerError(DominoAPIError):

@@ -1,47 +1,95 @@
 """The only place that does HTTP: a sync transport on ``requests`` and an async one on ``httpx``.
 
-Both share everything but the send: URL and header building, the retry policy, the token-file →
-API-key fallback, and ``api.interpret``. Library exceptions are translated to ``TransportError``
-in one function per driver. Credentials travel only in headers, never in a URL or a message.
+Both share everything but the exchange itself: URL and header building, the redirect rule, the
+retry decisions (``retry.py``), the token-file → API-key fallback, TLS and proxy settings
+(``config.tls_verify`` / ``config.proxy_for``) and ``api.interpret``. Library exceptions are
+translated to ``TransportError`` in one function per driver.
+
+Rules kept here, for both drivers:
+
+- Credentials travel only in headers, and only to the configured origin. Redirects are followed
+  by us, not the HTTP library: only to the same origin (or an http → https upgrade of the same
+  host), at most ``MAX_REDIRECTS`` times, with the method and body unchanged (a 301 never turns a
+  job start into a GET; only 303 means "GET this instead"). Any other redirect raises
+  ``RedirectError`` naming ``Location``.
+- ``config.timeout`` bounds a request as a whole — connecting, the headers and every byte of the
+  body — not each read: a body trickled one byte a second cannot hold a task forever.
+- A certificate that cannot be verified raises ``CertificateError`` at once (never retried).
+- Every excerpt and message is redacted of the configuration's secrets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
 from . import api
+from . import retry as _retry
 from .api import ApiRequest
-from .config import DominoConfig
-from .errors import AuthenticationError, DominoError, TransportError
-from .retry import RetryPolicy
+from .config import DominoConfig, proxy_for, tls_verify, without_userinfo
+from .errors import AuthenticationError, CertificateError, DominoError, TransportError
+from .retry import RetryPolicy, RetryQuota
 
-__all__ = ["AsyncTransport", "SyncTransport"]
+__all__ = ["MAX_REDIRECTS", "AsyncTransport", "SyncTransport", "same_origin"]
 
 log = logging.getLogger("domino_orchestrate")
 USER_AGENT = "domino-orchestrate/0.1"
+MAX_REDIRECTS = 5
+_FOLLOWED = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def same_origin(current: str, target: str) -> bool:
+    """Whether credentials meant for ``current`` may go to ``target``: the same scheme, host and
+    port, or the upgrade of ``http://host`` to ``https://host`` on the default ports."""
+    here, there = _origin(current), _origin(target)
+    if here == there:
+        return True
+    return (here[0], here[2], there[0], there[2]) == ("http", 80, "https", 443) and (
+        here[1] == there[1]
+    )
+
+
+class _Deadline(Exception):
+    """The whole-request deadline passed (internal: becomes a TransportError)."""
 
 
 class _Base:
-    def __init__(self, config: DominoConfig, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, config: DominoConfig, policy: RetryPolicy | None = None,
+        quota: RetryQuota | None = None,
+    ) -> None:
         self.config = config
         self.policy = policy or RetryPolicy(max_retries=config.max_retries)
+        self._quota = quota
         self._use_fallback = False
+        self._secrets = tuple(config.secrets())
+
+    @property
+    def quota(self) -> RetryQuota:
+        return self._quota or _retry.QUOTA  # looked up late: one quota per process
 
     def url(self, req: ApiRequest) -> str:
         # The query is encoded here once rather than merged by the HTTP library per request.
         query = "?" + urlencode(req.params) if req.params else ""
         return self.config.base_url + req.path + query
 
-    def headers(self, req: ApiRequest) -> dict[str, str]:
+    def headers(self, req: ApiRequest, body: Any) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if req.body is not None:
+        if body is not None:
             headers["Content-Type"] = "application/json"
         headers.update(self.config.credentials.headers(use_fallback=self._use_fallback))
         return headers
@@ -59,9 +107,86 @@ class _Base:
         )
         return True
 
+    def redirect(
+        self, req: ApiRequest, url: str, method: str, body: Any, status: int, headers: Any,
+        hops: int,
+    ) -> tuple[str, str, Any]:
+        """Where a followed redirect goes: ``(method, url, body)``, or raise ``RedirectError``."""
+        location = headers.get("location")
+        if not location or not location.strip():
+            raise api.redirect_error(req, status, None, secrets=self._secrets)
+        try:
+            target = urljoin(url, location.strip())
+            ok = urlsplit(target).scheme in _DEFAULT_PORTS and same_origin(url, target)
+        except ValueError:
+            ok, target = False, location
+        if not ok:
+            raise api.redirect_error(req, status, target, secrets=self._secrets)
+        if hops >= MAX_REDIRECTS:
+            raise api.redirect_error(req, status, target, f"(more than {MAX_REDIRECTS} redirects)",
+                                     secrets=self._secrets)
+        # Keep our own netloc (with any user:password of the host URL) on the same origin.
+        parts, ours = urlsplit(target), urlsplit(url)
+        netloc = ours.netloc if _origin(url) == _origin(target) else (
+            ours.netloc.rpartition("@")[0] + "@" + parts.netloc if "@" in ours.netloc
+            else parts.netloc
+        )
+        target = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+        log.info("Following HTTP %d for %s %s to %s", status, req.method, req.path,
+                 without_userinfo(target))
+        if status == 303 and method != "HEAD":
+            return "GET", target, None
+        return method, target, body
+
     def result(self, req: ApiRequest, status: int, headers: Any, content: bytes) -> Any:
         # Both libraries' header maps are case-insensitive already.
-        return api.interpret(req, status, headers, content)
+        return api.interpret(req, status, headers, content, secrets=self._secrets)
+
+    def deadline_error(self, req: ApiRequest) -> TransportError:
+        return TransportError(
+            f"{req.method} {req.path}: no complete answer from Domino within "
+            f"{self.config.timeout:g}s (timeout bounds the whole request, body included). Check "
+            "the network and that Domino is up, or raise the timeout.",
+            method=req.method, path=req.path, sent=True,
+        )
+
+    def certificate_error(self, req: ApiRequest, exc: BaseException) -> CertificateError | None:
+        cause = _find_cause(exc, ssl.SSLCertVerificationError)
+        if cause is None and "CERTIFICATE_VERIFY_FAILED" not in str(exc):
+            return None
+        reason = getattr(cause, "verify_message", None) or "certificate verify failed"
+        return CertificateError(
+            f"{req.method} {req.path}: the TLS certificate of {self.config.host} could not be "
+            f"verified ({reason}). If Domino uses a private or corporate CA, pass its CA bundle: "
+            "verify='/path/to/ca-bundle.pem' (or DOMINO_VERIFY_CERTIFICATE=/path/to/ca-bundle.pem, "
+            "or REQUESTS_CA_BUNDLE / SSL_CERT_FILE); check the host name too. Retrying cannot help.",
+            method=req.method, path=req.path, sent=False,
+        )
+
+    def _retry_or_raise(
+        self, req: ApiRequest, exc: DominoError, attempt: int, started: float,
+        remaining: float | None,
+    ) -> tuple[float, float]:
+        left = None if remaining is None else remaining - (time.monotonic() - started)
+        decision = self.policy.next_wait(req, exc, attempt, remaining=left, quota=self.quota)
+        if decision is None:
+            raise exc
+        return decision
+
+
+def _find_cause(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, kind):
+            return item
+        stack += [item.__cause__, item.__context__, *[a for a in item.args
+                                                        if isinstance(a, BaseException)]]
+    return None
 
 
 def _transport_error(req: ApiRequest, exc: Exception, sent: bool) -> TransportError:
@@ -73,9 +198,22 @@ def _transport_error(req: ApiRequest, exc: Exception, sent: bool) -> TransportEr
     )
 
 
+def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    if isinstance(verify, bool):
+        return verify
+    import os
+
+    if os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    return ssl.create_default_context(cafile=verify)
+
+
 class SyncTransport(_Base):
-    def __init__(self, config: DominoConfig, policy: RetryPolicy | None = None) -> None:
-        super().__init__(config, policy)
+    def __init__(
+        self, config: DominoConfig, policy: RetryPolicy | None = None,
+        quota: RetryQuota | None = None,
+    ) -> None:
+        super().__init__(config, policy, quota)
         self._local = threading.local()  # requests.Session is not thread-safe
 
     @property
@@ -83,23 +221,30 @@ class SyncTransport(_Base):
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            session.verify = self.config.verify
-            session.trust_env = False  # proxies come from api_proxy only; env proxies could leak
+            session.verify = tls_verify(self.config.verify)
+            # trust_env would also read .netrc and attach its credentials (to redirects too);
+            # proxies and CA bundles from the environment are applied explicitly instead.
+            session.trust_env = False
+            netloc = urlsplit(self.config.base_url).netloc
+            session.proxies = {scheme: proxy for scheme in ("http", "https")
+                               if (proxy := proxy_for(f"{scheme}://{netloc}"))}
             self._local.session = session
         return session
 
-    def send(self, req: ApiRequest, *, sleep: Any = time.sleep) -> Any:
-        try:  # fast path: most requests succeed first time, so build no retry machinery
-            return self._send_authenticated(req)
-        except DominoError as exc:
-            if not self.policy.should_retry(req, exc):
-                raise
-            first = exc
-        sleep(self.policy.first_wait(req, first))
-        for attempt in self.policy.retrying(req, first, sleep=sleep):
-            with attempt:
-                return self._send_authenticated(req)
-        raise AssertionError("unreachable")  # pragma: no cover
+    def send(self, req: ApiRequest, *, sleep: Any = time.sleep,
+             remaining: float | None = None) -> Any:
+        """Send ``req`` with retries; ``remaining`` bounds the total time spent waiting."""
+        started, attempt, cost = time.monotonic(), 1, 0.0
+        while True:
+            try:
+                result = self._send_authenticated(req)
+            except DominoError as exc:
+                seconds, cost = self._retry_or_raise(req, exc, attempt, started, remaining)
+                sleep(seconds)
+                attempt += 1
+                continue
+            self.quota.succeeded(cost)
+            return result
 
     def _send_authenticated(self, req: ApiRequest) -> Any:
         try:
@@ -110,22 +255,48 @@ class SyncTransport(_Base):
             raise
 
     def _send_once(self, req: ApiRequest) -> Any:
+        deadline = time.monotonic() + self.config.timeout
+        method, url, body = req.method, self.url(req), req.body
+        for hops in range(MAX_REDIRECTS + 1):
+            status, headers, content = self._exchange(req, method, url, body, deadline)
+            if status not in _FOLLOWED:
+                break
+            method, url, body = self.redirect(req, url, method, body, status, headers, hops)
+        return self.result(req, status, headers, content)
+
+    def _exchange(
+        self, req: ApiRequest, method: str, url: str, body: Any, deadline: float
+    ) -> tuple[int, Any, bytes]:
+        import urllib3
+
         try:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Deadline
             response = self.session.request(
-                req.method,
-                self.url(req),
-                json=req.body,
-                headers=self.headers(req),
-                timeout=self.config.timeout,
+                method, url, json=body, headers=self.headers(req, body),
+                timeout=(left, left), allow_redirects=False, stream=True,
             )
-        except (requests.ConnectTimeout, requests.exceptions.SSLError) as exc:
+            try:
+                content = _read_body(response, deadline)
+            finally:
+                response.close()
+        except _Deadline:
+            raise self.deadline_error(req) from None
+        except requests.exceptions.SSLError as exc:
+            raise (self.certificate_error(req, exc) or _transport_error(req, exc, False)) from None
+        except requests.ConnectTimeout as exc:
             raise _transport_error(req, exc, sent=False) from None
         except requests.ConnectionError as exc:
+            if time.monotonic() >= deadline:
+                raise self.deadline_error(req) from None
             refused = "NewConnectionError" in repr(exc) or "Connection refused" in repr(exc)
             raise _transport_error(req, exc, sent=not refused) from None
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise self.deadline_error(req) from None
             raise _transport_error(req, exc, sent=True) from None
-        return self.result(req, response.status_code, response.headers, response.content)
+        return response.status_code, response.headers, content
 
     def close(self) -> None:
         session = getattr(self._local, "session", None)
@@ -133,11 +304,30 @@ class SyncTransport(_Base):
             session.close()
 
 
+def _read_body(response: requests.Response, deadline: float) -> bytes:
+    """Read the body before ``deadline``: each read may wait only for the time that is left."""
+    raw = response.raw
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    chunks = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Deadline
+        if sock is not None:
+            sock.settimeout(left)
+        chunk = raw.read1(65536, decode_content=True)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class AsyncTransport(_Base):
     def __init__(
-        self, config: DominoConfig, policy: RetryPolicy | None = None, max_connections: int = 10
+        self, config: DominoConfig, policy: RetryPolicy | None = None, max_connections: int = 10,
+        quota: RetryQuota | None = None,
     ) -> None:
-        super().__init__(config, policy)
+        super().__init__(config, policy, quota)
         self._max_connections = max_connections
         self._client: Any = None
         # httpcore's pool scans every connection for every queued request, so thousands of
@@ -150,9 +340,11 @@ class AsyncTransport(_Base):
             import httpx
 
             self._client = httpx.AsyncClient(
-                verify=self.config.verify,
+                verify=_ssl_context(tls_verify(self.config.verify)),
                 timeout=self.config.timeout,
-                trust_env=False,
+                trust_env=False,  # as in SyncTransport.session: no .netrc; proxies set here
+                proxy=proxy_for(self.config.base_url),
+                follow_redirects=False,
                 limits=httpx.Limits(
                     max_connections=self._max_connections,
                     max_keepalive_connections=self._max_connections,
@@ -160,19 +352,20 @@ class AsyncTransport(_Base):
             )
         return self._client
 
-    async def send(self, req: ApiRequest, *, sleep: Any = None) -> Any:
-        try:  # fast path, as in SyncTransport.send
-            return await self._send_authenticated(req)
-        except DominoError as exc:
-            if not self.policy.should_retry(req, exc):
-                raise
-            first = exc
-        await (sleep or asyncio.sleep)(self.policy.first_wait(req, first))
-        overrides = {"sleep": sleep} if sleep else {}
-        async for attempt in self.policy.async_retrying(req, first, **overrides):
-            with attempt:
-                return await self._send_authenticated(req)
-        raise AssertionError("unreachable")  # pragma: no cover
+    async def send(self, req: ApiRequest, *, sleep: Any = None,
+                   remaining: float | None = None) -> Any:
+        """Send ``req`` with retries; ``remaining`` bounds the total time spent waiting."""
+        started, attempt, cost = time.monotonic(), 1, 0.0
+        while True:
+            try:
+                result = await self._send_authenticated(req)
+            except DominoError as exc:
+                seconds, cost = self._retry_or_raise(req, exc, attempt, started, remaining)
+                await (sleep or asyncio.sleep)(seconds)
+                attempt += 1
+                continue
+            self.quota.succeeded(cost)
+            return result
 
     async def _send_authenticated(self, req: ApiRequest) -> Any:
         try:
@@ -183,23 +376,40 @@ class AsyncTransport(_Base):
             raise
 
     async def _send_once(self, req: ApiRequest) -> Any:
-        import httpx
-
         if self._gate is None:
             self._gate = asyncio.Semaphore(self._max_connections)
+        async with self._gate:
+            deadline = time.monotonic() + self.config.timeout
+            method, url, body = req.method, self.url(req), req.body
+            for hops in range(MAX_REDIRECTS + 1):
+                status, headers, content = await self._exchange(req, method, url, body, deadline)
+                if status not in _FOLLOWED:
+                    break
+                method, url, body = self.redirect(req, url, method, body, status, headers, hops)
+        return self.result(req, status, headers, content)
+
+    async def _exchange(
+        self, req: ApiRequest, method: str, url: str, body: Any, deadline: float
+    ) -> tuple[int, Any, bytes]:
+        import httpx
+
         try:
-            async with self._gate:
-                response = await self.client.request(
-                    req.method,
-                    self.url(req),
-                        json=req.body,
-                    headers=self.headers(req),
-                )
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Deadline
+            response = await asyncio.wait_for(
+                self.client.request(method, url, json=body, headers=self.headers(req, body)),
+                left,
+            )
+        except (_Deadline, asyncio.TimeoutError):
+            raise self.deadline_error(req) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _transport_error(req, exc, sent=False) from None
-        except httpx.HTTPError as exc:
+            raise (self.certificate_error(req, exc) or _transport_error(req, exc, False)) from None
+        except (httpx.HTTPError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise self.deadline_error(req) from None
             raise _transport_error(req, exc, sent=True) from None
-        return self.result(req, response.status_code, response.headers, response.content)
+        return response.status_code, response.headers, response.content
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -23,6 +23,8 @@ API
 - ``server.received`` — every request, in arrival order, as ``Received(method, path, query,
   headers, body)``; ``headers`` is a case-insensitive ``dict``-like (``received.headers.get("x-domino-api-key")``),
   ``received.json()`` decodes the body. ``server.requests_to(method, path_prefix)`` filters them.
+  ``received.target`` is the raw request target (absolute-form when the server plays a proxy).
+- ``server.tls_failures`` — TLS handshakes that failed (a client refusing the certificate).
 - ``server.domino`` — the default fake Domino state (``FakeDomino``): ``project_id``,
   ``statuses`` (the ``executionStatus`` sequence each started job goes through, one per GET of
   the job, the last one sticking; default Running then Succeeded), ``stdout`` (the job's stdout
@@ -234,7 +236,9 @@ class _Connection(socketserver.BaseRequestHandler):
             try:
                 sock = owner.tls.wrap_socket(sock, server_side=True)
             except (ssl.SSLError, OSError):
-                return  # the client refused our certificate: that is the point of some tests
+                with owner._lock:  # the client refused our certificate: some tests want that
+                    owner.tls_failures += 1
+                return
         owner._track(sock)
         try:
             sock.settimeout(30)
@@ -282,6 +286,7 @@ class HostileServer:
         self.tls = tls
         self.domino = FakeDomino()
         self.received: list[Received] = []
+        self.tls_failures = 0
         self._routes: list[tuple[str, str, Any]] = []
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
