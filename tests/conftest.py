@@ -32,6 +32,15 @@ os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 os.environ.pop("AIRFLOW_CONN_DOMINO_DEFAULT", None)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_retry_quota() -> None:
+    """The retry quota is one per process (core/retry.py); a test that exhausts it against a
+    dead server must not leave the next test in this worker without retries."""
+    from domino_orchestrate.core.retry import QUOTA
+
+    QUOTA.reset()
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """This worker's migrated Airflow metadata DB (created once); returns AIRFLOW_HOME."""
