@@ -74,7 +74,8 @@ def _connection_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-proxy", default=None, help="API proxy (DOMINO_API_PROXY)")
     group.add_argument("--project", default=os.environ.get("DOMINO_PROJECT"),
                        help="owner/name (DOMINO_PROJECT, or DOMINO_PROJECT_OWNER/NAME)")
-    group.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
+    group.add_argument("--timeout", type=float, default=30.0,
+                       help="seconds a request to Domino may take (default 30)")
     group.add_argument("--ca-bundle", type=_existing_path, default=None, metavar="PATH",
                        help="CA certificates (file or directory) to verify Domino's TLS "
                             "certificate, e.g. a private CA (DOMINO_VERIFY_CERTIFICATE=PATH)")
@@ -104,6 +105,12 @@ def _poll_args(parser: argparse.ArgumentParser) -> None:
                         help="consecutive failed polls tolerated (default 5)")
     parser.add_argument("--include-setup-log", action="store_true",
                         help="also print Domino's setup log")
+
+
+def _stop_timeout_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stop-timeout", type=float, default=60.0,
+                        help="seconds to wait for a stop (after a signal, or --max-poll-time) to "
+                             "be confirmed (default 60)")
 
 
 def _subparser(sub: Any, name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
@@ -137,13 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--volume", action="append", help="external volume mount id (repeatable)")
     run.add_argument("--idempotency-key", help="reattach instead of starting twice for this key")
     run.add_argument("--no-wait", action="store_true", help="print the job id and return")
-    run.add_argument("--stop-timeout", type=float, default=60.0,
-                     help="seconds to wait for a stop to be confirmed after a signal (default 60)")
+    _stop_timeout_arg(run)
 
-    for name, text in (("status", "print a job's status"), ("stop", "stop a job")):
+    for name, text in (("status", "print a job's status"),
+                       ("stop", "stop a job and confirm it stopped")):
         cmd = _subparser(sub, name, text)
         _connection_args(cmd)
         cmd.add_argument("job_id")
+        if name == "stop":
+            _stop_timeout_arg(cmd)
     logs = _subparser(sub, "logs", "print a job's stdout; --follow watches it, never stops it")
     _connection_args(logs)
     _poll_args(logs)
@@ -273,7 +282,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_stop(args: argparse.Namespace) -> int:
-    final = _client(args).stop_job(args.job_id)
+    final = _client(args).stop_job(args.job_id, timeout=args.stop_timeout)
     print(safe_text(f"{args.job_id} {final.raw_status if final else 'stop requested'}"))
     return EXIT_OK
 

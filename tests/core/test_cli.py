@@ -59,3 +59,14 @@ def test_v1_run_and_status_and_logs(sandbox: SandboxServer) -> None:
 def test_bad_configuration_is_exit_2_with_a_clear_message(sandbox: SandboxServer) -> None:
     done = cli(sandbox, "run", "--project", "not-a-project", "echo x")
     assert done.returncode == 2 and "owner/name" in done.stderr
+
+
+def test_stop_stops_the_job_and_prints_its_final_status(sandbox: SandboxServer) -> None:
+    from domino_orchestrate.core import DominoClient
+
+    client = DominoClient(sandbox.url, PROJECT, api_key=sandbox.api_key)
+    handle = client.start_job("sleep 60", title="cli-stop")
+    done = cli(sandbox, "stop", handle.job_id, "--stop-timeout", "20")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{handle.job_id} Stopped"
+    assert client.get_job(handle.job_id).status.value == "Stopped"
