@@ -7,10 +7,12 @@ import pytest
 from domino_orchestrate.core import (
     AuthenticationError,
     BadRequestError,
+    DominoAPIError,
     InvalidResponseError,
     JobNotFoundError,
     JobSpec,
     RateLimitedError,
+    RedirectError,
     RunSpec,
     ServerError,
     api,
@@ -91,3 +93,72 @@ def test_truncated_json_on_200_is_invalid_response() -> None:
 
 def test_stop_accepts_an_empty_body() -> None:
     assert api.interpret(api.job_stop("p", "j", True), 200, {}, b"") is None
+
+
+# --- issue 13: bodies, Retry-After, redirects, redaction ----------------------------------------
+
+NOW = 1_000_000_000.0  # 2001-09-09T01:46:40Z
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("7", 7.0),
+    (" 7 ", 7.0),
+    ("0", 0.0),
+    ("1.5", 1.5),
+    ("100000", api.MAX_RETRY_AFTER),  # capped: never park a start for 28 hours
+    ("Sun, 09 Sep 2001 01:47:40 GMT", 60.0),  # IMF-fixdate
+    ("Sunday, 09-Sep-01 01:47:40 GMT", 60.0),  # obsolete RFC 850
+    ("Sun Sep  9 01:47:40 2001", 60.0),  # obsolete asctime (used to raise TypeError)
+    ("Sun, 09 Sep 2001 01:47:40 -0000", 60.0),  # naive per email.utils (used to raise)
+    ("Sun, 09 Sep 2001 03:47:40 +0200", 60.0),
+    ("Sun, 09 Sep 2001 01:00:00 GMT", 0.0),  # in the past: now
+    ("inf", None), ("nan", None), ("-3", None), ("1e400", None), ("soon", None), ("", None),
+    (None, None), ("Sun, 99 Foo 2001 01:47:40 GMT", None),
+])
+def test_retry_after_every_rfc9110_form(value: str | None, seconds: float | None) -> None:
+    assert api.retry_after_seconds(value, now=NOW) == seconds
+
+
+def test_retry_after_on_429_is_capped_and_says_so() -> None:
+    with pytest.raises(RateLimitedError) as caught:
+        api.interpret(api.job_get("j"), 429, {"retry-after": "100000"}, b"")
+    assert caught.value.retry_after == api.MAX_RETRY_AFTER
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (b'{"stdout": "a\xffb"}', {"stdout": "a\ufffdb"}),  # invalid UTF-8 byte
+    (b'{"stdout": "a\x01b\tc\nd"}', {"stdout": "a\x01b\tc\nd"}),  # raw control characters
+    (b'{"stdout": "x\\ud800y", "\\udfff": ["\\udc00"]}',
+     {"stdout": "x\ufffdy", "\ufffd": ["\ufffd"]}),  # lone surrogates
+    (b'{"ok": "\\ud83d\\ude00"}', {"ok": "\U0001f600"}),  # a proper pair stays
+    (b'\xef\xbb\xbf{"id": "j"}', {"id": "j"}),  # a BOM
+])
+def test_bodies_are_decoded_leniently(body: bytes, expected: object) -> None:
+    value = api.interpret(api.stdout("o", "p", "j"), 200, {}, body)
+    assert value == expected
+    json_text = repr(value)
+    json_text.encode("utf-8")
+
+
+def test_deeply_nested_json_is_an_invalid_response_not_a_recursion_error() -> None:
+    with pytest.raises(InvalidResponseError):
+        api.interpret(api.job_get("j"), 200, {}, b"[" * 100_000 + b"]" * 100_000)
+
+
+@pytest.mark.parametrize("status", [300, 301, 302, 303, 304, 307, 308])
+def test_an_unfollowed_redirect_names_its_location(status: int) -> None:
+    with pytest.raises(RedirectError) as caught:
+        api.interpret(api.job_get("j"), status, {"location": "https://u:pw-1234@elsewhere/x"}, b"")
+    assert caught.value.location == "https://elsewhere/x"
+    assert "Location 'https://elsewhere/x'" in str(caught.value)
+    assert "pw-1234" not in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 409, 422, 429, 500, 502])
+def test_secrets_echoed_in_error_bodies_are_redacted(status: int) -> None:
+    secret = "sk-live-0123456789abcdef"
+    body = ('{"message": "' + "x" * 190 + secret + '"}').encode()  # straddles the excerpt cut
+    with pytest.raises(DominoAPIError) as caught:
+        api.interpret(api.job_get("j"), status, {}, body, secrets=[secret])
+    for text in (str(caught.value), caught.value.excerpt):
+        assert secret[:8] not in text

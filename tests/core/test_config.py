@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
 from domino_orchestrate.core import ConfigurationError, DominoConfig
+from domino_orchestrate.core.config import proxy_for, tls_verify, without_userinfo
 
 ENV = {
     "DOMINO_API_HOST": "https://env.example.com/some/path",
@@ -96,3 +98,87 @@ def test_bad_project_names(project: str) -> None:
 def test_bad_max_retries_env() -> None:
     with pytest.raises(ConfigurationError, match="DOMINO_MAX_RETRIES"):
         DominoConfig.resolve("https://h", api_key="k", env={"DOMINO_MAX_RETRIES": "many"})
+
+
+# --- issue 13: TLS, proxies, credentials in URLs, keys with whitespace, log level ----------------
+
+
+def test_verify_accepts_a_ca_bundle_path(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert DominoConfig.resolve("https://h", api_key="k", verify=str(bundle), env={}).verify == str(bundle)
+    env = {"DOMINO_VERIFY_CERTIFICATE": str(bundle)}
+    assert DominoConfig.resolve("https://h", api_key="k", env=env).verify == str(bundle)
+
+
+@pytest.mark.parametrize("where", ["argument", "env"])
+def test_a_missing_ca_bundle_says_so(where: str) -> None:
+    kwargs = {"verify": "/no/such/ca.pem"} if where == "argument" else {}
+    env = {"DOMINO_VERIFY_CERTIFICATE": "/no/such/ca.pem"} if where == "env" else {}
+    with pytest.raises(ConfigurationError, match="CA bundle that does not exist"):
+        DominoConfig.resolve("https://h", api_key="k", env=env, **kwargs)
+
+
+@pytest.mark.parametrize(("verify", "env", "expected"), [
+    (True, {}, True),
+    (True, {"REQUESTS_CA_BUNDLE": "/r.pem", "SSL_CERT_FILE": "/s.pem"}, "/r.pem"),
+    (True, {"CURL_CA_BUNDLE": "/c.pem", "SSL_CERT_FILE": "/s.pem"}, "/c.pem"),
+    (True, {"SSL_CERT_FILE": "/s.pem"}, "/s.pem"),
+    (False, {"REQUESTS_CA_BUNDLE": "/r.pem"}, False),  # an explicit choice wins
+    ("/mine.pem", {"REQUESTS_CA_BUNDLE": "/r.pem"}, "/mine.pem"),
+])
+def test_tls_verify_follows_requests(verify: bool | str, env: dict, expected: bool | str) -> None:
+    assert tls_verify(verify, env) == expected
+
+
+@pytest.mark.parametrize(("url", "env", "proxy"), [
+    ("https://d.example.com", {}, None),
+    ("https://d.example.com", {"HTTPS_PROXY": "proxy:3128"}, "http://proxy:3128"),
+    ("https://d.example.com", {"https_proxy": "http://low:1", "HTTPS_PROXY": "http://up:1"}, "http://low:1"),
+    ("http://d.example.com", {"HTTPS_PROXY": "http://p:1"}, None),
+    ("http://d.example.com", {"ALL_PROXY": "http://all:1"}, "http://all:1"),
+    ("https://d.example.com", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "example.com"}, None),
+    ("https://d.example.com", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".example.com"}, None),
+    ("https://d.example.com", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "ample.com"}, "http://p:1"),
+    ("https://d.example.com", {"HTTPS_PROXY": "http://p:1", "no_proxy": "*"}, None),
+    ("http://10.1.2.3:8080", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, None),
+    ("http://10.1.2.3:8080", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "10.1.2.3:8080"}, None),
+])
+def test_proxy_for_reads_the_standard_variables(url: str, env: dict, proxy: str | None) -> None:
+    assert proxy_for(url, env) == proxy
+
+
+def test_credentials_in_the_host_url_are_kept_apart() -> None:
+    config = DominoConfig.resolve("https://alice:pa%3Ass-w0rd@d.example.com:8443/x", "o/p",
+                                  api_key="k-123", env={})
+    assert config.host == "https://d.example.com:8443"
+    assert config.base_url == "https://alice:pa%3Ass-w0rd@d.example.com:8443"
+    assert config.job_url("j1") == "https://d.example.com:8443/jobs/o/p/j1"
+    assert "w0rd" not in repr(config)
+    assert {"pa%3Ass-w0rd", "pa:ss-w0rd"} <= set(config.secrets())
+    assert without_userinfo("http://u:p@h:1/x?q") == "http://h:1/x?q"
+
+
+@pytest.mark.parametrize("key", ["key-123\n", " key-123", "key-123\r\n", "key\x00123", "key-123\t"])
+def test_api_key_with_whitespace_or_control_characters(key: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        DominoConfig.resolve("https://h", api_key=key, env={})
+    assert "key-123" not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="environment variable"):
+        DominoConfig.resolve("https://h", env={"DOMINO_USER_API_KEY": key})
+    with pytest.raises(ConfigurationError):
+        DominoConfig.resolve("https://h", auth_token=key, env={})
+
+
+@pytest.mark.parametrize(("value", "level"), [("DEBUG", logging.DEBUG), ("warn", logging.WARNING),
+                                              ("error", logging.ERROR)])
+def test_domino_log_level(value: str, level: int) -> None:
+    logger = logging.getLogger("domino_orchestrate")
+    before = logger.level
+    try:
+        DominoConfig.resolve("https://h", api_key="k", env={"DOMINO_LOG_LEVEL": value})
+        assert logger.level == level
+    finally:
+        logger.setLevel(before)
+    with pytest.raises(ConfigurationError, match="DOMINO_LOG_LEVEL must be one of"):
+        DominoConfig.resolve("https://h", api_key="k", env={"DOMINO_LOG_LEVEL": "chatty"})
