@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import re
 import sys
 import threading
@@ -75,28 +74,20 @@ def robust_streams() -> None:
 
 # --- logging -------------------------------------------------------------------------------------
 
-_LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
 def apply_log_level(verbose: int) -> None:
     """Set the ``domino_orchestrate`` logger's level: ``-v`` INFO, ``-vv`` DEBUG; without them
-    ``DOMINO_LOG_LEVEL`` (python-domino's variable: a level name), else WARNING.
+    ``DOMINO_LOG_LEVEL`` (python-domino's variable, read by the core's rule), else WARNING.
 
-    Call again after building a client, in case resolving its config set the level from the
-    variable too. Raises ``ConfigurationError`` naming the variable when its value is bad.
+    Call again after building a client: resolving its config applies the variable again.
+    Raises ``ConfigurationError`` naming the variable when its value is bad.
     """
-    from domino_orchestrate.core import ConfigurationError
+    from domino_orchestrate.core.config import apply_log_level as apply_env_level
 
     if verbose:
         log.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
         return
-    raw = os.environ.get("DOMINO_LOG_LEVEL", "").strip()
-    name = {"WARN": "WARNING"}.get(raw.upper(), raw.upper())
-    if raw and name not in _LEVEL_NAMES:
-        raise ConfigurationError(
-            f"DOMINO_LOG_LEVEL must be one of {', '.join(_LEVEL_NAMES)}, got {raw!r}"
-        )
-    log.setLevel(name or logging.WARNING)
+    log.setLevel(logging.WARNING)
+    apply_env_level()
 
 
 class _Handler(logging.Handler):

@@ -23,7 +23,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ._signals import Interrupted, SignalGuard, exit_code
 from ._terminal import (
@@ -174,6 +173,7 @@ def _project(args: argparse.Namespace) -> str | None:
 
 def _client(args: argparse.Namespace) -> Any:
     from domino_orchestrate.core import DominoClient
+    from domino_orchestrate.core.config import without_userinfo
 
     client = DominoClient(
         args.host, _project(args), api_key=args.api_key, auth_token=args.auth_token,
@@ -182,15 +182,10 @@ def _client(args: argparse.Namespace) -> Any:
     )
     apply_log_level(args.verbose)  # the flags win over DOMINO_LOG_LEVEL, which the config re-read
     config = client.config
-    log.info("Domino %s, project %s, authentication: %s%s", _without_userinfo(config.host),
+    log.info("Domino %s, project %s, authentication: %s%s", without_userinfo(config.host),
              config.project or "(none)", config.credentials.kind,
              f", CA bundle {config.verify}" if isinstance(config.verify, str) else "")
     return client
-
-
-def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _poll_options(args: argparse.Namespace, **fields: Any) -> Any:

@@ -31,6 +31,9 @@ def test_ca_bundle_reaches_a_domino_behind_a_private_ca(tls_hostile: Any, privat
     assert trusted.returncode == 0, trusted.stderr
     assert '"status": "Succeeded"' in trusted.stdout
 
+    by_env = run_cli({**env, "DOMINO_VERIFY_CERTIFICATE": str(private_ca.ca_pem)}, "status", JOB)
+    assert by_env.returncode == 0, by_env.stderr
+
 
 def test_auth_token_is_sent_as_a_bearer_token_and_wins_over_the_env_key(hostile: Any) -> None:
     _with_job(hostile)

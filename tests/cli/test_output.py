@@ -103,3 +103,13 @@ def test_logs_into_a_pipe_that_closes_ends_quietly(hostile: Any) -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=30) == 141, err
     assert err == ""
+
+
+def test_an_invalid_utf8_byte_in_the_log_costs_no_line(hostile: Any) -> None:
+    env, job_id = _start_on_hostile(hostile, "")
+    body = b'{"setup": "", "stdout": "before\\nbad \xff byte\\nafter\\n"}'
+    hostile.on("GET", "/v1/projects/", hostile_server.Reply(200, body))
+    for args in (["logs", job_id], ["logs", job_id, "--follow", "--poll-freq", "0.2"]):
+        shown = run_cli(env, *args)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.split("\n")[:-1] == ["before", "bad \ufffd byte", "after"], args
