@@ -11,6 +11,7 @@ stops whatever that start created.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -39,6 +40,18 @@ def is_interrupt(exc: BaseException) -> bool:
     kill or timeout signal (all BaseExceptions), or a ``TimeoutError`` a runtime raised into it
     (the core itself never raises the builtin one)."""
     return not isinstance(exc, Exception) or isinstance(exc, TimeoutError)
+
+
+def _takes_limits(send: Any) -> bool:
+    """Whether a transport's ``send`` bounds a request's retries by ``remaining`` seconds."""
+    return "remaining" in inspect.signature(send).parameters
+
+
+def _limits(bounded: bool, step: ApiRequest) -> dict[str, Any]:
+    """The time a flow allows this request (``flows.BoundedRequest``), as the transport takes it."""
+    if bounded and isinstance(step, flows.BoundedRequest):
+        return {"remaining": step.remaining}
+    return {}
 
 
 def _handle(ref: JobRef) -> JobHandle:
@@ -164,6 +177,7 @@ class DominoClient(_ClientBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._transport = SyncTransport(self.config, self._retry_policy)
+        self._bounded = _takes_limits(self._transport.send)
 
     def _drive(self, flow: Flow) -> Any:
         try:
@@ -174,7 +188,7 @@ class DominoClient(_ClientBase):
                     step = flow.send(None)
                     continue
                 try:
-                    value = self._transport.send(step)
+                    value = self._transport.send(step, **_limits(self._bounded, step))
                 except DominoError as exc:
                     step = flow.throw(exc)
                 else:
@@ -303,6 +317,7 @@ class AsyncDominoClient(_ClientBase):
     def __init__(self, *args: Any, max_connections: int = 10, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._transport = AsyncTransport(self.config, self._retry_policy, max_connections)
+        self._bounded = _takes_limits(self._transport.send)
 
     async def _drive(self, flow: Flow) -> Any:
         try:
@@ -313,7 +328,7 @@ class AsyncDominoClient(_ClientBase):
                     step = flow.send(None)
                     continue
                 try:
-                    value = await self._transport.send(step)
+                    value = await self._transport.send(step, **_limits(self._bounded, step))
                 except DominoError as exc:
                     step = flow.throw(exc)
                 else:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from . import api
@@ -42,7 +42,8 @@ from .status import JobStatus
 from .stdout import LogCursor
 
 __all__ = [
-    "Context", "Flow", "LogStream", "RetryBudget", "idempotency_key", "tagged_title",
+    "BoundedRequest", "Context", "Flow", "LogStream", "RetryBudget", "idempotency_key",
+    "tagged_title",
 ]
 
 log = logging.getLogger("domino_orchestrate")
@@ -122,10 +123,28 @@ def _has_key(title: str | None, key: str) -> bool:
 _SHAPE_ERRORS = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
 
 
-def _read(request: ApiRequest, parse: Callable[[Any], T]) -> Generator[ApiRequest, Any, T]:
-    """Send ``request`` and read its answer with ``parse``; a body of the wrong shape raises
-    ``InvalidResponseError`` naming the endpoint (never the body: it may hold job output)."""
-    body = yield request
+@dataclass(frozen=True)
+class BoundedRequest(ApiRequest):
+    """A request of an operation with a deadline: the driver lets the transport spend at most
+    ``remaining`` seconds on it, retries included, so one request cannot outlast the operation
+    (a wait's ``max_poll_time``)."""
+
+    remaining: float = 0.0
+
+
+def _bounded(request: ApiRequest, remaining: float | None) -> ApiRequest:
+    if remaining is None:
+        return request
+    values = {f.name: getattr(request, f.name) for f in fields(request)}
+    return BoundedRequest(**values, remaining=max(0.0, remaining))
+
+
+def _read(request: ApiRequest, parse: Callable[[Any], T],
+          remaining: float | None = None) -> Generator[ApiRequest, Any, T]:
+    """Send ``request`` (bounded by ``remaining`` seconds, if given) and read its answer with
+    ``parse``; a body of the wrong shape raises ``InvalidResponseError`` naming the endpoint
+    (never the body: it may hold job output)."""
+    body = yield _bounded(request, remaining)
     try:
         return parse(body)
     except _SHAPE_ERRORS as exc:
@@ -279,13 +298,14 @@ def project_id_flow(ctx: Context) -> Flow:
     return ctx.project_id
 
 
-def get_flow(ctx: Context, handle: JobHandle) -> Flow:
+def get_flow(ctx: Context, handle: JobHandle, remaining: float | None = None) -> Flow:
     url = ctx.url(handle.job_id)
     if handle.kind == "run":
         owner, project = ctx.config.owner_and_project
         return (yield from _read(api.run_get(owner, project, handle.job_id),
-                                 lambda body: JobSnapshot.from_v1(body, url)))
-    return (yield from _read(api.job_get(handle.job_id), lambda body: JobSnapshot.from_v4(body, url)))
+                                 lambda body: JobSnapshot.from_v1(body, url), remaining))
+    return (yield from _read(api.job_get(handle.job_id),
+                             lambda body: JobSnapshot.from_v4(body, url), remaining))
 
 
 def hardware_tiers_flow(ctx: Context) -> Flow:
@@ -306,10 +326,10 @@ def resolve_tier_flow(ctx: Context, spec: JobSpec) -> Flow:
     raise ConfigurationError(f"Hardware tier {wanted!r} not found in this project; available: {names}")
 
 
-def stdout_flow(ctx: Context, job_id: str) -> Flow:
+def stdout_flow(ctx: Context, job_id: str, remaining: float | None = None) -> Flow:
     """The job's whole log as ``(stdout, setup)`` texts (Domino's HTML-ish form)."""
     owner, project = ctx.config.owner_and_project
-    return (yield from _read(api.stdout(owner, project, job_id), _parse_stdout))
+    return (yield from _read(api.stdout(owner, project, job_id), _parse_stdout, remaining))
 
 
 def list_jobs_flow(ctx: Context, **params: Any) -> Flow:
@@ -463,9 +483,9 @@ class LogStream:
     def _cursor_notice(self, message: str) -> None:
         self.observers.notice(logging.WARNING, "%s", message)
 
-    def fetch(self, final: bool) -> Flow:
+    def fetch(self, final: bool, remaining: float | None = None) -> Flow:
         """Fetch the log and hand on its new lines; returns the log's size in characters."""
-        text, setup = yield from stdout_flow(self.ctx, self.handle.job_id)
+        text, setup = yield from stdout_flow(self.ctx, self.handle.job_id, remaining)
         if self.opts.include_setup_log:
             for line in self.setup.feed(setup, final=True):
                 self.observers.line(self._clean(line))
@@ -489,10 +509,10 @@ class LogStream:
         self.observers.notice(logging.WARNING, "%s", self.ctx.scrub(
             f"Could not fetch {what} of Domino job {self.handle.job_id}: {exc}"))
 
-    def fetch_live(self) -> Flow:
+    def fetch_live(self, remaining: float | None = None) -> Flow:
         """A fetch while the job runs; returns the log's size (0 when it could not be fetched)."""
         try:
-            return (yield from self.fetch(final=False))
+            return (yield from self.fetch(final=False, remaining=remaining))
         except DominoError as exc:
             if _transient(exc):
                 log.warning("Stdout of %s unavailable this time: %s", self.handle.job_id, exc)
@@ -539,7 +559,7 @@ def wait_flow(
     warned: set[tuple[str, bool]] = set()  # unknown statuses already reported
     while True:
         try:
-            snap = yield from get_flow(ctx, handle)
+            snap = yield from get_flow(ctx, handle, opts.max_poll_time - (ctx.clock() - started))
         except DominoError as exc:
             failures += 1
             if not _transient(exc) or failures > opts.retry_count:
@@ -579,7 +599,7 @@ def wait_flow(
             raise error
         started_running = snap.status.has_started or snap.status is JobStatus.UNKNOWN
         if opts.stream_logs and started_running and now >= next_log_at:
-            size = yield from logs.fetch_live()
+            size = yield from logs.fetch_live(opts.max_poll_time - (now - started))
             # Domino resends the whole log each time: space fetches of a big log further apart.
             next_log_at = now + max(log_every, size / LOG_CHARS_PER_SECOND)
         elapsed = now - started

@@ -447,3 +447,24 @@ def test_get_flow_reads_v1_runs_through_the_same_validation() -> None:
     clock = Clock()
     with pytest.raises(InvalidResponseError, match="/runs/r1"):
         run(get_flow(ctx(clock), JobHandle("r1", kind="run")), lambda req: {"id": "r1", "status": {}}, clock)
+
+
+def test_requests_of_a_wait_carry_what_is_left_of_max_poll_time() -> None:
+    """So the transport's own retries of one request cannot outlast the wait."""
+    from domino_orchestrate.core.flows import BoundedRequest
+
+    clock, stopped = Clock(), []
+    seen: list[tuple[float, Any]] = []
+    answer = outage_answer(stopped)
+
+    def recording(req: ApiRequest) -> Any:
+        seen.append((clock.now, req))
+        return answer(req)
+
+    options = PollOptions(max_poll_time=10, retry_count=10_000)
+    with pytest.raises(PollTimeoutError):
+        run(wait_flow(ctx(clock), JobHandle("j1"), options, Observers()), recording, clock)
+    polls = [(at, req) for at, req in seen if req.path == "/v4/jobs/j1" and at < 10]
+    assert len(polls) > 3
+    for at, req in polls:
+        assert isinstance(req, BoundedRequest) and req.remaining == pytest.approx(10 - at)
