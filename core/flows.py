@@ -553,7 +553,7 @@ def wait_flow(
     log_every = opts.log_interval or 2 * opts.poll_freq
     # A job shorter than that gets its whole log in the one fetch after it ends.
     next_log_at = started + log_every
-    failures = 0
+    budget = RetryBudget(opts.retry_count)  # the wait's one budget: consecutive failed polls
     last: JobSnapshot | None = None
     logs = logs or LogStream(ctx, handle, opts, observers)
     warned: set[tuple[str, bool]] = set()  # unknown statuses already reported
@@ -561,18 +561,19 @@ def wait_flow(
         try:
             snap = yield from get_flow(ctx, handle, opts.max_poll_time - (ctx.clock() - started))
         except DominoError as exc:
-            failures += 1
-            if not _transient(exc) or failures > opts.retry_count:
+            try:
+                budget.spend(exc)  # the pause between polls stays the poll interval
+            except DominoError:
                 if _transient(exc):
                     observers.notice(
                         logging.ERROR, "%s", ctx.scrub(
-                            f"Giving up on following Domino job {handle.job_id} after {failures} "
-                            f"consecutive errors ({exc}); it was not stopped and may still be "
-                            "running: check it in Domino"))
+                            f"Giving up on following Domino job {handle.job_id} after "
+                            f"{budget.failures + 1} consecutive errors ({exc}); it was not "
+                            "stopped and may still be running: check it in Domino"))
                 observers.finished(last, exc)
                 raise
             log.warning("Status of %s unavailable (%d/%d): %s",
-                        handle.job_id, failures, opts.retry_count, exc)
+                        handle.job_id, budget.failures, budget.retries, exc)
             elapsed = ctx.clock() - started
             if elapsed >= opts.max_poll_time:
                 timeout = yield from _on_timeout(ctx, handle, opts, elapsed, last, logs, exc)
@@ -580,7 +581,7 @@ def wait_flow(
                 raise timeout from exc
             yield Sleep(max(0.0, min(interval, opts.max_poll_time - elapsed)))
             continue
-        failures = 0
+        budget.reset()
         if last is None or snap.raw_status != last.raw_status:
             observers.status(snap)
         if snap.status is JobStatus.UNKNOWN and (snap.raw_status, snap.is_terminal) not in warned:

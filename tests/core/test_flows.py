@@ -468,3 +468,16 @@ def test_requests_of_a_wait_carry_what_is_left_of_max_poll_time() -> None:
     assert len(polls) > 3
     for at, req in polls:
         assert isinstance(req, BoundedRequest) and req.remaining == pytest.approx(10 - at)
+
+
+def test_giving_up_after_retry_count_says_the_job_may_still_be_running() -> None:
+    clock, seen = Clock(), Seen()
+    outcomes = iter([job("Running")] + [TransportError("refused")] * 3)
+
+    def answer(req: ApiRequest) -> Any:
+        return {"stdout": ""} if "stdout" in req.path else next(outcomes)
+
+    with pytest.raises(TransportError):
+        run(wait_flow(ctx(clock), JobHandle("j1"), PollOptions(retry_count=2), Observers([seen])),
+            answer, clock)
+    assert any("after 3 consecutive errors" in n and "may still be running" in n for n in seen.notices)
