@@ -113,3 +113,14 @@ def test_an_invalid_utf8_byte_in_the_log_costs_no_line(hostile: Any) -> None:
         shown = run_cli(env, *args)
         assert shown.returncode == 0, shown.stderr
         assert shown.stdout.split("\n")[:-1] == ["before", "bad \ufffd byte", "after"], args
+
+
+def test_status_strings_from_domino_are_neutralised(hostile: Any) -> None:
+    # An unknown status is also quoted in a core warning: both reach the terminal made safe.
+    hostile.domino.statuses = ["Running\x1b]0;pwned\x07\x1b[2J", "Succeeded"]
+    env = cli_env(hostile.url, "hostile-key-0123456789", project="alice/churn",
+                  DOMINO_MAX_RETRIES="0")
+    done = run_cli(env, "run", "--poll-freq", "0.2", "python train.py")
+    assert done.returncode == 0, done.stderr
+    assert "status: Running" in done.stderr
+    assert not TERMINAL_CONTROL.search(done.stdout + done.stderr), done.stderr
