@@ -389,9 +389,11 @@ def _interpret(
         )
     if status >= 500 or status == 408:
         kind = "an HTML error page" if "<html" in snippet.lower() else "a server error"
+        # RFC 9110 §10.2.3: a 503 may say when to come back, as a 429 does.
+        wait = retry_after_seconds(headers.get("retry-after")) if status == 503 else None
         raise ServerError(
             f"{label}: Domino returned {kind}: {snippet!r}",
-            status_code=status, excerpt=snippet, **where,
+            retry_after=wait, status_code=status, excerpt=snippet, **where,
         )
     if 400 <= status < 500:
         raise BadRequestError(

@@ -146,6 +146,11 @@ class RedirectError(DominoAPIError):
 class ServerError(DominoAPIError):
     retryable = True
 
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        #: Seconds a 503 asked to wait (``Retry-After``), capped; None when it did not say.
+        self.retry_after = retry_after
+
 
 class InvalidResponseError(DominoAPIError):
     # A proxy's HTML page or a truncated body is usually transient (a restarting backend).

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .api import MAX_RETRY_AFTER, ApiRequest
-from .errors import RateLimitedError, TransportError
+from .errors import RateLimitedError, ServerError, TransportError
 
 __all__ = ["QUOTA", "RetryPolicy", "RetryQuota", "capped_wait"]
 
@@ -131,8 +131,9 @@ class RetryPolicy:
 
     def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
         """The pause after failed try number ``attempt`` (1-based)."""
-        if isinstance(error, RateLimitedError) and error.retry_after is not None:
-            return capped_wait(error.retry_after, cap=self.max_retry_after)
+        asked = getattr(error, "retry_after", None)  # a 429's or a 503's Retry-After
+        if isinstance(error, (RateLimitedError, ServerError)) and asked is not None:
+            return capped_wait(asked, cap=self.max_retry_after)
         ceiling = min(self.max_wait, self.initial_wait * (2 ** max(0, attempt - 1)))
         return random.uniform(ceiling / 2, ceiling)
 

@@ -249,8 +249,8 @@ def test_retry_after_on_a_start_never_parks_the_job(
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_retry_after_on_a_read_is_capped_by_the_policy(hostile: HostileServer, driver: str) -> None:
-    hostile.script("GET", "/v4/jobs/abc", [Reply(503, b"", headers=[("Retry-After", "100000")])])
     hostile.on("GET", "/v4/jobs/abc", json_reply(job_body("abc", "Running")))
+    hostile.script("GET", "/v4/jobs/abc", [Reply(503, b"", headers=[("Retry-After", "100000")])])
     began = time.monotonic()
     snap = run_with(driver, hostile.url, lambda c: c.get_job("abc"))
     assert snap.raw_status == "Running"
