@@ -7,12 +7,11 @@ context onto core arguments.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from domino_orchestrate.core import (
@@ -24,14 +23,15 @@ from domino_orchestrate.core import (
     LogLine,
     PollOptions,
     RunSpec,
-    idempotency_key,
 )
+from domino_orchestrate.core.identity import ExecutionIdentity
 from domino_orchestrate.core.lineage import LineageInfo, ParentRun, lineage_env, lineage_observers
 
 if TYPE_CHECKING:
     from domino_orchestrate.core import AsyncDominoClient, DominoClient
 
 __all__ = [
+    "FlowRunWatch",
     "RunIdentity",
     "awrite_link_artifact",
     "awrite_table_artifact",
@@ -63,7 +63,8 @@ class RunIdentity:
     Prefect 3.7 names task runs ``<task>-<3 random hex>`` and gives them random dynamic keys, so
     a flow-run retry renames every task run. What stays the same: the root flow run id, the names
     of the subflow-parent task runs (``<flow>-0``, a counter) and the order in which a flow run
-    calls a given task with given arguments. ``stable_name`` is built from those.
+    calls a given task for a given job (spec, host, project). That is the scope of core's
+    ``ExecutionIdentity``; a new flow run (a deliberate rerun) has a new root id, so it starts fresh.
     """
 
     flow_name: str
@@ -72,19 +73,27 @@ class RunIdentity:
     task_run_name: str
     root_flow_name: str
     root_flow_run_id: str
-    #: ``"<parent-task-run>/.../<task>:<spec fingerprint>:<ordinal>"``
+    #: ``"<parent-task-run>/.../<task>:<ordinal>"``
     stable_name: str
+    #: Flow runs above this one (subflow parents, a ``run_deployment`` caller), nearest first.
+    ancestor_flow_run_ids: tuple[str, ...] = ()
 
     @property
     def key_parts(self) -> tuple[str, str]:
         return (self.root_flow_run_id, self.stable_name)
 
-    def idempotency_key(self) -> str:
-        return idempotency_key(*self.key_parts)
+    @property
+    def execution(self) -> ExecutionIdentity:
+        return ExecutionIdentity("prefect", self.key_parts)
+
+    def idempotency_key(self, spec: JobSpec | RunSpec | Mapping[str, Any] | None,
+                        config: DominoConfig) -> str:
+        """Core's key: this scope plus what is started (spec) and where (host, project)."""
+        return self.execution.key(spec, config)
 
 
 _ordinals: dict[tuple[str, int], dict[str, int]] = {}
-_ordinal_slots: dict[tuple[str, int], dict[str, str]] = {}
+_ordinal_slots: dict[tuple[str, int], dict[str, int]] = {}
 _ordinals_lock = threading.Lock()
 
 
@@ -99,30 +108,23 @@ def _ordinal(flow_run_id: str, run_count: int, task_run_id: str, slot: str) -> i
         seen = _ordinal_slots.setdefault(attempt, {})
         counts = _ordinals.setdefault(attempt, {})
         if task_run_id in seen:
-            return int(seen[task_run_id].rsplit(":", 1)[1])
+            return seen[task_run_id]
         n = counts.get(slot, 0)
         counts[slot] = n + 1
-        seen[task_run_id] = f"{slot}:{n}"
+        seen[task_run_id] = n
         return n
 
 
-def fingerprint(spec: JobSpec | RunSpec | Mapping[str, Any] | None) -> str:
-    """A short digest of what is started, so concurrent calls can never swap their jobs."""
-    if spec is None:
-        return "-"
-    data = spec if isinstance(spec, Mapping) else spec.to_dict()
-    blob = json.dumps(data, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def _ancestry(flow_run: Any) -> tuple[list[str], str, str]:
-    """Subflow-parent task-run names from the root down, the root flow run id and its flow name."""
+def _ancestry(flow_run: Any) -> tuple[list[str], str, str, list[str]]:
+    """Subflow-parent task-run names from the root down, the root flow run id, its flow name, and
+    the ids of the flow runs above this one (nearest first)."""
     parent_task_run_id = getattr(flow_run, "parent_task_run_id", None)
     if not parent_task_run_id:
-        return [], str(flow_run.id), ""
+        return [], str(flow_run.id), "", []
     from prefect.client.orchestration import get_client
 
     path: list[str] = []
+    above: list[str] = []
     root_id, root_flow = str(flow_run.id), ""
     with get_client(sync_client=True) as client:
         for _ in range(_MAX_DEPTH):
@@ -134,13 +136,19 @@ def _ancestry(flow_run: Any) -> tuple[list[str], str, str]:
                 break
             parent_flow = client.read_flow_run(parent_task.flow_run_id)
             root_id = str(parent_flow.id)
+            above.append(root_id)
             root_flow = client.read_flow(parent_flow.flow_id).name  # the flow, not the run
             parent_task_run_id = parent_flow.parent_task_run_id
-    return path, root_id, root_flow
+    return path, root_id, root_flow, above
 
 
-def current_identity(spec: JobSpec | RunSpec | Mapping[str, Any] | None = None) -> RunIdentity | None:
-    """This task run's identity, or None outside a Prefect task run."""
+def current_identity(spec: JobSpec | RunSpec | Mapping[str, Any] | None = None,
+                     config: DominoConfig | None = None) -> RunIdentity | None:
+    """This task run's identity, or None outside a Prefect task run.
+
+    Calls are counted per job (spec, host, project): the same command mapped over two projects
+    is two slots, each numbered from 0 in every attempt, so a flow-run retry finds both jobs.
+    """
     from prefect.context import FlowRunContext, TaskRunContext
 
     task_ctx = TaskRunContext.get()
@@ -152,18 +160,22 @@ def current_identity(spec: JobSpec | RunSpec | Mapping[str, Any] | None = None) 
     flow_name = flow_ctx.flow.name if flow_ctx is not None and flow_ctx.flow else "flow"
     flow_run_id = str(task_run.flow_run_id or (flow_run.id if flow_run else task_run.id))
     run_count = int(getattr(flow_run, "run_count", 0) or 0)
-    slot = f"{task_ctx.task.name}:{fingerprint(spec)}"
+    path, root_id, root_flow, above = (
+        _ancestry(flow_run) if flow_run is not None else ([], flow_run_id, "", [])
+    )
+    task_name = task_ctx.task.name
+    scope = "/".join([*path, task_name])
+    slot = ExecutionIdentity("prefect", (root_id, scope)).key(spec, config)
     ordinal = _ordinal(flow_run_id, run_count, str(task_run.id), slot)
-    path, root_id, root_flow = _ancestry(flow_run) if flow_run is not None else ([], flow_run_id, "")
-    stable = "/".join([*path, f"{slot}:{ordinal}"])
     return RunIdentity(
         flow_name=flow_name,
         flow_run_id=flow_run_id,
-        task_name=task_ctx.task.name,
+        task_name=task_name,
         task_run_name=task_run.name,
         root_flow_name=root_flow or flow_name,
         root_flow_run_id=root_id,
-        stable_name=stable,
+        stable_name=f"{scope}:{ordinal}",
+        ancestor_flow_run_ids=tuple(above),
     )
 
 
@@ -240,6 +252,10 @@ class RunLoggerLines:
     def on_line(self, line: LogLine) -> None:
         prefix = "" if line.stream == "stdout" else f"[{line.stream}] "
         self.logger.info("%s%s", prefix, line.text)
+
+    def on_notice(self, level: int, message: str) -> None:
+        # A stop and its confirmation belong in the flow-run logs, not only the worker console.
+        self.logger.log(level, "%s", message)
 
 
 def run_logger(fallback: str = "domino_orchestrate.prefect") -> Any:
@@ -348,7 +364,8 @@ def wait_sync(
     """``client.wait`` plus a table artifact. The core stops the job on a timeout, a cancellation
     or a termination signal."""
     try:
-        snapshot = client.wait(handle, options, observers=observers)
+        with _Watching(handle, client.config, options, observers):
+            snapshot = client.wait(handle, options, observers=observers)
     except BaseException as exc:
         final = _final_snapshot(exc)
         if artifacts and final is not None:
@@ -365,7 +382,8 @@ async def wait_async(
 ) -> JobSnapshot:
     """Async twin of ``wait_sync``."""
     try:
-        snapshot = await client.wait(handle, options, observers=observers)
+        with _Watching(handle, client.config, options, observers):
+            snapshot = await client.wait(handle, options, observers=observers)
     except BaseException as exc:
         final = _final_snapshot(exc)
         if artifacts and final is not None:
@@ -374,3 +392,242 @@ async def wait_async(
     if artifacts:
         await awrite_table_artifact(snapshot)
     return snapshot
+
+
+# --- jobs of a flow run that ends while they are being waited for ------------------------------
+
+#: Seconds between two reads of the states of the flow runs whose jobs are being waited for.
+CANCEL_CHECK_INTERVAL = 1.0
+#: Seconds a flow run may stay Cancelling before its jobs are stopped from here. The worker's
+#: SIGTERM normally ends the flow's main thread first (so the run ends Cancelled, not failed by a
+#: stopped job); this bounds the wait when it never comes (a dead worker, a process-pool worker).
+CANCELLING_GRACE = 5.0
+
+_ENDED_TYPES = frozenset({"CANCELLED", "CRASHED", "FAILED"})
+_CANCELLING_TYPES = frozenset({"CANCELLING", "CANCELLED"})
+
+
+@dataclass(eq=False)
+class _Watched:
+    handle: JobHandle
+    config: DominoConfig
+    stop_timeout: float
+    notify: Any  # core Observers holding the run logger
+    flow_run_id: str
+    ancestors: tuple[str, ...]
+    #: The flow's ``timeout_seconds`` (None: no timeout).
+    flow_timeout: float | None = None
+    #: Set by Prefect's thread-pool task runner once the flow body has exited (cancel, timeout).
+    runner_cancelled: threading.Event | None = None
+
+
+class FlowRunWatch:
+    """Stops the Domino jobs of a flow run that is cancelled, times out or crashes while they are
+    waited for, whichever thread, event loop or process does the waiting.
+
+    Prefect interrupts only the flow's main thread (SIGTERM → ``TerminationSignal``, or the flow's
+    ``timeout_seconds``). Waits in ``.submit()``/``.map()`` worker threads, process-pool workers
+    or another event loop never see that: their jobs ran on unwatched and the worker had to
+    SIGKILL the process 30 s later. So every wait registers here, and one daemon thread per process
+    reads the state of the flow runs concerned (one API call per flow run per second) and stops
+    the jobs of a flow run that ended Cancelled/Crashed/Failed (incl. TimedOut), or that has been
+    Cancelling — itself or a flow run above it — for ``CANCELLING_GRACE`` seconds. The waiting
+    task then sees its job Stopped and fails as usual; the stop and its confirmation are logged
+    to the flow run's logs.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: set[_Watched] = set()
+        self._thread: threading.Thread | None = None
+        self._cancelling_since: dict[str, float] = {}
+
+    def register(self, entry: _Watched) -> None:
+        import contextvars
+
+        with self._lock:
+            self._entries.add(entry)
+            if self._thread is None or not self._thread.is_alive():
+                # The Prefect settings (API URL, test harness) live in context variables.
+                context = contextvars.copy_context()
+                self._thread = threading.Thread(
+                    target=context.run, args=(self._loop,), name="domino-flow-run-watch",
+                    daemon=True,
+                )
+                self._thread.start()
+
+    def unregister(self, entry: _Watched) -> None:
+        with self._lock:
+            self._entries.discard(entry)
+
+    def _snapshot(self) -> list[_Watched]:
+        with self._lock:
+            return list(self._entries)
+
+    def _loop(self) -> None:
+        import time
+
+        from prefect.client.orchestration import get_client
+
+        idle_since: float | None = None
+        with get_client(sync_client=True) as client:
+            while True:
+                entries = self._snapshot()
+                now = time.monotonic()
+                if not entries:
+                    idle_since = idle_since or now
+                    if now - idle_since > 30:
+                        with self._lock:  # exit only if nothing registered meanwhile
+                            if not self._entries:
+                                self._thread = None
+                                return
+                else:
+                    idle_since = None
+                    self._check(client, entries, now)
+                time.sleep(CANCEL_CHECK_INTERVAL)
+
+    def _check(self, client: Any, entries: list[_Watched], now: float) -> None:
+        ids = {e.flow_run_id for e in entries} | {a for e in entries for a in e.ancestors}
+        states: dict[str, Any] = {}
+        for flow_run_id in ids:
+            try:
+                states[flow_run_id] = client.read_flow_run(flow_run_id)
+            except Exception as exc:  # the API may be briefly away; the next look decides
+                log.debug("Could not read flow run %s: %s", flow_run_id, exc)
+        for flow_run_id, run in states.items():
+            kind = run.state.type.value if run.state is not None else ""
+            if kind in _CANCELLING_TYPES:
+                self._cancelling_since.setdefault(flow_run_id, now)
+            else:
+                self._cancelling_since.pop(flow_run_id, None)
+        for entry in entries:
+            reason = self._reason(entry, states, now)
+            if reason is not None:
+                self.unregister(entry)
+                threading.Thread(target=self._stop, args=(entry, reason),
+                                 name=f"domino-stop-{entry.handle.job_id}", daemon=True).start()
+
+    def _reason(self, entry: _Watched, states: dict[str, Any], now: float) -> str | None:
+        own = states.get(entry.flow_run_id)
+        state = own.state if own is not None else None
+        name = own.name if own is not None else entry.flow_run_id
+        limit = f" after {entry.flow_timeout:g} s" if entry.flow_timeout else ""
+        timed_out = f"flow run {name!r} timed out{limit} (the flow's timeout_seconds)"
+        if state is not None and state.type.value in _ENDED_TYPES:
+            return timed_out if state.name == "TimedOut" else f"flow run {name!r} is {state.name}"
+        if state is not None and state.type.value == "RUNNING" and entry.flow_timeout:
+            # Prefect's flow timeout fires in the main thread only; the engine may wait for the
+            # worker threads before it records TimedOut. Its clock starts with this attempt.
+            elapsed = (datetime.now(timezone.utc) - state.timestamp).total_seconds()
+            if elapsed > entry.flow_timeout + CANCEL_CHECK_INTERVAL:
+                return timed_out
+        # The runner marks a flow run Cancelled only once its process has exited, which waits
+        # for these very threads: a flow body that has exited (the task runner cancelled its
+        # tasks) or a main thread that is gone means the cancel was delivered here.
+        delivered = not threading.main_thread().is_alive() or bool(
+            entry.runner_cancelled is not None and entry.runner_cancelled.is_set())
+        for flow_run_id in (entry.flow_run_id, *entry.ancestors):
+            since = self._cancelling_since.get(flow_run_id)
+            if since is not None and (delivered or now - since >= CANCELLING_GRACE):
+                run = states[flow_run_id]
+                return f"flow run {run.name!r} is {run.state.name}"
+        return None
+
+    @staticmethod
+    def _stop(entry: _Watched, reason: str) -> None:
+        from domino_orchestrate.core import DominoClient
+
+        job_id = entry.handle.job_id
+        entry.notify.notice(logging.WARNING, "Interrupted (%s): stopping Domino job %s",
+                            reason, job_id)
+        try:
+            with DominoClient(config=entry.config) as client:
+                final = client.stop_job(entry.handle, timeout=entry.stop_timeout)
+        except DominoError as exc:
+            entry.notify.notice(logging.ERROR, "Could not confirm the stop of Domino job %s: %s",
+                                job_id, exc)
+            return
+        status = final.raw_status if final is not None else "unknown"
+        entry.notify.notice(logging.WARNING, "Domino job %s stopped (%s)", job_id, status)
+
+
+flow_run_watch = FlowRunWatch()
+_ancestors_by_flow_run: dict[str, tuple[str, ...]] = {}
+
+
+def _runner_cancel_event() -> threading.Event | None:
+    """The event Prefect's thread-pool task runner sets for this task run when the flow body
+    exits. Not public API: without it a cancel is acted on after ``CANCELLING_GRACE``."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    flow_ctx, task_ctx = FlowRunContext.get(), TaskRunContext.get()
+    if flow_ctx is None or task_ctx is None:
+        return None
+    events = getattr(flow_ctx.task_runner, "_cancel_events", None)
+    event = events.get(task_ctx.task_run.id) if isinstance(events, dict) else None
+    return event if isinstance(event, threading.Event) else None
+
+
+def _flow_timeout() -> float | None:
+    from prefect.context import FlowRunContext
+
+    flow_ctx = FlowRunContext.get()
+    flow = flow_ctx.flow if flow_ctx is not None else None
+    timeout = getattr(flow, "timeout_seconds", None)
+    return float(timeout) if timeout else None
+
+
+def _run_scope() -> tuple[str, tuple[str, ...]] | None:
+    """The flow run this code runs in and the flow runs above it, or None outside a flow run."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    flow_ctx = FlowRunContext.get()
+    task_ctx = TaskRunContext.get()
+    flow_run = flow_ctx.flow_run if flow_ctx is not None else None
+    flow_run_id = (
+        str(task_ctx.task_run.flow_run_id) if task_ctx is not None and task_ctx.task_run.flow_run_id
+        else (str(flow_run.id) if flow_run is not None else None)
+    )
+    if flow_run_id is None:
+        return None
+    if flow_run_id not in _ancestors_by_flow_run:
+        while len(_ancestors_by_flow_run) >= _MAX_ATTEMPTS:  # a long-lived worker forgets the oldest
+            _ancestors_by_flow_run.pop(next(iter(_ancestors_by_flow_run)))
+        above: tuple[str, ...] = ()
+        if flow_run is not None and str(flow_run.id) == flow_run_id:
+            try:
+                above = tuple(_ancestry(flow_run)[3])
+            except Exception as exc:  # only a lookup: the flow run itself is still watched
+                log.debug("Could not read the flow runs above %s: %s", flow_run_id, exc)
+        _ancestors_by_flow_run[flow_run_id] = above
+    return flow_run_id, _ancestors_by_flow_run[flow_run_id]
+
+
+class _Watching:
+    """Context manager: the wait's job is stopped if its flow run ends while it runs."""
+
+    def __init__(self, handle: JobHandle, config: DominoConfig, options: PollOptions,
+                 observers: list[Any]) -> None:
+        self.entry: _Watched | None = None
+        if not options.stop_on_interrupt:
+            return
+        try:
+            scope = _run_scope()
+        except Exception as exc:
+            log.debug("Not watching the flow run of %s: %s", handle.job_id, exc)
+            scope = None
+        if scope is None:
+            return
+        from domino_orchestrate.core.observe import Observers
+
+        loggers = [o for o in observers if isinstance(o, RunLoggerLines)]
+        self.entry = _Watched(handle, config, options.stop_timeout, Observers(loggers), *scope,
+                              flow_timeout=_flow_timeout(), runner_cancelled=_runner_cancel_event())
+
+    def __enter__(self) -> None:
+        if self.entry is not None:
+            flow_run_watch.register(self.entry)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.entry is not None:
+            flow_run_watch.unregister(self.entry)

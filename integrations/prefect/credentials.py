@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, SecretStr
+from prefect.blocks.core import schema_extra as _block_schema_extra
+from pydantic import ConfigDict, Field, SecretStr
 
 from domino_orchestrate.core import DominoConfig
 
@@ -19,6 +20,14 @@ if TYPE_CHECKING:
     from domino_orchestrate.core import AsyncDominoClient, DominoClient
 
 __all__ = ["DominoCredentials"]
+
+
+def _closed_schema(schema: dict[str, Any], model: type[Any]) -> None:
+    _block_schema_extra(schema, model)  # type: ignore[arg-type]
+    # Prefect checks a flow parameter against oneOf[this schema, {"$ref": saved block}]. With
+    # every field optional this schema also matched the reference (the UI's "select block"), so
+    # the server rejected it as ambiguous: an inline block never carries "$ref".
+    schema["not"] = {"required": ["$ref"]}
 
 
 class DominoCredentials(CredentialsBlock):
@@ -34,6 +43,8 @@ class DominoCredentials(CredentialsBlock):
         client = DominoCredentials.load("domino").get_client()
         ```
     """
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_closed_schema)
 
     _block_type_name = "Domino Credentials"
     _block_type_slug = "domino-credentials"
@@ -63,9 +74,10 @@ class DominoCredentials(CredentialsBlock):
         description="Address of the Domino API proxy sidecar, which injects credentials "
         "(DOMINO_API_PROXY).",
     )
-    verify: bool | None = Field(
+    verify: bool | str | None = Field(
         default=None,
-        description="Verify TLS certificates; empty follows DOMINO_VERIFY_CERTIFICATE (default on).",
+        description="Verify TLS certificates: true, false, or the path of a CA bundle (PEM) for a "
+        "private CA; empty follows DOMINO_VERIFY_CERTIFICATE (default on).",
     )
     project: str | None = Field(
         default=None, description="Default project as 'owner/name'; tasks may override it."

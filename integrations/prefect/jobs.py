@@ -164,9 +164,9 @@ class DominoJob(JobBlock[Summary]):
     def _prepare(self, idempotency_key: str | None) -> tuple[JobSpec, str | None, list[Any]]:
         spec = self.job_spec()
         config = self.credentials.get_config(self.project)
-        identity = _common.current_identity(spec)
+        identity = _common.current_identity(spec, config)
         key = idempotency_key or self.idempotency_key or (
-            identity.idempotency_key() if identity else None
+            identity.idempotency_key(spec, config) if identity else None
         )
         observers, env = _common.lineage_for(identity, config)
         if env:

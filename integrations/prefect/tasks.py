@@ -99,8 +99,8 @@ class _Start:
     def __init__(self, creds: DominoCredentials, spec: JobSpec | RunSpec, project: str | None,
                  key: str | None) -> None:
         self.config = creds.get_config(project)
-        identity = _common.current_identity(spec)
-        self.key = key or (identity.idempotency_key() if identity else None)
+        identity = _common.current_identity(spec, self.config)
+        self.key = key or (identity.idempotency_key(spec, self.config) if identity else None)
         self.observers, env = _common.lineage_for(identity, self.config)
         if isinstance(spec, JobSpec) and env:
             spec = JobSpec.from_dict({**spec.to_dict(), "command": with_env_prefix(spec.command, env)})
