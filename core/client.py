@@ -152,11 +152,11 @@ class _ClientBase:
 
     def _project_call(self, build: Any) -> Flow:
         pid = yield from flows.project_id_flow(self._ctx)
-        return (yield build(pid))
+        return (yield from flows.object_flow(build(pid)))
 
     def _commits(self) -> Flow:
         owner, project = self.config.owner_and_project
-        return (yield api.commits(owner, project))
+        return (yield from flows.list_flow(api.commits(owner, project), "a list of commits"))
 
     def _stop(self, job: JobRef, commit_results: bool, wait: bool, timeout: float) -> Flow:
         handle = _handle(job)
@@ -196,9 +196,6 @@ class DominoClient(_ClientBase):
         except StopIteration as done:
             return done.value
 
-    def _call(self, request: ApiRequest) -> Any:
-        return self._transport.send(request)
-
     def close(self) -> None:
         self._transport.close()
 
@@ -210,7 +207,7 @@ class DominoClient(_ClientBase):
 
     # --- API ---
     def version(self) -> dict[str, Any]:
-        return self._call(api.version())
+        return self._drive(flows.object_flow(api.version()))
 
     def project_id(self) -> str:
         return self._drive(flows.project_id_flow(self._ctx))
@@ -290,7 +287,7 @@ class DominoClient(_ClientBase):
         return self._drive(flows.find_by_key_flow(self._ctx, kind, key))
 
     def runtime_details(self, job: JobRef) -> dict[str, Any]:
-        return self._call(api.runtime_details(_handle(job).job_id))
+        return self._drive(flows.object_flow(api.runtime_details(_handle(job).job_id)))
 
     def hardware_tiers(self) -> list[HardwareTier]:
         return self._drive(flows.hardware_tiers_flow(self._ctx))
@@ -336,9 +333,6 @@ class AsyncDominoClient(_ClientBase):
         except StopIteration as done:
             return done.value
 
-    async def _call(self, request: ApiRequest) -> Any:
-        return await self._transport.send(request)
-
     async def aclose(self) -> None:
         await self._transport.aclose()
 
@@ -350,7 +344,7 @@ class AsyncDominoClient(_ClientBase):
 
     # --- API (same names and meaning as DominoClient) ---
     async def version(self) -> dict[str, Any]:
-        return await self._call(api.version())
+        return await self._drive(flows.object_flow(api.version()))
 
     async def project_id(self) -> str:
         return await self._drive(flows.project_id_flow(self._ctx))
@@ -430,7 +424,7 @@ class AsyncDominoClient(_ClientBase):
         return await self._drive(flows.find_by_key_flow(self._ctx, kind, key))
 
     async def runtime_details(self, job: JobRef) -> dict[str, Any]:
-        return await self._call(api.runtime_details(_handle(job).job_id))
+        return await self._drive(flows.object_flow(api.runtime_details(_handle(job).job_id)))
 
     async def hardware_tiers(self) -> list[HardwareTier]:
         return await self._drive(flows.hardware_tiers_flow(self._ctx))

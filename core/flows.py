@@ -360,6 +360,22 @@ def find_by_key_flow(ctx: Context, kind: str, key: str) -> Flow:
     return found
 
 
+def object_flow(request: ApiRequest, what: str = "an object") -> Flow:
+    """An answer handed to the caller as it is, once checked to be a JSON object."""
+    return (yield from _read(request, lambda body: _object(body, what)))
+
+
+def list_flow(request: ApiRequest, what: str = "a list") -> Flow:
+    """An answer handed to the caller as it is, once checked to be a JSON list."""
+
+    def parse(body: Any) -> list[Any]:
+        if not isinstance(body, list):
+            raise ValueError(f"expected {what}, got {_kind_of(body)}")
+        return body
+
+    return (yield from _read(request, parse))
+
+
 def restart_flow(ctx: Context, job_id: str, use_original_input_commit: bool) -> Flow:
     def parse(body: Any) -> str | None:
         if body is None:

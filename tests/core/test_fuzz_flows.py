@@ -24,6 +24,7 @@ from domino_orchestrate.core import (
     JobSpec,
     PollOptions,
     RunSpec,
+    api,
 )
 from domino_orchestrate.core.api import ApiRequest, Sleep
 from domino_orchestrate.core.flows import (
@@ -31,6 +32,8 @@ from domino_orchestrate.core.flows import (
     find_by_key_flow,
     get_flow,
     hardware_tiers_flow,
+    list_flow,
+    object_flow,
     project_id_flow,
     restart_flow,
     start_flow,
@@ -91,6 +94,8 @@ FLOWS = {
     "find jobs": lambda c: find_by_key_flow(c, "job", "k"),
     "find runs": lambda c: find_by_key_flow(c, "run", "k"),
     "restart": lambda c: restart_flow(c, "j1", True),
+    "version": lambda c: object_flow(api.version()),
+    "commits": lambda c: list_flow(api.commits("o", "p")),
     "start job": lambda c: start_flow(c, JobSpec(command="x", hardware_tier_name="small"), "k",
                                       Observers()),
     "start run": lambda c: start_flow(c, RunSpec(command=("x",)), "k", Observers()),
