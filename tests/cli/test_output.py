@@ -124,3 +124,40 @@ def test_status_strings_from_domino_are_neutralised(hostile: Any) -> None:
     assert done.returncode == 0, done.stderr
     assert "status: Running" in done.stderr
     assert not TERMINAL_CONTROL.search(done.stdout + done.stderr), done.stderr
+
+
+def test_on_a_terminal_only_the_status_line_writes_escapes(
+    sandbox: SandboxServer, env: dict[str, str]
+) -> None:
+    import os
+    import pty
+    import subprocess
+
+    from .conftest import CLI
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [*CLI, "run", "--poll-freq", "0.3", "--title", "on-a-tty",
+             r"sleep 1; printf 'err \033]0;pwned\033\\ \033[2J cleared\n' >&2"],
+            stdout=subprocess.PIPE, stderr=slave, env=env, start_new_session=True,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the CLI closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        os.close(master)
+    shown = b"".join(chunks).decode()
+    assert "err   cleared" in shown
+    # The live status line: "\r\x1b[K[Running] <job id> 00:01", redrawn; nothing else escapes.
+    ours = re.compile(r"\r\x1b\[K(\[[^\]\x1b]*\] [0-9a-f]* \d\d:\d\d)?")
+    assert re.search(r"\[Running\] [0-9a-f]{24} 00:0\d", shown), shown
+    assert "\x1b" not in ours.sub("", shown).replace("\r\n", "\n"), shown
