@@ -31,6 +31,7 @@ from domino_orchestrate.core import (
     TransportError,
 )
 from domino_orchestrate.core import retry as retry_module
+from domino_orchestrate.core.transport import same_origin
 
 from .conftest import PrivateCA
 from .server import HostileServer, Reply, html, job_body, json_reply, redirect
@@ -102,6 +103,21 @@ def test_same_origin_redirect_keeps_the_start_a_post_with_its_body(
     assert starts[1].json()["commandToRun"] == "python train.py --epochs 3"
     assert starts[1].headers["x-domino-api-key"] == KEY
     assert handle.job_id in hostile.domino.jobs
+
+
+@pytest.mark.parametrize(("current", "target", "same"), [
+    ("https://d.example.com", "https://d.example.com:443/x", True),
+    ("https://d.example.com", "https://D.EXAMPLE.COM/x", True),
+    ("http://d.example.com", "https://d.example.com/x", True),  # the upgrade users expect
+    ("http://d.example.com:8080", "https://d.example.com:8443/x", False),
+    ("https://d.example.com", "http://d.example.com/x", False),  # never a downgrade
+    ("https://d.example.com", "https://d.example.com:444/x", False),
+    ("https://d.example.com", "https://d.example.com.evil.io/x", False),
+    ("https://d.example.com", "https://evil.io/@d.example.com", False),
+    ("https://u:p@d.example.com", "https://d.example.com/x", True),
+])
+def test_same_origin(current: str, target: str, same: bool) -> None:
+    assert same_origin(current, target) is same
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
