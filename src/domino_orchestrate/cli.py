@@ -18,6 +18,7 @@ import dataclasses
 import json
 import logging
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -129,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = _subparser(sub, "run", "start a job and follow it to its end; a signal stops it")
     _connection_args(run)
     _poll_args(run)
-    run.add_argument("command", nargs="+", help="the command (a v4 job joins it with spaces)")
+    run.add_argument("command", nargs="+",
+                     help="the command: one argument is a shell command line, sent as written "
+                          "(\"python train.py --lr 0.1\"); several are the words of one command, "
+                          "quoted so each reaches the job as one word")
     run.add_argument("--run", dest="v1", action="store_true", help="start a v1 run instead")
     run.add_argument("--direct", action="store_true", help="v1: run the command through the shell")
     run.add_argument("--title", help="the job's title in Domino")
@@ -205,6 +209,12 @@ def _signal_name(exc: BaseException) -> str:
     return type(exc).__name__ if isinstance(exc, Interrupted) else "SIGINT"
 
 
+def _command_line(words: Sequence[str]) -> str:
+    """What the user wrote, as the one command line Domino runs: a single argument as is; several
+    shell-quoted, so `run printf '%s|' 'a b'` reaches the job as those two words, not three."""
+    return words[0] if len(words) == 1 else shlex.join(words)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from domino_orchestrate.core import JobSpec, RunSpec, idempotency_key
     from domino_orchestrate.core.lineage import (
@@ -216,20 +226,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     client = _client(args)
     key = args.idempotency_key or idempotency_key("cli", time.time_ns(), os.getpid())
-    info = LineageInfo(orchestrator="cli", job_name=args.title or " ".join(args.command)[:80],
+    command_line = _command_line(args.command)
+    info = LineageInfo(orchestrator="cli", job_name=args.title or command_line[:80],
                        run_key=("cli", key))
     env = lineage_env(info, client.config)
     spec: JobSpec | RunSpec
     if args.v1:
         command = tuple(args.command)
         if args.direct:
-            command = (with_env_prefix(" ".join(command), env),) if env else (" ".join(command),)
+            command = (with_env_prefix(command_line, env) if env else command_line,)
         spec = RunSpec(command=command, is_direct=args.direct, commit_id=args.commit_id,
                        title=args.title, tier=args.hardware_tier)
     else:
         tier = args.hardware_tier
         spec = JobSpec(
-            command=with_env_prefix(" ".join(args.command), env) if env else " ".join(args.command),
+            command=with_env_prefix(command_line, env) if env else command_line,
             title=args.title, hardware_tier_name=tier, environment_id=args.environment_id,
             commit_id=args.commit_id, branch=args.branch, main_repo_git_ref=args.git_ref,
             on_demand_spark_cluster_properties=args.spark,

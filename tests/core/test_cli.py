@@ -70,3 +70,12 @@ def test_stop_stops_the_job_and_prints_its_final_status(sandbox: SandboxServer) 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{handle.job_id} Stopped"
     assert client.get_job(handle.job_id).status.value == "Stopped"
+
+
+def test_the_command_reaches_the_job_as_written(sandbox: SandboxServer) -> None:
+    # One argument is a command line; several are the words of one command, each kept whole.
+    line = cli(sandbox, "run", "--poll-freq", "0.3", "printf '%s|' 'a b' 'c;d'; echo")
+    words = cli(sandbox, "run", "--poll-freq", "0.3", "printf", "%s|", "a b", "c;d", "it's")
+    assert line.returncode == 0 and words.returncode == 0, line.stderr + words.stderr
+    assert line.stdout == "a b|c;d|\n"
+    assert words.stdout == "a b|c;d|it's|\n"
