@@ -443,8 +443,9 @@ def start_flow(
                 return handle
             if attempt == LOST_START_RETRIES:
                 raise
-            yield Sleep(budget.first_nap * 2**attempt if not isinstance(exc, RateLimitedError)
-                        else min(exc.retry_after or budget.first_nap, MAX_RETRY_AFTER))
+            if _refused(exc):  # a lost answer has waited out the lookups already
+                pause = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                yield Sleep(min(pause or budget.first_nap * 2**attempt, MAX_RETRY_AFTER))
             continue
         handle = ctx.handle(job_id, kind, key, attached=False)
         observers.submitted(handle, spec)
@@ -458,15 +459,17 @@ def _reattachable(snap: JobSnapshot) -> bool:
     return reusable(snap) and (snap.is_success or not snap.is_terminal)
 
 
+def _refused(exc: DominoError) -> bool:
+    """Whether a failed start certainly created nothing: rate limited, or never sent."""
+    return isinstance(exc, RateLimitedError) or (isinstance(exc, TransportError) and not exc.sent)
+
+
 def _find_lost_start(
     ctx: Context, kind: str, key: str, known: set[str], budget: RetryBudget, lost: DominoError
 ) -> Flow:
     """The execution a start with a lost answer created, looked up over ``LOST_START_LOOKUPS``."""
-    refused = isinstance(lost, RateLimitedError) or (
-        isinstance(lost, TransportError) and not lost.sent
-    )
     waited = 0.0
-    for at in LOST_START_LOOKUPS[:1] if refused else LOST_START_LOOKUPS:
+    for at in LOST_START_LOOKUPS[:1] if _refused(lost) else LOST_START_LOOKUPS:
         if at > waited:
             yield Sleep(at - waited)
             waited = at

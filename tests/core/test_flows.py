@@ -481,3 +481,19 @@ def test_giving_up_after_retry_count_says_the_job_may_still_be_running() -> None
         run(wait_flow(ctx(clock), JobHandle("j1"), PollOptions(retry_count=2), Observers([seen])),
             answer, clock)
     assert any("after 3 consecutive errors" in n and "may still be running" in n for n in seen.notices)
+
+
+def test_start_that_never_appears_is_sent_again_only_after_the_lookup_window() -> None:
+    clock = Clock()
+    starts: list[float] = []
+
+    def answer(req: ApiRequest) -> Any:
+        if req.path == "/v4/jobs/start":
+            starts.append(clock.now)
+            return ServerError("rejected before creating", status_code=503) if len(starts) == 1 \
+                else job("Queued", "new1")
+        return {"jobs": []}
+
+    handle, _ = run(start_flow(ctx(clock), JobSpec(command="x"), "key1", Observers()), answer, clock)
+    assert handle.job_id == "new1" and len(starts) == 2
+    assert starts[1] - starts[0] >= LOST_START_LOOKUPS[-1]
