@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import logging
 import os
@@ -219,6 +220,31 @@ def test_one_bad_byte_in_stdout_json_does_not_lose_the_output(
     assert lines == ["first \ufffd line", "second\tline \ufffd end", "third"]
     for line in lines:
         line.encode("utf-8")  # nothing downstream can crash on it
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_compressed_and_chunked_bodies_are_read_whole(hostile: HostileServer, driver: str) -> None:
+    """The deadline-aware body reader still decodes gzip and chunked transfer encoding."""
+    body = json.dumps(job_body("abc", "Running", title="x" * 5000)).encode()
+    hostile.on("GET", "/v4/jobs/abc", Reply(200, gzip.compress(body),
+                                            headers=[("Content-Encoding", "gzip")]))
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 700]), body[i:i + 700])
+                      for i in range(0, len(body), 700))
+    hostile.on("GET", "/v4/jobs/chunked", Reply(raw=(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n" + chunks + b"0\r\n\r\n")))
+
+    async def both_async(client: Any) -> Any:
+        return [await client.get_job("abc"), await client.get_job("chunked")]
+
+    def both(client: Any) -> Any:
+        if isinstance(client, DominoClient):
+            return [client.get_job("abc"), client.get_job("chunked")]
+        return both_async(client)
+
+    snaps = run_with(driver, hostile.url, both)
+    assert [snap.raw_status for snap in snaps] == ["Running", "Running"]
+    assert [snap.job_id for snap in snaps] == ["abc", "abc"]
 
 
 # --- whole-request deadline --------------------------------------------------------------------
