@@ -47,16 +47,6 @@ def test_auth_token_is_sent_as_a_bearer_token_and_wins_over_the_env_key(hostile:
     assert token not in done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def reattach_key(sandbox: SandboxServer) -> str:
-    """A key whose job has run: a run with it again reattaches, logging that at INFO."""
-    key = "log-level-reattach"
-    first = run_cli(cli_env(sandbox.url, sandbox.api_key), "run", "--poll-freq", "0.2",
-                    "--idempotency-key", key, "echo once")
-    assert first.returncode == 0, first.stderr
-    return key
-
-
 @pytest.mark.parametrize(("args", "env_extra", "shown"), [
     ([], {}, False),
     (["-v"], {}, True),
@@ -65,15 +55,25 @@ def reattach_key(sandbox: SandboxServer) -> str:
     ([], {"DOMINO_LOG_LEVEL": "DEBUG"}, True),
 ], ids=["default", "-v", "--verbose-over-env", "env-info", "env-debug"])
 def test_info_logs_follow_verbose_and_domino_log_level(
-    sandbox: SandboxServer, reattach_key: str, args: list[str], env_extra: dict[str, str],
-    shown: bool,
+    hostile: Any, args: list[str], env_extra: dict[str, str], shown: bool
 ) -> None:
-    env = cli_env(sandbox.url, sandbox.api_key, **env_extra)
-    again = run_cli(env, *args, "run", "--poll-freq", "0.2", "--idempotency-key", reattach_key,
-                    "echo once")
+    _with_job(hostile)
+    env = cli_env(hostile.url, KEY, project="alice/churn", DOMINO_MAX_RETRIES="0", **env_extra)
+    done = run_cli(env, *args, "status", JOB)
+    assert done.returncode == 0, done.stderr
+    assert (f"info: Domino {hostile.url}, project alice/churn" in done.stderr) is shown, done.stderr
+
+
+def test_core_info_logs_reach_stderr_with_verbose(sandbox: SandboxServer) -> None:
+    env = cli_env(sandbox.url, sandbox.api_key)
+    args = ["run", "--poll-freq", "0.2", "--idempotency-key", "log-level-reattach", "echo once"]
+    first = run_cli(env, *args)
+    assert first.returncode == 0, first.stderr
+    again = run_cli(env, "run", "-v", *args[1:])
     assert again.returncode == 0, again.stderr
     assert "Reattached to Domino job" in again.stderr  # the console's own line, at any level
-    assert ("info: Reattaching to Domino job" in again.stderr) is shown, again.stderr
+    assert "info: Reattaching to Domino job" in again.stderr  # the core's, at INFO
+    assert "info: Reattaching" not in first.stderr
 
 
 def test_warnings_show_by_default_and_domino_log_level_error_hides_them(hostile: Any) -> None:
