@@ -122,10 +122,12 @@ def _subparser(sub: Any, name: str, text: str, **kwargs: Any) -> argparse.Argume
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="domino-orchestrate", description=__doc__.split("\n")[0], epilog=EXIT_CODES,
+        prog="domino-orchestrate", epilog=EXIT_CODES,
+        description="Start and follow Domino jobs from a shell; run a local Domino sandbox.",
         parents=[_common_args()], formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command_name", required=True)
+    sub = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND",
+                                title="commands")
 
     run = _subparser(sub, "run", "start a job and follow it to its end; a signal stops it")
     _connection_args(run)
