@@ -13,7 +13,8 @@ Rules kept here, for both drivers:
   job start into a GET; only 303 means "GET this instead"). Any other redirect raises
   ``RedirectError`` naming ``Location``.
 - ``config.timeout`` bounds a request as a whole — connecting, the headers and every byte of the
-  body — not each read: a body trickled one byte a second cannot hold a task forever.
+  body — not each read: a body trickled one byte a second cannot hold a task forever (sync: a
+  watchdog thread cuts the connection at the deadline; async: ``asyncio.wait_for``).
 - A certificate that cannot be verified raises ``CertificateError`` at once (never retried).
 - Every excerpt and message is redacted of the configuration's secrets.
 """
@@ -21,14 +22,20 @@ Rules kept here, for both drivers:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import logging
+import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
+import requests.adapters
 
 from . import api
 from . import retry as _retry
@@ -208,6 +215,88 @@ def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=verify)
 
 
+class _Watchdog:
+    """One daemon thread that runs callbacks at deadlines: what bounds a blocking ``requests``
+    call as a whole (its own timeouts bound each read). Cheaper than a Timer thread per request.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[list[Any]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: float, callback: Callable[[], None]) -> list[Any]:
+        entry = [deadline, next(self._order), callback]
+        with self._cond:
+            heapq.heappush(self._heap, entry)
+            if self._thread is None or not self._thread.is_alive():  # also after a fork
+                self._thread = threading.Thread(target=self._run, name="domino-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        with self._cond:
+            entry[2] = None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][2] is None:
+                        heapq.heappop(self._heap)  # cancelled
+                    if self._heap and self._heap[0][0] <= time.monotonic():
+                        callback = heapq.heappop(self._heap)[2]
+                        break
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+            try:
+                callback()
+            except Exception:  # pragma: no cover - a socket already gone
+                log.debug("deadline callback failed", exc_info=True)
+
+
+_WATCHDOG = _Watchdog()
+
+
+class _Inflight:
+    """The connection a sync request is using, so its deadline can cut it."""
+
+    conn: Any = None
+
+    def abort(self) -> None:
+        sock = getattr(self.conn, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv; close() would not
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """Records which pooled connection each request takes (in ``_Inflight``, per thread)."""
+
+    def __init__(self, local: threading.local) -> None:
+        super().__init__()
+        self._local = local
+
+    def get_connection_with_tls_context(self, *args: Any, **kwargs: Any) -> Any:
+        pool: Any = super().get_connection_with_tls_context(*args, **kwargs)
+        if not getattr(pool, "_domino_recorded", False):
+            take = pool._get_conn
+            local = self._local
+
+            def get_conn(timeout: float | None = None) -> Any:
+                conn = take(timeout=timeout)
+                inflight = getattr(local, "inflight", None)
+                if inflight is not None:
+                    inflight.conn = conn
+                return conn
+
+            pool._get_conn = get_conn
+            pool._domino_recorded = True
+        return pool
+
+
 class SyncTransport(_Base):
     def __init__(
         self, config: DominoConfig, policy: RetryPolicy | None = None,
@@ -228,6 +317,9 @@ class SyncTransport(_Base):
             netloc = urlsplit(self.config.base_url).netloc
             session.proxies = {scheme: proxy for scheme in ("http", "https")
                                if (proxy := proxy_for(f"{scheme}://{netloc}"))}
+            adapter = _DeadlineAdapter(self._local)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             self._local.session = session
         return session
 
@@ -269,6 +361,8 @@ class SyncTransport(_Base):
     ) -> tuple[int, Any, bytes]:
         import urllib3
 
+        inflight = self._local.inflight = _Inflight()
+        watch = _WATCHDOG.watch(deadline, inflight.abort)
         try:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -296,6 +390,9 @@ class SyncTransport(_Base):
             if time.monotonic() >= deadline:
                 raise self.deadline_error(req) from None
             raise _transport_error(req, exc, sent=True) from None
+        finally:
+            _WATCHDOG.cancel(watch)
+            self._local.inflight = None
         return response.status_code, response.headers, content
 
     def close(self) -> None:
@@ -319,6 +416,8 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
         if not chunk:
             break
         chunks.append(chunk)
+    if time.monotonic() >= deadline:
+        raise _Deadline  # the watchdog cut the connection: the body may look complete
     return b"".join(chunks)
 
 

@@ -36,7 +36,7 @@ any other value (sent as JSON). Options:
 - ``headers``: a mapping or a list of ``(name, value)`` pairs, sent verbatim (duplicates allowed).
   ``Content-Type: application/json`` and ``Content-Length`` are added unless given.
 - ``content_length``: send this Content-Length instead of the real one (a lie).
-- ``trickle``: seconds to wait before each body byte.
+- ``trickle``: seconds to wait before each body byte (each byte of ``raw``: headers too).
 - ``reset_after``: after this many body bytes, reset the connection (TCP RST).
 - ``delay``: seconds to wait before sending anything.
 - ``raw``: bytes sent verbatim instead of a built response (status line and all), then close.
@@ -382,7 +382,14 @@ class HostileServer:
     def _respond(self, sock: socket.socket, reply: Reply) -> None:
         self._sleep(reply.delay)
         if reply.raw is not None:
-            sock.sendall(reply.raw)
+            if not reply.trickle:
+                sock.sendall(reply.raw)
+                return
+            for index in range(len(reply.raw)):
+                if self._closing.is_set():
+                    return
+                self._sleep(reply.trickle)
+                sock.sendall(reply.raw[index:index + 1])
             return
         body = reply.body_bytes()
         pairs = list(reply.headers.items() if isinstance(reply.headers, Mapping) else reply.headers)

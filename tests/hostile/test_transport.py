@@ -262,6 +262,17 @@ def test_a_trickled_body_cannot_outlive_the_timeout(hostile: HostileServer, driv
     assert caught.value.sent
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_trickled_headers_cannot_outlive_the_timeout(hostile: HostileServer, driver: str) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Pad: y\r\n" * 40
+    hostile.on("GET", "/v4/jobs/abc", Reply(raw=head, trickle=0.1))  # 48 s for the headers
+    began = time.monotonic()
+    with pytest.raises(TransportError, match="whole request"):
+        run_with(driver, hostile.url, lambda c: c.get_job("abc"), timeout=1.0,
+                 retry_policy=NO_RETRY)
+    assert time.monotonic() - began < 3.0
+
+
 # --- Retry-After -------------------------------------------------------------------------------
 
 
