@@ -1,7 +1,8 @@
 """``DominoJobLink``: the "Domino job" button on a task, reading the ``job_url`` XCom.
 
-Operators push ``job_id`` and ``job_url`` to XCom right after the job starts (before waiting), so
-the link works while the job is still running.
+Operators and the sensor push ``job_id``, ``job_url`` and the link's own XCom right after the job
+starts (before waiting), so the link works while the job is still running: Airflow writes a link's
+XCom (``_link_DominoJobLink``, which the API server reads) only when the task ends or defers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperatorLink
 
-__all__ = ["JOB_ID_KEY", "JOB_URL_KEY", "DominoJobLink"]
+__all__ = ["JOB_ID_KEY", "JOB_URL_KEY", "DominoJobLink", "push_job_xcoms"]
 
 JOB_ID_KEY = "job_id"
 JOB_URL_KEY = "job_url"
@@ -26,3 +27,11 @@ class DominoJobLink(BaseOperatorLink):
 
         url = XCom.get_value(ti_key=ti_key, key=JOB_URL_KEY)
         return str(url) if url else ""
+
+
+def push_job_xcoms(ti: Any, job_id: str, url: str | None) -> None:
+    """``job_id``, ``job_url`` and the "Domino job" link, visible at once in the UI and API."""
+    ti.xcom_push(key=JOB_ID_KEY, value=job_id)
+    ti.xcom_push(key=JOB_URL_KEY, value=url)
+    if url:
+        ti.xcom_push(key=DominoJobLink().xcom_key, value=url)

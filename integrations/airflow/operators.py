@@ -1,10 +1,25 @@
 """Operators: ``DominoJobOperator`` (v4 jobs) and ``DominoRunOperator`` (v1 runs).
 
-Both start the execution once per task run (idempotency key from dag/task/run/map index, plus
-Airflow 3.3's ``ResumableJobMixin`` + ``task_state_store``), push ``job_id``/``job_url`` to XCom
-before waiting, stream stdout into the task log, fail the task with the status and the last
-output lines, stop the job on ``on_kill`` and on ``execution_timeout`` (sync and deferrable),
-and return ``JobSnapshot.summary()``. All HTTP, polling and status logic lives in the core.
+Both start the execution once per task run and push ``job_id``/``job_url`` (and the "Domino job"
+link) to XCom before waiting, stream stdout into the task log, fail the task with the status and
+the last output lines, stop the job on every kill (``on_kill``: mark failed, mark success, clear,
+SIGTERM) and on ``execution_timeout`` (sync and deferrable), and return
+``JobSnapshot.summary()``. All HTTP, polling and status logic lives in the core.
+
+Which start reattaches and which is fresh is the core's one rule (``core/identity.py``); this
+module only says what Airflow's unit of work is:
+
+* scope: DAG id, task id, run id, map index;
+* generation: how often a user cleared the task instance. Airflow sets ``max_tries`` to
+  ``try_number + retries`` on every clear (``clear_task_instances``, and the scheduler for a
+  cleared running task) and never on an automatic retry, so ``max_tries - retries`` changes
+  exactly when a user reruns the task on purpose.
+
+So an automatic retry (a crash, a raise after the start) reattaches to the job that is still
+running or succeeded unseen, and a clear — of a succeeded, failed, running or deferred task, or a
+backfill that reprocesses a run — starts a fresh job. Airflow 3.3's ``ResumableJobMixin`` +
+``task_state_store`` only remembers the handle; whether it may be reused is decided by the same
+rule (a recorded job of another generation or spec is never reused).
 """
 
 from __future__ import annotations
@@ -15,11 +30,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 
 from ._lineage import DatasetLike, build_lineage_info, lineage_to_dict
 from .hooks_lazy import LazyDominoHook
-from .links import JOB_ID_KEY, JOB_URL_KEY, DominoJobLink
+from .links import JOB_ID_KEY, DominoJobLink, push_job_xcoms
 from .openlineage import DominoOpenLineageMixin
 
 try:  # Airflow >= 3.3 (durable execution); the compat stand-in otherwise
@@ -36,12 +51,28 @@ if TYPE_CHECKING:
         PollOptions,
         RunSpec,
     )
+    from domino_orchestrate.core.identity import ExecutionIdentity
     from domino_orchestrate.core.lineage import LineageInfo
 
 
 __all__ = ["DominoJobOperator", "DominoRunOperator"]
 
 TRIGGER_TIMEOUT = "Trigger timeout"  # airflow TriggerFailureReason.TRIGGER_TIMEOUT
+#: Status reported to ``ResumableJobMixin`` for a recorded job this try must not reuse (another
+#: generation or spec): neither active nor succeeded, so the mixin starts a fresh one.
+NOT_REUSABLE = "NotReusable"
+
+
+def clear_generation(ti: Any, retries: int | None) -> int:
+    """How many times a user cleared this task instance (0 until the first clear).
+
+    Airflow sets ``max_tries = try_number + retries`` on a clear and leaves it alone on an
+    automatic retry; ``max_tries`` starts at ``retries``.
+    """
+    max_tries = getattr(ti, "max_tries", None)
+    if max_tries is None:
+        return 0
+    return max(0, int(max_tries) - int(retries or 0))
 
 
 class _FinishedFlag:
@@ -145,12 +176,20 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
             stop_timeout=self.stop_timeout, tail_lines=self.tail_lines,
         )
 
-    def idempotency_key(self, context: Any) -> str:
-        from domino_orchestrate.core import idempotency_key
+    def execution_identity(self, context: Any) -> ExecutionIdentity:
+        """This task instance in the core's terms: scope and clear generation (module docstring)."""
+        from domino_orchestrate.core.identity import ExecutionIdentity
 
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
-        return idempotency_key(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else map_index)
+        scope = (str(ti.dag_id), str(ti.task_id), str(ti.run_id),
+                 str(-1 if map_index is None else map_index))
+        return ExecutionIdentity("airflow", scope, str(clear_generation(ti, self.retries)))
+
+    def idempotency_key(self, context: Any) -> str:
+        """The key of this try's job: identity + the spec the user wrote (no lineage variables,
+        which change per try) + host and project."""
+        return self.execution_identity(context).key(self._spec({}), self.hook.config)
 
     # --- subclass hooks ----------------------------------------------------------------------
     def _spec(self, env: dict[str, str]) -> JobSpec | RunSpec:
@@ -186,24 +225,47 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
         self._domino_handle = handle
         verb = "Attached to" if handle.attached else "Started"
         self.log.info("%s Domino %s %s: %s", verb, handle.kind, handle.job_id, handle.url or "")
-        ti = context["ti"]
-        ti.xcom_push(key=JOB_ID_KEY, value=handle.job_id)
-        ti.xcom_push(key=JOB_URL_KEY, value=handle.url)
+        # Airflow itself writes the link's XCom only when the task ends: write it now, so the
+        # "Domino job" button works while the task runs.
+        push_job_xcoms(context["ti"], handle.job_id, handle.url)
 
     def get_job_status(self, external_id: Any, context: Any) -> str:
-        from domino_orchestrate.core import JobHandle
+        """Status of the job ``task_state_store`` recorded, or ``NOT_REUSABLE`` when it belongs to
+        another generation (the task was cleared) or another spec, host or project."""
+        from domino_orchestrate.core import JobHandle, JobNotFoundError
 
-        return self.hook.client.get_job(JobHandle.from_dict(external_id)).raw_status
+        handle = JobHandle.from_dict(external_id)
+        if handle.idempotency_key != self.idempotency_key(context):
+            self.log.info("Domino %s %s was started for an earlier run of this task (cleared, or "
+                          "its command or settings changed): starting a fresh one",
+                          handle.kind, handle.job_id)
+            return NOT_REUSABLE
+        try:
+            return self.hook.client.get_job(handle).raw_status
+        except JobNotFoundError:
+            self.log.info("Recorded Domino %s %s no longer exists: starting a fresh one",
+                          handle.kind, handle.job_id)
+            return NOT_REUSABLE
+
+    @staticmethod
+    def _reusable_status(status: str) -> bool:
+        from domino_orchestrate.core import JobSnapshot, JobStatus
+        from domino_orchestrate.core.identity import reusable
+
+        if status == NOT_REUSABLE:
+            return False
+        return reusable(JobSnapshot(job_id="-", status=JobStatus.parse(status), raw_status=status))
 
     def is_job_active(self, status: str) -> bool:
+        """Running and reusable: a job that is being stopped is never adopted (core rule)."""
         from domino_orchestrate.core import JobStatus
 
-        return not JobStatus.parse(status).is_terminal
+        return self._reusable_status(status) and not JobStatus.parse(status).is_terminal
 
     def is_job_succeeded(self, status: str) -> bool:
         from domino_orchestrate.core import JobStatus
 
-        return JobStatus.parse(status).is_success
+        return status != NOT_REUSABLE and JobStatus.parse(status).is_success
 
     def poll_until_complete(self, external_id: Any, context: Any) -> Any:
         from domino_orchestrate.core import JobHandle
@@ -252,8 +314,15 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
         except JobFailedError as exc:
             self._domino_snapshot = exc.snapshot
             raise AirflowException(str(exc)) from None
-        except PollTimeoutError as exc:
+        except PollTimeoutError as exc:  # max_poll_time fired; the message says so
             raise AirflowException(str(exc)) from None
+        except AirflowTaskTimeout:
+            # The core has stopped the job (the timeout interrupted its wait); say which knob fired.
+            raise AirflowTaskTimeout(
+                f"Task exceeded its execution_timeout ({self.execution_timeout}); Domino "
+                f"{handle.kind} {handle.job_id} was stopped. Raise execution_timeout if it needs "
+                "longer."
+            ) from None
         self._domino_snapshot = snap
         self.log.info("Domino %s %s succeeded: %s", handle.kind, handle.job_id, handle.url or "")
         return snap
@@ -273,8 +342,9 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
         options = self.poll_options()
         remaining = self._remaining_timeout()
         if remaining is not None and remaining < options.max_poll_time:
-            # The trigger stops the job itself when the task's time is up (core timeout path).
-            options = replace(options, max_poll_time=remaining)
+            # The trigger stops the job itself when the task's time is up (core timeout path),
+            # and says it was execution_timeout that fired.
+            options = replace(options, max_poll_time=remaining, timeout_name="execution_timeout")
         self.log.info("Deferring: the triggerer follows Domino %s %s", handle.kind, handle.job_id)
         self.defer(
             trigger=DominoJobTrigger(
@@ -300,7 +370,10 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
                           snapshot.get("status"), snapshot.get("url") or "")
         if status == "success":
             return snapshot
-        raise AirflowException(str(event.get("message") or f"Domino job ended: {status}"))
+        message = str(event.get("message") or f"Domino job ended: {status}")
+        if status == "timeout" and event.get("knob") == "execution_timeout":
+            raise AirflowTaskTimeout(message)
+        raise AirflowException(message)
 
     def _restore(self, summary: dict[str, Any]) -> None:
         """Rebuild handle and snapshot from the trigger's summary (this is a fresh instance)."""
@@ -322,34 +395,47 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None,
                          context: Any) -> Any:
         if next_method == "__fail__" and (next_kwargs or {}).get("error") == TRIGGER_TIMEOUT:
-            self._stop_from_xcom(context)
+            # The backstop after the trigger's own timeout fired: the task's time is up.
+            job_id = self._stop_from_xcom(context)
+            raise AirflowTaskTimeout(
+                f"Task exceeded its execution_timeout ({self.execution_timeout}) while deferred;"
+                f" Domino {self.kind} {job_id or '(none started)'} was stopped. Raise "
+                "execution_timeout if it needs longer."
+            )
         return super().resume_execution(next_method, next_kwargs, context)
 
-    def _stop_from_xcom(self, context: Any) -> None:
+    def _stop_from_xcom(self, context: Any) -> str | None:
         """The deferral timed out: stop the job this task started (its id is in XCom)."""
         from domino_orchestrate.core import JobHandle
 
         job_id = context["ti"].xcom_pull(task_ids=self.task_id, key=JOB_ID_KEY)
         if not job_id:
-            return
+            return None
         self._domino_handle = JobHandle(job_id=str(job_id), kind=self.kind,  # type: ignore[arg-type]
                                         project=self.hook.config.project)
-        self.log.warning("Deferral timed out: stopping Domino %s %s", self.kind, job_id)
-        self.on_kill()
+        self._kill(f"Deferral timed out (execution_timeout {self.execution_timeout})")
+        return str(job_id)
 
     def on_kill(self) -> None:
-        """Stop the Domino job this task started (unless it already ended)."""
+        """Airflow killed the task (mark failed/success, clear, SIGTERM, timeout): stop its job."""
+        self._kill("Task killed")
+
+    def _kill(self, reason: str) -> None:
+        """Stop the Domino job this task started (unless it already ended); log the stop and
+        its confirmation in the task log."""
         handle = self._domino_handle
         if handle is None or self._domino_finished:
             return
         client = self.hook.new_client()  # on_kill may interrupt the cached client mid-request
         try:
+            self.log.warning("%s: stopping Domino %s %s", reason, handle.kind, handle.job_id)
             final = client.stop_job(handle, wait=True, timeout=self.stop_timeout)
             self._domino_finished = True
-            self.log.warning("Stopped Domino %s %s (%s)", handle.kind, handle.job_id,
+            self.log.warning("Domino %s %s stopped (%s)", handle.kind, handle.job_id,
                              final.raw_status if final else "?")
         except Exception as exc:
-            self.log.error("Could not stop Domino %s %s: %s", handle.kind, handle.job_id, exc)
+            self.log.error("Could not confirm the stop of Domino %s %s: %s", handle.kind,
+                           handle.job_id, exc)
         finally:
             client.close()
 

@@ -1,9 +1,10 @@
 """``DominoJobSensor``: wait for an existing Domino job (started elsewhere) to end.
 
 Poke mode checks the status once per poke (``client.get_job``); deferrable mode hands the wait to
-``DominoJobTrigger`` (which also streams the job's stdout into the triggerer log). The sensor does
-not own the job: its timeout never stops the job. A job that ends Failed, Error or Stopped fails
-the sensor with the status and the last lines of output.
+``DominoJobTrigger`` (which also streams the job's stdout into the task log). The sensor does not
+own the job, it only watches: neither its timeout nor a kill (mark failed/success, clear) ever
+stops the job. A job that ends Failed, Error or Stopped fails the sensor with the status and the
+last lines of output.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from .hooks_lazy import LazyDominoHook
-from .links import JOB_ID_KEY, JOB_URL_KEY, DominoJobLink
+from .links import DominoJobLink, push_job_xcoms
 
 if TYPE_CHECKING:
     from domino_orchestrate.core import JobHandle, JobSnapshot
@@ -75,8 +76,7 @@ class DominoJobSensor(LazyDominoHook, BaseSensorOperator):
 
     def _push(self, context: Any, handle: JobHandle) -> None:
         if not self._pushed:
-            context["ti"].xcom_push(key=JOB_ID_KEY, value=handle.job_id)
-            context["ti"].xcom_push(key=JOB_URL_KEY, value=handle.url)
+            push_job_xcoms(context["ti"], handle.job_id, handle.url)
             self._pushed = True
 
     def _fail(self, snap: JobSnapshot) -> None:
@@ -119,12 +119,14 @@ class DominoJobSensor(LazyDominoHook, BaseSensorOperator):
             stream_logs=self.stream_logs, tail_lines=self.tail_lines,
             initial_interval=min(1.0, float(self.poke_interval)),
             max_poll_time=timeout or PollOptions().max_poll_time,
+            timeout_name="timeout" if timeout else "max_poll_time",
             stop_on_timeout=False,  # the sensor does not own the job
         )
         self.log.info("Deferring: the triggerer follows Domino %s %s", self.kind, self.job_id)
         self.defer(
             trigger=DominoJobTrigger(conn_id=self.domino_conn_id, handle=self._handle().to_dict(),
-                                     poll_options=options.to_dict(), project=self.project),
+                                     poll_options=options.to_dict(), project=self.project,
+                                     owns_job=False),
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout + 60) if timeout else None,
         )

@@ -8,15 +8,20 @@ exactly one ``TriggerEvent``::
 
 Cancellation policy (documented choice): when the trigger is *cancelled* — the triggerer
 restarts, shuts down or hands the trigger to another triggerer — the Domino job is left running;
-the trigger resumes following it wherever it is re-created. The job is stopped only when a user
-kills the task (``on_kill`` below, called by Airflow >= 3.3 on mark-failed/clear/mark-success),
-when the operator's execution timeout expires (``max_poll_time`` inside the trigger, and the
-operator's ``resume_execution`` for the deferral timeout), or by the operator's ``on_kill``.
+the trigger resumes following it wherever it is re-created, without repeating a line already in
+the task log (it records how many lines it logged in the XCom ``domino_log_lines`` right after
+each batch of lines, and skips that many when re-created, saying so; only a triggerer killed
+between a batch and its record repeats that batch). The job is
+stopped only when a user kills the task (``on_kill`` below, called by Airflow >= 3.3 on
+mark-failed/clear/mark-success), when the operator's execution timeout expires (``max_poll_time``
+inside the trigger, and the operator's ``resume_execution`` for the deferral timeout), or by the
+operator's ``on_kill``. A sensor's trigger (``owns_job=False``) never stops the job it watches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -24,6 +29,11 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 __all__ = ["DominoJobTrigger"]
+
+#: XCom (of the deferred task instance) holding how many log lines the trigger has logged.
+LOG_LINES_KEY = "domino_log_lines"
+#: Airflow gives ``on_kill`` ``[triggerer] on_kill_timeout`` (30 s) before abandoning it.
+ON_KILL_BUDGET = 25.0
 
 
 class DominoJobTrigger(BaseTrigger):
@@ -34,6 +44,11 @@ class DominoJobTrigger(BaseTrigger):
     :param poll_options: ``PollOptions.to_dict()``.
     :param lineage: ``lineage_to_dict(LineageInfo)`` or None; drives lineage observers.
     :param project: ``owner/name`` overriding the connection's project.
+    :param owns_job: False for a watcher (the sensor): a kill never stops the job.
+
+    The timeout is ``poll_options["max_poll_time"]``; ``poll_options["timeout_name"]`` names the
+    setting it came from (``execution_timeout``, ``max_poll_time``, a sensor's ``timeout``) in the
+    message and in the event's ``knob``.
     """
 
     def __init__(
@@ -43,6 +58,7 @@ class DominoJobTrigger(BaseTrigger):
         poll_options: dict[str, Any] | None = None,
         lineage: dict[str, Any] | None = None,
         project: str | None = None,
+        owns_job: bool = True,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
@@ -50,6 +66,7 @@ class DominoJobTrigger(BaseTrigger):
         self.poll_options = dict(poll_options or {})
         self.lineage = dict(lineage) if lineage else None
         self.project = project
+        self.owns_job = owns_job
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -60,6 +77,7 @@ class DominoJobTrigger(BaseTrigger):
                 "poll_options": dict(self.poll_options),
                 "lineage": dict(self.lineage) if self.lineage else None,
                 "project": self.project,
+                "owns_job": self.owns_job,
             },
         )
 
@@ -83,32 +101,32 @@ class DominoJobTrigger(BaseTrigger):
 
         handle = JobHandle.from_dict(self.handle)
         options = PollOptions.from_dict(self.poll_options)
+        if not self.owns_job:
+            options = replace(options, stop_on_timeout=False)
         event: dict[str, Any]
+        logged = _LineLog(self, await self._lines_logged_before())
         client = await self._client()
+        recorder = asyncio.create_task(logged.record_periodically())
         try:
-            observers = (
-                lineage_observers(lineage_from_dict(self.lineage), client.config)
-                if self.lineage else []
-            )
-
-            def on_line(line: Any) -> None:
-                if line.stream == "stderr":
-                    self.log.warning("%s", line.text)
-                else:
-                    self.log.info("%s", line.text)
-
+            observers = [
+                *(lineage_observers(lineage_from_dict(self.lineage), client.config)
+                  if self.lineage else []),
+                _TaskLogNotices(self.log),
+            ]
             try:
                 # A cancelled trigger (a triggerer restart) must leave the job running; a user's
                 # kill reaches ``on_kill`` instead. See the module docstring.
                 snap = await client.wait(
-                    handle, replace(options, stop_on_interrupt=False), on_line=on_line,
+                    handle, replace(options, stop_on_interrupt=False), on_line=logged.on_line,
                     observers=observers,
                 )
             except JobFailedError as exc:
                 event = {"status": "failed", "snapshot": exc.snapshot.summary(),
                          "message": str(exc), "tail": list(exc.stdout_tail)}
-            except PollTimeoutError as exc:
-                event = {"status": "timeout", "snapshot": None, "message": str(exc), "tail": []}
+            except PollTimeoutError as exc:  # the message names the knob (timeout_name)
+                event = {"status": "timeout", "snapshot": None, "message": str(exc),
+                         "knob": getattr(exc, "knob", "max_poll_time"),
+                         "tail": list(exc.stdout_tail)}
             except DominoError as exc:
                 event = {"status": "error", "snapshot": None,
                          "message": f"{type(exc).__name__}: {exc}", "tail": []}
@@ -116,21 +134,114 @@ class DominoJobTrigger(BaseTrigger):
                 event = {"status": "success", "snapshot": snap.summary(),
                          "message": f"Domino {handle.kind} {handle.job_id} succeeded", "tail": []}
         finally:
+            recorder.cancel()
             await client.aclose()
+            await logged.record_now()  # also when cancelled: the next trigger resumes after it
         yield TriggerEvent(event)
 
     async def on_kill(self) -> None:
-        """A user killed the deferred task: stop the Domino job (bounded wait)."""
+        """A user killed the deferred task: stop the Domino job (bounded wait), unless this
+        trigger only watches it (a sensor)."""
         from domino_orchestrate.core import JobHandle, PollOptions
 
         handle = JobHandle.from_dict(self.handle)
+        if not self.owns_job:
+            self.log.info("Sensor killed: Domino %s %s is left running (a sensor only watches)",
+                          handle.kind, handle.job_id)
+            return
         options = PollOptions.from_dict(self.poll_options)
+        budget = min(options.stop_timeout, ON_KILL_BUDGET)
         client = await self._client()
         try:
-            self.log.warning("Task killed: stopping Domino job %s", handle.job_id)
-            await asyncio.wait_for(
-                client.stop_job(handle, wait=True, timeout=options.stop_timeout),
-                timeout=options.stop_timeout + 5,
+            self.log.warning("Task killed: stopping Domino %s %s", handle.kind, handle.job_id)
+            final = await asyncio.wait_for(
+                client.stop_job(handle, wait=True, timeout=budget), timeout=budget + 2,
             )
+            self.log.warning("Domino %s %s stopped (%s)", handle.kind, handle.job_id,
+                             final.raw_status if final else "?")
+        except Exception as exc:
+            self.log.error("Could not confirm the stop of Domino %s %s: %s", handle.kind,
+                           handle.job_id, exc)
         finally:
             await client.aclose()
+
+    # --- the log-line record (see the module docstring) ----------------------------------------
+    def _xcom_scope(self) -> dict[str, Any] | None:
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return None
+        map_index = getattr(ti, "map_index", -1)
+        return {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id,
+                "map_index": -1 if map_index is None else map_index}
+
+    async def _lines_logged_before(self) -> int:
+        scope = self._xcom_scope()
+        if scope is None:
+            return 0
+        try:
+            from airflow.sdk.execution_time.xcom import XCom
+
+            value = await asyncio.to_thread(lambda: XCom.get_one(key=LOG_LINES_KEY, **scope))
+            return int(value or 0)
+        except Exception as exc:  # no record: at worst a restart repeats lines
+            self.log.warning("Could not read the log-line record (a triggerer restart may repeat "
+                             "lines): %s", exc)
+            return 0
+
+    async def _record_lines_logged(self, count: int) -> None:
+        scope = self._xcom_scope()
+        if scope is None:
+            return
+        try:
+            from airflow.sdk.execution_time.xcom import XCom
+
+            await asyncio.to_thread(lambda: XCom.set(key=LOG_LINES_KEY, value=count, **scope))
+        except Exception as exc:
+            self.log.warning("Could not record the log-line count (a triggerer restart may "
+                             "repeat lines): %s", exc)
+
+
+class _LineLog:
+    """Logs the job's lines into the task log, skipping those a previous trigger already logged."""
+
+    def __init__(self, trigger: DominoJobTrigger, already: int) -> None:
+        self.trigger = trigger
+        self.already = already
+        self.seen = 0
+        self.recorded = already
+        self.pending = asyncio.Event()
+        if already:
+            trigger.log.info("Log resynchronised: the triggerer was restarted, the first %d lines "
+                             "of output are already above and are not repeated", already)
+
+    def on_line(self, line: Any) -> None:
+        self.seen += 1
+        if self.seen <= self.already:
+            return
+        if line.stream == "stderr":
+            self.trigger.log.warning("%s", line.text)
+        else:
+            self.trigger.log.info("%s", line.text)
+        self.pending.set()  # a batch's lines arrive in one go: one record follows it
+
+    async def record_periodically(self) -> None:
+        while True:
+            await self.pending.wait()
+            self.pending.clear()
+            await self.record_now()
+
+    async def record_now(self) -> None:
+        if self.seen > self.recorded:
+            count = self.seen
+            await self.trigger._record_lines_logged(count)
+            self.recorded = count
+
+
+class _TaskLogNotices:
+    """Core notices (log resynchronised, stdout unavailable...) into the task's trigger log."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+
+    def on_notice(self, level: int, message: str) -> None:
+        self.log.log(level if isinstance(level, int) else logging.INFO, "%s", message)

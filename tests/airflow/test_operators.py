@@ -71,7 +71,8 @@ def test_outcomes_success_failed_error_run_and_templates(domino_conn: Any, af: A
     assert domino_conn.api_key not in out
 
 
-def test_execution_timeout_stops_the_job_sync(domino_conn: Any, af: Any) -> None:
+def test_execution_timeout_stops_the_job_sync(domino_conn: Any, af: Any, capfd: Any,
+                                             caplog: Any) -> None:
     from airflow.sdk import DAG
 
     from domino_orchestrate.airflow import DominoJobOperator
@@ -85,6 +86,10 @@ def test_execution_timeout_stops_the_job_sync(domino_conn: Any, af: Any) -> None
     job_id = af.xcoms(dr, "slow")["job_id"]
     assert str(af.sandbox_client(domino_conn).get_job(job_id).status) == "Stopped"
     assert time.monotonic() - started < 90
+    captured = capfd.readouterr()
+    out = captured.out + captured.err + caplog.text  # core notices: the domino_orchestrate logger
+    assert "AirflowTaskTimeout" in out and "execution_timeout" in out
+    assert f"stopping Domino job {job_id}" in out and f"Domino job {job_id} stopped" in out
 
 
 def test_execution_timeout_stops_the_job_deferrable(domino_conn: Any, af: Any, capfd: Any) -> None:
@@ -101,6 +106,10 @@ def test_execution_timeout_stops_the_job_deferrable(domino_conn: Any, af: Any, c
     job_id = af.xcoms(dr, "slow")["job_id"]
     assert str(af.sandbox_client(domino_conn).get_job(job_id).status) == "Stopped"
     assert "did not finish" in out
+    # the knob that fired, and Airflow's own timeout exception (issue 12)
+    assert "within execution_timeout" in out and "Raise execution_timeout" in out
+    assert "max_poll_time" not in out
+    assert "AirflowTaskTimeout" in out
 
 
 def test_deferrable_success_and_failure(domino_conn: Any, af: Any, capfd: Any) -> None:

@@ -1,0 +1,331 @@
+"""A real Airflow 3.3 deployment against the sandbox, started once per test session.
+
+``airflow api-server``, ``airflow scheduler`` (LocalExecutor), ``airflow dag-processor`` and
+``airflow triggerer`` run as separate processes, each in its own process group, with a temporary
+AIRFLOW_HOME, a SQLite metadata DB (Airflow 3.3 accepts SQLite with the LocalExecutor), the DAGs of
+``dags/`` and a ``domino_default`` connection pointing at an in-process sandbox. Tests drive it only
+through the REST API v2 (trigger, clear, patch state, read logs) and assert on the sandbox's record
+of jobs and on the task logs. Teardown kills each process group.
+
+``DOMINO_DEPLOY_PYTHONPATH`` (optional) is prepended to the deployment's PYTHONPATH: point it at
+a directory holding another ``domino_orchestrate`` package to run these tests against older code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+PROJECT = "demo/quick-start"
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+DAG_IDS = ("deploy_sync", "deploy_defer", "deploy_timeout", "deploy_mapped", "deploy_sensor")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.deploy)
+            item.add_marker(pytest.mark.xdist_group("airflow-deploy"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AirflowDeployment:
+    """The running deployment: its processes, its REST API and the sandbox it talks to."""
+
+    def __init__(self, home: Path, sandbox: Any) -> None:
+        self.home = home
+        self.sandbox = sandbox
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.env = self._env()
+        self._api: httpx.Client | None = None
+
+    # --- processes -----------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        # The root conftest points AIRFLOW_* at the in-process test home: start from a clean slate.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AIRFLOW", "DOMINO_", "OPENLINEAGE"))}
+        home = self.home
+        env.update({
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__CORE__FERNET_KEY": "",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            # A restarted triggerer takes over its predecessor's triggers this soon.
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__OPENLINEAGE__DISABLED": "True",
+            "AIRFLOW_CONN_DOMINO_DEFAULT": json.dumps({
+                "conn_type": "domino", "host": self.sandbox.url,
+                "password": self.sandbox.api_key, "extra": {"project": PROJECT},
+            }),
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        })
+        extra = os.environ.get("DOMINO_DEPLOY_PYTHONPATH")
+        if extra:
+            env["PYTHONPATH"] = extra
+        return env
+
+    def start(self, timeout: float = 240.0) -> AirflowDeployment:
+        (self.home / "dags").mkdir(parents=True, exist_ok=True)
+        for dag_file in (HERE / "dags").glob("*.py"):
+            shutil.copy(dag_file, self.home / "dags" / dag_file.name)
+        subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+        for name in SERVICES:
+            self.start_service(name)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            try:
+                if httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"api-server not healthy; see {self.home}/*.out")
+            time.sleep(0.5)
+        token = httpx.get(f"{self.url}/auth/token", timeout=30).json()["access_token"]
+        self._api = httpx.Client(base_url=f"{self.url}/api/v2", timeout=60,
+                                 headers={"Authorization": f"Bearer {token}"})
+        while True:  # every test DAG parsed and unpaused
+            found = {d["dag_id"] for d in self.get("/dags", params={"limit": 100})["dags"]}
+            if set(DAG_IDS) <= found:
+                break
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"DAGs not parsed (have {sorted(found)}); see {self.home}")
+            time.sleep(1)
+        return self
+
+    def start_service(self, name: str) -> None:
+        out = open(self.home / f"{name}.out", "ab")  # noqa: SIM115 - lives as long as the process
+        self.procs[name] = subprocess.Popen(
+            [str(BIN / "airflow"), name], env=self.env, cwd=self.home,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        out.close()
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        except ProcessLookupError:
+            pass
+        with contextlib.suppress(ProcessLookupError):  # children that outlived the leader
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def _check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = (self.home / f"{name}.out").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"airflow {name} exited ({proc.returncode}):\n{tail}")
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM every process group at once, SIGKILL what is left after ``grace`` seconds."""
+        if self._api is not None:
+            self._api.close()
+        procs = list(self.procs.values())
+        self.procs.clear()
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.1, deadline - time.monotonic()))
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+    # --- REST API v2 ---------------------------------------------------------------------------
+    @property
+    def api(self) -> httpx.Client:
+        assert self._api is not None, "deployment not started"
+        return self._api
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        resp = self.api.get(path, **kwargs)
+        resp.raise_for_status()
+        return resp.json()
+
+    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+        resp = self.api.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+        resp.raise_for_status()
+        return str(resp.json()["dag_run_id"])
+
+    def ti(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        if map_index >= 0:
+            path += f"/{map_index}"
+        return dict(self.get(path))
+
+    def wait_ti(self, dag_id: str, run_id: str, task_id: str, states: set[str | None],
+                timeout: float = 90.0, map_index: int = -1,
+                try_number: int | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            ti = self.ti(dag_id, run_id, task_id, map_index)
+            if ti["state"] in states and (try_number is None or ti["try_number"] >= try_number):
+                return ti
+            if time.monotonic() > deadline:
+                self._check_alive()
+                raise AssertionError(f"{dag_id}/{task_id} is {ti['state']} (try {ti['try_number']}),"
+                                     f" not {states}:\n{self.log(dag_id, run_id, task_id)}")
+            time.sleep(0.5)
+
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str | list[str | int]]) -> Any:
+        resp = self.api.post(f"/dags/{dag_id}/clearTaskInstances", json={
+            "dry_run": False, "dag_run_id": run_id, "task_ids": task_ids,
+            "only_failed": False, "reset_dag_runs": True,
+        })
+        resp.raise_for_status()
+        return resp.json()
+
+    def set_state(self, dag_id: str, run_id: str, task_id: str, state: str,
+                  map_index: int = -1) -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        if map_index >= 0:
+            path += f"/{map_index}"
+        resp = self.api.patch(path, json={"new_state": state})
+        resp.raise_for_status()
+        return resp.json()
+
+    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None,
+            map_index: int = -1) -> str:
+        """The task log as the UI shows it (worker + triggerer parts), one event per line."""
+        if try_number is None:
+            try_number = int(self.ti(dag_id, run_id, task_id, map_index)["try_number"])
+        resp = self.api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/"
+                            f"{try_number}", params={"map_index": map_index, "full_content": True},
+                            headers={"Accept": "application/json"})
+        resp.raise_for_status()
+        content = resp.json().get("content") or []
+        lines = []
+        for item in content:
+            if not isinstance(item, dict):
+                lines.append(str(item))
+                continue
+            lines.append(str(item.get("event", "")))
+            for error in item.get("error_detail") or ():  # the exception the task failed with
+                lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
+        return "\n".join(lines)
+
+    def wait_log(self, dag_id: str, run_id: str, task_id: str, text: str, timeout: float = 45.0,
+                 try_number: int = 1, map_index: int = -1) -> str:
+        """The task log once it contains ``text`` (AssertionError with the log after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log(dag_id, run_id, task_id, try_number, map_index)
+            if text in log:
+                return log
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the log of {dag_id}/{task_id}:\n{log}")
+            time.sleep(0.5)
+
+    def links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        data = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+        return dict(data.get("extra_links") or data)
+
+    # --- the sandbox's record ------------------------------------------------------------------
+    def jobs(self, title: str | None = None, tag: str | None = None) -> list[dict[str, Any]]:
+        """Every job the sandbox started, oldest first (``title`` prefix / command ``tag``)."""
+        from domino_orchestrate.core import DominoClient
+
+        with DominoClient(self.sandbox.url, PROJECT, api_key=self.sandbox.api_key) as client:
+            found = []
+            for snap in client.list_jobs(page_size=500):
+                info = self.sandbox.execution_info(snap.job_id)
+                command = " ".join(info.get("argv") or [])
+                if title and not (snap.title or "").startswith(title):
+                    continue
+                if tag and f"job {tag} begins" not in command:
+                    continue
+                found.append({"id": snap.job_id, "status": snap.raw_status, "title": snap.title,
+                              "command": command})
+        return list(reversed(found))
+
+    def wait_jobs(self, predicate: Callable[[list[dict[str, Any]]], bool], tag: str,
+                  timeout: float = 60.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            jobs = self.jobs(tag=tag)
+            if predicate(jobs):
+                return jobs
+            if time.monotonic() > deadline:
+                raise AssertionError(f"sandbox jobs for {tag}: {jobs}")
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="session")
+def airflow_deployment() -> Iterator[AirflowDeployment]:
+    from domino_orchestrate.sandbox.server import SandboxServer
+
+    home = Path(tempfile.mkdtemp(prefix="airflow-deploy-"))
+    with SandboxServer(phase_delay=0.05, stop_grace=1.0) as sandbox:
+        deployment = AirflowDeployment(home, sandbox)
+        try:
+            yield deployment.start()
+        finally:
+            deployment.stop()
+    if os.environ.get("DOMINO_DEPLOY_KEEP_HOME"):
+        print(f"Airflow deployment home kept at {home}")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Callable[[str], Path]:
+    """``gate(name)``: a file path a job waits for; create it to let the job finish."""
+    def make(name: str) -> Path:
+        return tmp_path / f"gate-{name}"
+    return make
