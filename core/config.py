@@ -221,6 +221,7 @@ class Credentials:
                     f"Cannot read the Domino token file {self.token_file}: {exc.strerror}"
                 ) from None
             token = lines[0].rstrip() if lines else ""
+            _check_secret(token, f"token in {self.token_file}")
             return {"Authorization": f"Bearer {token}"}
         return {}  # proxy: the sidecar injects credentials itself
 

@@ -182,3 +182,11 @@ def test_domino_log_level(value: str, level: int) -> None:
         logger.setLevel(before)
     with pytest.raises(ConfigurationError, match="DOMINO_LOG_LEVEL must be one of"):
         DominoConfig.resolve("https://h", api_key="k", env={"DOMINO_LOG_LEVEL": "chatty"})
+
+
+def test_a_token_file_with_a_control_character_says_which_file(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("abc\x07def-token\n")
+    config = DominoConfig.resolve("https://h", domino_token_file=str(token), env={})
+    with pytest.raises(ConfigurationError, match=f"token in {token}.*control character"):
+        config.credentials.headers()
