@@ -132,12 +132,11 @@ class _Base:
         if hops >= MAX_REDIRECTS:
             raise api.redirect_error(req, status, target, f"(more than {MAX_REDIRECTS} redirects)",
                                      secrets=self._secrets)
-        # Keep our own netloc (with any user:password of the host URL) on the same origin.
+        # Our own user:password (if the host URL has one) goes on; the Location's never does.
         parts, ours = urlsplit(target), urlsplit(url)
-        netloc = ours.netloc if _origin(url) == _origin(target) else (
-            ours.netloc.rpartition("@")[0] + "@" + parts.netloc if "@" in ours.netloc
-            else parts.netloc
-        )
+        userinfo, _, _ = ours.netloc.rpartition("@")
+        hostport = parts.netloc.rpartition("@")[2]
+        netloc = f"{userinfo}@{hostport}" if userinfo else hostport
         target = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
         log.info("Following HTTP %d for %s %s to %s", status, req.method, req.path,
                  without_userinfo(target))

@@ -106,6 +106,22 @@ def test_same_origin_redirect_keeps_the_start_a_post_with_its_body(
     assert handle.job_id in hostile.domino.jobs
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_followed_redirect_keeps_our_url_credentials_and_drops_the_locations(
+    hostile: HostileServer, driver: str
+) -> None:
+    planted = hostile.url.replace("http://", "http://mallory:planted-pw@") + "/v4/jobs/abc"
+    hostile.on("GET", "/v4/jobs/abc", json_reply(job_body("abc", "Running")))
+    hostile.script("GET", "/v4/jobs/abc", [redirect(301, planted)])
+    run_with(driver, hostile.url, lambda c: c.get_job("abc"))
+    hostile.script("GET", "/v4/jobs/abc", [redirect(301, planted)])
+    run_with(driver, hostile.url.replace("http://", "http://alice:own-pw@"),
+             lambda c: c.get_job("abc"))
+    sent = [r.headers.get("authorization") for r in hostile.received]
+    ours = "Basic " + base64.b64encode(b"alice:own-pw").decode()
+    assert sent == [None, None, ours, ours]  # followed, without the planted credentials
+
+
 @pytest.mark.parametrize(("current", "target", "same"), [
     ("https://d.example.com", "https://d.example.com:443/x", True),
     ("https://d.example.com", "https://D.EXAMPLE.COM/x", True),
