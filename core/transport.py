@@ -40,7 +40,7 @@ import requests.adapters
 from . import api
 from . import retry as _retry
 from .api import ApiRequest
-from .config import DominoConfig, proxy_for, tls_verify, without_userinfo
+from .config import DominoConfig, proxy_for, redact, tls_verify, without_userinfo
 from .errors import AuthenticationError, CertificateError, DominoError, TransportError
 from .retry import RetryPolicy, RetryQuota
 
@@ -139,7 +139,7 @@ class _Base:
         netloc = f"{userinfo}@{hostport}" if userinfo else hostport
         target = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
         log.info("Following HTTP %d for %s %s to %s", status, req.method, req.path,
-                 without_userinfo(target))
+                 redact(without_userinfo(target), self._secrets))
         if status == 303 and method != "HEAD":
             return "GET", target, None
         return method, target, body
