@@ -17,13 +17,22 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import sys
 import threading
 import time
 from typing import Any, TextIO
 
-__all__ = ["Console", "apply_log_level", "log_to_stderr", "one_line", "robust_streams", "safe_text"]
+__all__ = [
+    "Console",
+    "apply_log_level",
+    "log_to_stderr",
+    "one_line",
+    "release_streams",
+    "robust_streams",
+    "safe_text",
+]
 
 log = logging.getLogger("domino_orchestrate")
 
@@ -72,6 +81,18 @@ def robust_streams() -> None:
                 stream.reconfigure(errors="backslashreplace")
 
 
+def release_streams() -> None:
+    """Flush stdout and stderr now. One whose reader is gone (a pipe's reader left, the terminal
+    was closed) is pointed at /dev/null, so the interpreter's last flush cannot fail and change
+    the exit code the command chose."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
 # --- logging -------------------------------------------------------------------------------------
 
 def apply_log_level(verbose: int) -> None:
@@ -105,8 +126,9 @@ class _Handler(logging.Handler):
             if console is not None:
                 console.note(text, raw=True)
             else:
-                sys.stderr.write(text + "\n")
-                sys.stderr.flush()
+                with contextlib.suppress(OSError):  # stderr gone: nobody to tell
+                    sys.stderr.write(text + "\n")
+                    sys.stderr.flush()
         except Exception:  # pragma: no cover - logging must never fail the command
             self.handleError(record)
 
@@ -139,7 +161,7 @@ class Console:
         self.started = time.monotonic()
         self.final: Any = None
         self.error: BaseException | None = None
-        self._out_open = True
+        self._gone: set[TextIO] = set()
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -161,12 +183,12 @@ class Console:
 
     def _clear(self) -> None:
         if self.live:
-            self.err.write("\r\033[K")
+            self._write(self.err, "\r\033[K")
 
     def _draw(self) -> None:
         elapsed = int(time.monotonic() - self.started)
-        self.err.write(f"\r\033[K[{self.status}] {self.job_id} {elapsed // 60:02d}:{elapsed % 60:02d}")
-        self.err.flush()
+        self._write(self.err, f"\r\033[K[{self.status}] {self.job_id} "
+                              f"{elapsed // 60:02d}:{elapsed % 60:02d}")
 
     def _tick(self) -> None:
         while not self._done.wait(0.5):
@@ -185,22 +207,23 @@ class Console:
         if not self.live:
             self.note(f"status: {self.status}", raw=True)
 
+    def _write(self, stream: TextIO, text: str) -> None:
+        """Write, unless the stream's reader is gone (`run … | head`, a closed terminal): then
+        stop writing to it and keep following the job; its verdict, and the stop an interrupt
+        owes it, still matter."""
+        if stream in self._gone:
+            return
+        try:
+            stream.write(text)
+            stream.flush()
+        except OSError:
+            self._gone.add(stream)
+
     def on_line(self, line: Any) -> None:
-        to_stderr = line.stream == "stderr"
         text = safe_text(line.text)
         with self._lock:
             self._clear()
-            if to_stderr:
-                self.err.write(text + "\n")
-                self.err.flush()
-            elif self._out_open:
-                try:
-                    self.out.write(text + "\n")
-                    self.out.flush()
-                except BrokenPipeError:
-                    # `run … | head`: the reader left; keep following the job (its verdict and
-                    # a stop on interrupt still matter), just stop printing its output.
-                    self._out_open = False
+            self._write(self.err if line.stream == "stderr" else self.out, text + "\n")
             if self.live:
                 self._draw()
 
@@ -212,7 +235,6 @@ class Console:
         text = message if raw else one_line(message)
         with self._lock:
             self._clear()
-            self.err.write(text + "\n")
-            self.err.flush()
+            self._write(self.err, text + "\n")
             if self.live and not self._done.is_set():
                 self._draw()

@@ -31,6 +31,7 @@ from ._terminal import (
     apply_log_level,
     log_to_stderr,
     one_line,
+    release_streams,
     robust_streams,
     safe_text,
 )
@@ -327,8 +328,9 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def _error(message: object) -> None:
-    sys.stderr.write(f"error: {one_line(str(message))}\n")
-    sys.stderr.flush()
+    with contextlib.suppress(OSError):  # stderr gone (a closed terminal): the exit code tells
+        sys.stderr.write(f"error: {one_line(str(message))}\n")
+        sys.stderr.flush()
 
 
 def _repeat_signal_message(signum: int) -> str:
@@ -355,6 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A signal outside a job's wait (status, stop, logs, a start being set up).
         _error(f"interrupted by {_signal_name(exc)}")
         return exit_code(exc)
+    finally:
+        release_streams()
 
 
 def _dispatch(handler: Any, args: argparse.Namespace) -> int:
@@ -383,10 +387,7 @@ def _dispatch(handler: Any, args: argparse.Namespace) -> int:
         _error(exc)
         return EXIT_API
     except BrokenPipeError:
-        # `logs JOB | head`: the reader left. End quietly, as a program killed by SIGPIPE would
-        # (and keep the interpreter's last flush of stdout from failing again).
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # `logs JOB | head`: the reader left. End quietly, as a program killed by SIGPIPE would.
         return EXIT_BROKEN_PIPE
     except Exception as exc:
         log.debug("Internal error", exc_info=True)

@@ -98,3 +98,37 @@ def test_a_second_signal_does_not_cut_the_stop_short(
     [job] = executions_titled(sandbox, "sig-twice")
     assert job.status == "Stopped"
     assert f"Domino job {job.id} stopped (Stopped)" in err
+
+
+def test_a_closed_terminal_and_its_sighup_stop_the_job(
+    sandbox: SandboxServer, env: dict[str, str]
+) -> None:
+    # The SSH session drops: the terminal is gone (every write fails) and SIGHUP follows.
+    import os
+    import pty
+    import subprocess
+
+    from .conftest import CLI
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*CLI, "run", "--poll-freq", "0.3", "--title", "sig-hangup",
+                             "echo started; sleep 60"],
+                            stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    try:
+        seen = b""
+        while b"started" not in seen:
+            chunk = os.read(master, 4096)
+            assert chunk, "the terminal closed before the job's first line"
+            seen += chunk
+        os.close(master)
+        master = -1
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=30) == 128 + signal.SIGHUP
+    finally:
+        if master >= 0:
+            os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    [job] = executions_titled(sandbox, "sig-hangup")
+    assert job.status == "Stopped" and job.stop_requested
