@@ -1,7 +1,8 @@
 """``DominoHook``: the ``domino`` Airflow connection → core ``DominoConfig`` and (lazy) clients.
 
 Connection fields: host = Domino URL, password = API key; extras ``project``, ``token_file``,
-``api_proxy``, ``verify`` (plain keys or the ``extra__domino__*`` form). Anything the connection
+``api_proxy``, ``verify`` (true/false), ``ca_bundle`` (CA bundle path for a private CA; plain keys
+or the ``extra__domino__*`` form). Anything the connection
 lacks, or the whole connection when it does not exist, falls back to the Domino environment
 variables (``DOMINO_API_HOST``, ``DOMINO_USER_API_KEY``, ``DOMINO_TOKEN_FILE``,
 ``DOMINO_API_PROXY``, ``DOMINO_PROJECT``). The HTTP clients (requests/httpx) are imported only
@@ -15,7 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from domino_orchestrate.core.config import DominoConfig
-from domino_orchestrate.core.errors import DominoError
+from domino_orchestrate.core.errors import ConfigurationError, DominoError
 
 try:
     from airflow.sdk import BaseHook
@@ -117,13 +118,22 @@ class DominoHook(BaseHook):
                 host = f"{host.rstrip('/')}:{conn.port}"
             api_key = conn.password or None
         project = self.project or extra("project") or os.environ.get("DOMINO_PROJECT") or None
+        verify: bool | str | None = _as_bool(extra("verify"))
+        ca_bundle = extra("ca_bundle")
+        if ca_bundle is not None:
+            if verify is False:
+                raise ConfigurationError(
+                    f"Airflow connection {self.domino_conn_id!r}: ca_bundle verifies Domino's "
+                    "certificate, so it cannot be combined with verify=false; remove one of them."
+                )
+            verify = str(ca_bundle)
         return DominoConfig.resolve(
             host=host,
             project=project,
             api_key=api_key,
             domino_token_file=extra("token_file"),
             api_proxy=extra("api_proxy"),
-            verify=_as_bool(extra("verify")),
+            verify=verify,
             max_retries=int(extra("max_retries")) if extra("max_retries") is not None else None,
             timeout=float(extra("timeout") or 30.0),
         )

@@ -34,6 +34,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Verify TLS certificates",
         "schema": {"type": ["boolean", "null"], "default": True},
     },
+    "ca_bundle": {
+        "label": "CA bundle",
+        "schema": {"type": ["string", "null"]},
+        "description": "Path of a PEM file (or directory) with the CA that signed Domino's "
+        "certificate, for a private CA. Needs Verify TLS certificates on.",
+    },
 }
 
 #: Standard fields: host and the API key in the password field; the rest hidden.
@@ -46,6 +52,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "project": "owner/project",
         "token_file": "/var/lib/domino/home/.api/token",
         "api_proxy": "http://localhost:8899",
+        "ca_bundle": "/etc/ssl/certs/domino-ca.pem",
     },
 }
 _PKG = "domino_orchestrate.airflow"

@@ -43,7 +43,7 @@ def test_providers_manager_discovers_the_provider() -> None:
     assert "domino_orchestrate.airflow.links.DominoJobLink" in pm.extra_links_class_names
     widgets = pm.connection_form_widgets
     assert {"extra__domino__project", "extra__domino__token_file", "extra__domino__api_proxy",
-            "extra__domino__verify"} <= set(widgets)
+            "extra__domino__verify", "extra__domino__ca_bundle"} <= set(widgets)
     behaviour = pm.field_behaviours["domino"]
     assert behaviour["relabeling"]["password"] == "API key"
     assert "login" in behaviour["hidden_fields"]
@@ -55,7 +55,7 @@ def test_hook_form_methods_match_the_declarative_form() -> None:
 
     behaviour = DominoHook.get_ui_field_behaviour()
     assert behaviour["relabeling"] == {"host": "Domino URL", "password": "API key"}
-    assert set(CONN_FIELDS) == {"project", "token_file", "api_proxy", "verify"}
+    assert set(CONN_FIELDS) == {"project", "token_file", "api_proxy", "verify", "ca_bundle"}
     assert isinstance(DominoHook.get_connection_form_widgets(), dict)
 
 
@@ -95,6 +95,31 @@ def test_hook_token_file_and_proxy_extras(monkeypatch: pytest.MonkeyPatch, tmp_p
     _conn(monkeypatch, extra={"api_proxy": "http://localhost:8899", "project": "a/b"})
     config = DominoHook().config
     assert config.credentials.kind == "proxy" and config.api_proxy == "http://localhost:8899"
+
+
+def test_hook_ca_bundle_extra_is_the_verify_path(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    """A private CA: the connection's ca_bundle reaches the core as ``verify``; a bundle with
+    verify=false, or one that does not exist, is one clear error naming what to fix."""
+    from domino_orchestrate.airflow.hooks import DominoHook
+    from domino_orchestrate.core import ConfigurationError
+
+    for name in ("DOMINO_API_HOST", "DOMINO_USER_API_KEY", "DOMINO_TOKEN_FILE", "DOMINO_API_PROXY",
+                 "DOMINO_VERIFY_CERTIFICATE"):
+        monkeypatch.delenv(name, raising=False)
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    _conn(monkeypatch, host="https://domino.example.com", password="k",
+          extra={"project": "a/b", "ca_bundle": str(bundle)})
+    assert DominoHook().config.verify == str(bundle)
+    _conn(monkeypatch, host="https://domino.example.com", password="k",
+          extra={"project": "a/b", "ca_bundle": str(bundle), "verify": "false"})
+    with pytest.raises(ConfigurationError, match="cannot be combined with verify=false"):
+        _ = DominoHook().config
+    _conn(monkeypatch, host="https://domino.example.com", password="k",
+          extra={"project": "a/b", "extra__domino__ca_bundle": str(tmp_path / "missing.pem")})
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        _ = DominoHook().config
 
 
 def test_hook_falls_back_to_domino_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
