@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import threading
 import time
@@ -111,6 +112,8 @@ class RetryQuota:
 
 #: The one quota of this process.
 QUOTA = RetryQuota()
+if hasattr(os, "register_at_fork"):  # a lock held in the parent at fork time stays held
+    os.register_at_fork(after_in_child=lambda: setattr(QUOTA, "_lock", threading.Lock()))
 
 
 @dataclass(frozen=True)

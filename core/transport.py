@@ -26,6 +26,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -207,8 +208,6 @@ def _transport_error(req: ApiRequest, exc: Exception, sent: bool) -> TransportEr
 def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
     if isinstance(verify, bool):
         return verify
-    import os
-
     if os.path.isdir(verify):
         return ssl.create_default_context(capath=verify)
     return ssl.create_default_context(cafile=verify)
@@ -220,6 +219,9 @@ class _Watchdog:
     """
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self._cond = threading.Condition()
         self._heap: list[list[Any]] = []
         self._order = itertools.count()
@@ -257,6 +259,8 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):  # a forked worker starts with a fresh, unlocked watchdog
+    os.register_at_fork(after_in_child=_WATCHDOG.reset)
 
 
 class _Inflight:
