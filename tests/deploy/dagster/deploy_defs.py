@@ -1,0 +1,75 @@
+"""The code location the Dagster deployment tests load with ``dagster dev -f``: jobs whose ops run
+Domino jobs on the test sandbox. Host and API key come from DOMINO_API_HOST / DOMINO_USER_API_KEY,
+set by the fixture for the whole deployment (webserver, daemon, code server, run workers)."""
+
+
+import os
+from pathlib import Path
+from typing import Any
+
+from dagster import Definitions, OpExecutionContext, in_process_executor, job, op
+
+from domino_orchestrate.dagster import DominoResource, domino_job_op
+
+PROJECT = "demo/quick-start"
+
+#: Prints a line when it gets SIGTERM (the sandbox's stop), i.e. after the follower's last fetch.
+LONG_COMMAND = (
+    "trap 'echo got-term; sleep 0.3; echo cleanup-done; exit 143' TERM; "
+    "echo started; sleep 120 & wait"
+)
+
+
+def domino(**settings: Any) -> DominoResource:
+    return DominoResource(project=PROJECT, poll_freq=1.0, initial_interval=0.2, stop_timeout=20,
+                          **settings)
+
+
+long_step = domino_job_op("long_step", LONG_COMMAND)
+
+
+@job
+def long_multiprocess() -> None:
+    long_step()
+
+
+@job(executor_def=in_process_executor)
+def long_in_process() -> None:
+    long_step()
+
+
+@job
+def long_max_runtime() -> None:
+    """The test tags its run with dagster/max_runtime once the Domino job runs."""
+    long_step()
+
+
+@job(resource_defs={"domino": domino(on_worker_shutdown="leave_running")},
+     tags={"dagster/max_retries": "1"}, executor_def=in_process_executor)
+def long_drained() -> None:
+    """A node drain: the run worker gets SIGTERM; the job is left for the run retry."""
+    domino_job_op("drained_step", "echo started; sleep 6; echo drained-job-done")()
+
+
+@op(required_resource_keys={"domino"})
+def build(context: OpExecutionContext) -> dict[str, Any]:
+    """Runs a Domino job, then fails the first attempt of each run chain in its own
+    post-processing: the failed run leaves behind a Domino job that succeeded."""
+    result = context.resources.domino.run_job(context, "echo building; sleep 1; echo built")
+    marker = Path(os.environ["DOMINO_DEPLOY_MARKERS"]) / (context.run.root_run_id or context.run_id)
+    if not marker.exists():
+        marker.touch()
+        raise RuntimeError("post-processing failed on the first attempt")
+    return result.to_dict()
+
+
+@job(executor_def=in_process_executor)
+def build_then_fail_once() -> None:
+    build()
+
+
+defs = Definitions(
+    jobs=[long_multiprocess, long_in_process, long_max_runtime, long_drained,
+          build_then_fail_once],
+    resources={"domino": domino()},
+)
