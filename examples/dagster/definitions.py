@@ -7,6 +7,10 @@ Domino job appears in Dagster (a ``Failure`` with the job's status, URL and last
 Load it with ``dagster dev -f examples/dagster/definitions.py`` after setting DOMINO_API_HOST,
 DOMINO_USER_API_KEY and DOMINO_PROJECT (``owner/name``), or materialize it against the sandbox
 with ``python examples/dagster/run_demo.py``.
+
+In the UI, terminating a run stops its Domino jobs (the stop and its confirmation appear in the
+run's event log); "Re-execute from failure" reattaches to a Domino job the failed run left running
+or that succeeded unseen, "Re-execute all steps" starts new ones.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ import pytest
 from domino_orchestrate.sandbox.server import SandboxServer
 
 HERE = Path(__file__).resolve().parent
+#: The example the README points to, loaded as a second code location exactly as its docstring says.
+EXAMPLE = HERE.parents[2] / "examples" / "dagster" / "definitions.py"
+LOCATIONS = {"deploy_defs.py": HERE / "deploy_defs.py", "definitions.py": EXAMPLE}
 DAGSTER_BIN = Path(sys.executable).with_name("dagster")
 START_TIMEOUT = 120.0
 
@@ -58,8 +61,8 @@ class DagsterDeployment:
     home: Path
     markers: Path
     log_file: Path
-    location: str
-    repository: str
+    #: code location name -> repository name
+    repositories: dict[str, str]
     sandbox: SandboxServer
 
     # --- GraphQL ---
@@ -71,10 +74,15 @@ class DagsterDeployment:
         assert not body.get("errors"), body["errors"]
         return dict(body["data"])
 
-    def launch(self, job_name: str, tags: dict[str, str] | None = None) -> str:
+    def launch(self, job_name: str, tags: dict[str, str] | None = None, *,
+               location: str = "deploy_defs.py", assets: list[str] | None = None) -> str:
+        selector: dict[str, Any] = {
+            "repositoryLocationName": location, "repositoryName": self.repositories[location],
+            "jobName": job_name}
+        if assets is not None:
+            selector["assetSelection"] = [{"path": [name]} for name in assets]
         data = self.graphql(LAUNCH, params={
-            "selector": {"repositoryLocationName": self.location,
-                         "repositoryName": self.repository, "jobName": job_name},
+            "selector": selector,
             "executionMetadata": {"tags": [{"key": k, "value": v}
                                            for k, v in (tags or {}).items()]},
         })["launchRun"]
@@ -136,6 +144,11 @@ class DagsterDeployment:
         """Every message of the run's event log, as the UI's log view shows them."""
         return [str(e.get("message") or "") for e in self.events(run_id)]
 
+    def step_errors(self, run_id: str) -> list[str]:
+        """The error messages of the run's step failures (what the UI shows for a failed step)."""
+        return [str(e["error"]["message"]) for e in self.events(run_id)
+                if e["__typename"] == "ExecutionStepFailureEvent" and e.get("error")]
+
     def user_messages(self, run_id: str) -> list[tuple[str, str]]:
         """(level, message) of what steps sent to ``context.log`` (LogMessageEvent)."""
         return [(str(e["level"]), str(e["message"])) for e in self.events(run_id)
@@ -151,7 +164,10 @@ class DagsterDeployment:
     # --- the sandbox's record ---
     def jobs(self, dagster_job: str) -> dict[str, str]:
         """Domino job id -> status of every job the sandbox started for a Dagster job."""
-        prefix = f"dagster {dagster_job}."
+        return self.jobs_titled(f"dagster {dagster_job}.")
+
+    def jobs_titled(self, prefix: str) -> dict[str, str]:
+        """Domino job id -> status of every job whose title starts with ``prefix``."""
         return {ex.id: ex.status for ex in self.sandbox.ctx.store.all()
                 if (ex.title or "").startswith(prefix)}
 
@@ -207,7 +223,11 @@ query($runId: ID!, $cursor: String) {
     __typename
     ... on EventConnection {
       cursor hasMore
-      events { __typename ... on MessageEvent { message level stepKey } }
+      events {
+        __typename
+        ... on MessageEvent { message level stepKey }
+        ... on ExecutionStepFailureEvent { error { message } }
+      }
     }
     ... on PythonError { message }
   }
@@ -254,9 +274,9 @@ def dagster_deployment() -> Iterator[DagsterDeployment]:
         })
         log_file = root / "dagster-dev.log"
         with open(log_file, "wb") as log_out:
+            files = [arg for path in LOCATIONS.values() for arg in ("-f", str(path))]
             proc = subprocess.Popen(
-                [str(DAGSTER_BIN), "dev", "-f", str(HERE / "deploy_defs.py"),
-                 "-h", "127.0.0.1", "-p", str(port)],
+                [str(DAGSTER_BIN), "dev", *files, "-h", "127.0.0.1", "-p", str(port)],
                 cwd=tmp, env=env, stdout=log_out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -291,10 +311,9 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, home: Path, markers: Pa
             resp = httpx.post(f"{url}/graphql", json={"query": REPOSITORIES}, timeout=10)
             last = resp.json()
             repos = last["data"]["repositoriesOrError"]
-            if repos["__typename"] == "RepositoryConnection" and repos["nodes"]:
-                node = repos["nodes"][0]
-                return DagsterDeployment(url, home, markers, log_file, node["location"]["name"],
-                                         node["name"], sandbox)
+            found = {node["location"]["name"]: node["name"] for node in repos.get("nodes") or ()}
+            if set(found) == set(LOCATIONS):
+                return DagsterDeployment(url, home, markers, log_file, found, sandbox)
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             pass
         time.sleep(0.5)

@@ -244,3 +244,26 @@ def test_run_worker_sigterm_leaves_the_job_for_the_run_retry(
     new = {k: v for k, v in deploy.jobs("long_drained").items() if k not in known}
     assert new == {job_id: "Succeeded"}
     assert "drained-job-done" in deploy.messages(retry)
+
+
+# --- the example, loaded the way its docstring says ---------------------------------------------
+
+
+def test_example_definitions_run_under_dagster_dev(dagster_deployment: DagsterDeployment) -> None:
+    """``dagster dev -f examples/dagster/definitions.py`` with DOMINO_API_HOST and
+    DOMINO_USER_API_KEY set: materializing all three assets runs three Domino jobs, the failing
+    one fails the run with its last lines in the event log."""
+    deploy = dagster_deployment
+    run_id = deploy.launch("__ASSET_JOB", location="definitions.py",
+                           assets=["features", "train_model", "broken_report"])
+    assert deploy.wait_status(run_id) == "FAILURE"
+    jobs = deploy.jobs_titled("demo ")
+    titles = {ex.title.split(" [do:")[0]: ex.status for ex in deploy.sandbox.ctx.store.all()
+              if ex.id in jobs and ex.title}
+    assert titles == {"demo features": "Succeeded", "demo training": "Succeeded",
+                      "demo report (fails on purpose)": "Failed"}
+    messages = deploy.messages(run_id)
+    assert "model saved" in messages
+    assert ("WARNING", "ValueError: no data for today") in deploy.user_messages(run_id)
+    (error,) = deploy.step_errors(run_id)
+    assert "ended Failed" in error and "ValueError: no data for today" in error
