@@ -26,6 +26,7 @@ from domino_orchestrate.prefect import DominoCredentials
 from domino_orchestrate.sandbox.server import SandboxServer
 
 PROJECT = "demo/quick-start"
+OTHER_PROJECT = "demo/other"
 #: Fast polling for tests.
 FAST = {"poll_freq": 0.5, "initial_interval": 0.2, "stop_timeout": 20.0}
 
@@ -41,7 +42,7 @@ def prefect_api() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(projects={PROJECT: None}) as srv:
+    with SandboxServer(projects={PROJECT: None, OTHER_PROJECT: None}) as srv:
         yield srv
 
 

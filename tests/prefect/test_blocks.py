@@ -119,3 +119,38 @@ def test_domino_job_block_save_load(creds: DominoCredentials, prefect_api: str) 
     assert loaded.credentials.api_key is not None
     assert loaded.credentials.api_key.get_secret_value() == creds.api_key.get_secret_value()  # type: ignore[union-attr]
     assert loaded.job_spec().hardware_tier_name == "Small"
+
+
+def test_credentials_parameter_accepts_a_saved_block_by_reference(sandbox: Any,
+                                                                  prefect_api: str) -> None:
+    """What the server does with the UI's "select block": check ``{"$ref": …}`` against the
+    deployment's parameter schema (oneOf[inline block, reference]); then the flow loads it."""
+    from prefect.utilities.callables import parameter_schema
+    from prefect.utilities.schema_tools.validation import preprocess_schema, validate
+
+    from domino_orchestrate.prefect.flows import run_domino_job
+
+    schema = preprocess_schema(parameter_schema(run_domino_job.fn).model_dump_for_openapi())
+    name = f"by-ref-{uuid.uuid4().hex[:8]}"
+    block_id = DominoCredentials(host=sandbox.url, api_key=sandbox.api_key,
+                                 project="demo/quick-start").save(name)
+    reference = {"$ref": {"block_document_id": str(block_id)}}
+    for credentials in (reference, {"host": sandbox.url}, {}, "prod",
+                        json.loads(DominoCredentials(host=sandbox.url).model_dump_json())):
+        validate({"credentials": credentials, "command": "echo"}, schema, raise_on_error=True,
+                 preprocess=False, ignore_required=True)
+    with pytest.raises(Exception, match="credentials"):
+        validate({"credentials": {"host": 3}, "command": "echo"}, schema, raise_on_error=True,
+                 preprocess=False, ignore_required=True)
+    resolved = run_domino_job.validate_parameters({"credentials": reference, "command": "echo"})
+    assert isinstance(resolved["credentials"], DominoCredentials)
+    assert resolved["credentials"].host == sandbox.url
+
+
+def test_ca_bundle_path_reaches_the_core(tmp_path: Any) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    creds = DominoCredentials(host="https://domino.example.com", api_key="k", verify=str(bundle))
+    assert creds.get_config().verify == str(bundle)
+    assert DominoCredentials(host="https://domino.example.com", api_key="k",
+                             verify=False).get_config().verify is False

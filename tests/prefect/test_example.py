@@ -44,3 +44,20 @@ def test_import_is_cheap() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_example_docstring_command_runs_as_written(sandbox: Any, prefect_api: str) -> None:
+    """``python examples/prefect/domino_example_flow.py owner/project`` with the two DOMINO_*
+    variables of its docstring (and the Prefect API the user's profile names)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOMINO_")}
+    env.update({"DOMINO_API_HOST": sandbox.url, "DOMINO_USER_API_KEY": sandbox.api_key,
+                "PREFECT_API_URL": prefect_api})
+    out = subprocess.run([sys.executable, str(EXAMPLES / "domino_example_flow.py"),
+                          "demo/quick-start"], env=env, capture_output=True, text=True,
+                         timeout=240, cwd=EXAMPLES.parents[1])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "'task': 'train', " in out.stdout and "'state': 'Succeeded'" in out.stdout
+    assert "'task': 'validate', " in out.stdout and "'state': 'Failed'" in out.stdout
+    assert sandbox.api_key not in out.stdout + out.stderr

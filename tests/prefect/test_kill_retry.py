@@ -5,18 +5,23 @@ subflow retries and parent flow-run retries reattach to the job already started.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import prefect.runtime as prefect_runtime
 import pytest
-from prefect import flow
+from prefect import flow, unmapped
+from prefect.client.orchestration import get_client
+from prefect.states import Cancelling
 
 from domino_orchestrate.core import JobHandle
 from domino_orchestrate.prefect import (
@@ -64,6 +69,11 @@ def test_task_timeout_stops_job(creds: DominoCredentials, h: Any, domino: Any) -
     with pytest.raises(TimeoutError):
         state.result()
     _wait_stopped(h, domino, title)
+    # The stop and its confirmation are in the flow run's logs, not only the worker console.
+    job = _only_job(h, domino, title)
+    logs = "\n".join(h.read_logs(state.state_details.flow_run_id))
+    assert f"stopping Domino job {job.job_id}" in logs
+    assert f"Domino job {job.job_id} stopped (Stopped)" in logs
 
 
 def test_max_poll_time_stops_job(creds: DominoCredentials, h: Any, domino: Any) -> None:
@@ -254,3 +264,97 @@ def test_two_identical_calls_start_two_jobs(creds: DominoCredentials, h: Any,
     ids = pipeline()
     assert len(set(ids)) == 2
     assert h.starts(sandbox, title) == 2
+
+
+# --- a flow run that ends while its tasks wait in other threads ----------------------------------
+
+
+def _in_thread(fn: Any) -> threading.Thread:
+    """Run ``fn`` in a thread that sees this test's Prefect settings (a context variable)."""
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(fn,), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_cancel_stops_jobs_waited_for_in_submitted_tasks(
+        creds: DominoCredentials, h: Any, domino: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI's Cancel sets the flow run Cancelling; Prefect interrupts only the flow's main
+    thread (and here no worker SIGTERMs anything): jobs waited for by ``.submit()`` are stopped
+    by the flow-run watch, and the stop is in the flow run's logs."""
+    monkeypatch.setattr(_common, "CANCELLING_GRACE", 1.0)
+    title = _title("cancel-submit")
+    flow_run_ids: list[Any] = []
+
+    @flow
+    def pipeline() -> None:
+        flow_run_ids.append(prefect_runtime.flow_run.id)
+        handles = [start_domino_job(creds, "echo go; sleep 60", title=f"{title}-{i}")
+                   for i in range(2)]
+        futures = [wait_for_domino_job.submit(creds, handle, poll_options=h.fast())
+                   for handle in handles]
+        [future.result() for future in futures]
+
+    def cancel_when_running() -> None:
+        h.wait_for(lambda: len([j for j in h.jobs_titled(domino, title)
+                                if j.status.value == "Running"]) == 2, 60.0)
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(flow_run_ids[0], Cancelling(), force=True)
+
+    canceller = _in_thread(cancel_when_running)
+    started = time.monotonic()
+    pipeline(return_state=True)
+    canceller.join(5)
+    assert time.monotonic() - started < 40
+    jobs = h.jobs_titled(domino, title)
+    assert len(jobs) == 2
+    assert {domino.get_job(j.job_id).status.value for j in jobs} == {"Stopped"}
+    logs = "\n".join(h.read_logs(flow_run_ids[0]))
+    for job in jobs:
+        assert f"is Cancelling): stopping Domino job {job.job_id}" in logs
+        assert f"Domino job {job.job_id} stopped (Stopped)" in logs
+
+
+def test_flow_timeout_stops_jobs_waited_for_in_mapped_tasks(creds: DominoCredentials, h: Any,
+                                                            domino: Any) -> None:
+    title = _title("flow-timeout")
+
+    @flow(timeout_seconds=4)
+    def pipeline() -> None:
+        starts = start_domino_job.map(unmapped(creds), ["echo go; sleep 60"] * 2,
+                                      title=[f"{title}-0", f"{title}-1"])
+        wait_for_domino_job.map(unmapped(creds), starts, poll_options=unmapped(h.fast())).result()
+
+    started = time.monotonic()
+    state = pipeline(return_state=True)
+    assert state.is_failed()
+    assert time.monotonic() - started < 30
+    jobs = h.jobs_titled(domino, title)
+    assert len(jobs) == 2
+    assert {domino.get_job(j.job_id).status.value for j in jobs} == {"Stopped"}
+    logs = "\n".join(h.read_logs(state.state_details.flow_run_id))
+    assert "timed out after 4 s (the flow's timeout_seconds)" in logs
+
+
+def test_flow_retry_finds_one_command_started_in_two_projects_in_any_order(
+        creds: DominoCredentials, h: Any, sandbox: Any) -> None:
+    """The key holds the project: a retry that calls the projects in the other order still
+    reattaches to both jobs; a new flow run (a deliberate rerun) starts both afresh."""
+    title = _title("two-projects")
+
+    @flow(retries=1, retry_delay_seconds=0)
+    def pipeline() -> list[str]:
+        projects = ["demo/quick-start", "demo/other"]
+        if prefect_runtime.flow_run.run_count > 1:
+            projects.reverse()
+        handles = [start_domino_job(creds, "sleep 1; echo done", title=title, project=project)
+                   for project in projects]
+        if prefect_runtime.flow_run.run_count == 1:
+            raise RuntimeError("lost after the starts")
+        return [wait_for_domino_job(creds, handle, poll_options=h.fast())["job_id"]
+                for handle in handles]
+
+    first = pipeline()
+    assert h.starts(sandbox, title) == 2
+    second = pipeline()
+    assert h.starts(sandbox, title) == 4
+    assert not set(first) & set(second)

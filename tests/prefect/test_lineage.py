@@ -23,6 +23,8 @@ def test_lineage_events_parent_and_env(
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(events_file))
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
     monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(tmp_path / "spool"))
+    # Opt in to the parent ids in the job's environment (otherwise the command goes as written).
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_ENV", "true")
     title = f"lin-{uuid.uuid4().hex[:8]}"
 
     @flow(name="lineage-parent")
