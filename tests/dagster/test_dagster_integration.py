@@ -168,6 +168,22 @@ def test_resource_validation_and_env_fallback(monkeypatch: pytest.MonkeyPatch) -
     assert resource.poll_options().poll_freq == 5.0
 
 
+def test_ca_bundle_setting_reaches_the_client_as_verify(tmp_path: Path) -> None:
+    bundle = tmp_path / "company-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    resource = DominoResource(host="https://domino.example.com", project="a/b", api_key="k",
+                              ca_bundle=str(bundle))
+    assert resource.get_config().verify == str(bundle)
+    assert DominoResource(host="https://domino.example.com", project="a/b", api_key="k",
+                          verify_tls=False).get_config().verify is False
+    missing = DominoResource(host="https://domino.example.com", project="a/b", api_key="k",
+                             ca_bundle=str(tmp_path / "nope.pem"))
+    with pytest.raises(ConfigurationError, match="CA bundle"):
+        missing.get_config()
+    with pytest.raises(ValidationError, match="ca_bundle"):
+        DominoResource(project="a/b", api_key="k", ca_bundle=str(bundle), verify_tls=False)
+
+
 # --- failures --------------------------------------------------------------------------------------
 
 
@@ -573,6 +589,8 @@ def test_lineage_events_and_parent_ids_reach_the_job(
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(events_file))
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
     monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(tmp_path / "spool"))
+    # The parent ids are exported before the command only when the user opts in.
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_ENV", "true")
     lin = domino_job_asset("lin", 'echo "parent=$OPENLINEAGE_PARENT_JOB_NAME"', deps=["raw"])
     result = materialize([lin], resources={"domino": domino}, instance=instance,
                          selection=["lin"])
