@@ -5,12 +5,13 @@ What the job is told about the Dagster step (both ways are available, pick per c
 * **command template** — ``{partition_key}``, ``{partition_key_range_start}`` and
   ``{partition_key_range_end}`` in the command are replaced by the shell-quoted value. Any other
   brace (``${HOME}``, ``{a,b}``) is left alone; the template is not ``str.format``.
-* **environment variables** exported before the command: ``DAGSTER_RUN_ID``, ``DAGSTER_JOB_NAME``,
-  ``DAGSTER_STEP_KEY``, ``DAGSTER_ASSET_KEY`` (assets), ``DAGSTER_PARTITION_KEY`` (partitioned
-  steps, with ``pass_partition_key=True``, the default), and with ``pass_upstream=True``
-  ``DAGSTER_UPSTREAM``: JSON ``{upstream asset key: {"job_id", "url", "status",
-  "output_commit_id", "partition"}}`` read from each upstream asset's latest materialization
-  (for ops: the upstream ops' output values).
+* **environment variables**, only when asked for (otherwise Domino runs the command exactly as
+  written): with ``export_step_env=True`` an ``export …;`` prefix sets ``DAGSTER_RUN_ID``,
+  ``DAGSTER_JOB_NAME``, ``DAGSTER_STEP_KEY``, ``DAGSTER_ASSET_KEY`` (assets) and
+  ``DAGSTER_PARTITION_KEY`` (partitioned steps, unless ``pass_partition_key=False``); with
+  ``pass_upstream=True`` it sets ``DAGSTER_UPSTREAM``: JSON ``{upstream asset key: {"job_id",
+  "url", "status", "output_commit_id", "partition"}}`` read from each upstream asset's latest
+  materialization (for ops: the upstream ops' output values).
 
 The template and partition are part of the idempotency key, the per-run variables are not, so a
 retry or a from-failure re-execution reattaches to the job the first attempt started.
@@ -114,10 +115,17 @@ def _upstream_assets(context: AssetExecutionContext, keys: Iterable[str],
 
 
 def step_env(context: Context, *, pass_partition_key: bool = True,
-             upstream: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The ``DAGSTER_*`` variables exported before a factory-built job's command."""
+             upstream: Mapping[str, Any] | None = None, export_step_env: bool = True
+             ) -> dict[str, str]:
+    """The ``DAGSTER_*`` variables exported before a factory-built job's command: the step's
+    with ``export_step_env``, ``DAGSTER_UPSTREAM`` when ``upstream`` is given."""
+    env: dict[str, str] = {}
+    if upstream is not None:
+        env["DAGSTER_UPSTREAM"] = json.dumps(upstream, sort_keys=True, default=str)
+    if not export_step_env:
+        return env
     ident = step_identity(context)
-    env = {
+    env |= {
         "DAGSTER_RUN_ID": ident.run_id,
         "DAGSTER_JOB_NAME": ident.job_name,
         "DAGSTER_STEP_KEY": ident.step_key,
@@ -126,8 +134,6 @@ def step_env(context: Context, *, pass_partition_key: bool = True,
         env["DAGSTER_ASSET_KEY"] = ",".join(ident.asset_keys)
     if pass_partition_key and ident.partition_key is not None:
         env["DAGSTER_PARTITION_KEY"] = ident.partition_key
-    if upstream is not None:
-        env["DAGSTER_UPSTREAM"] = json.dumps(upstream, sort_keys=True, default=str)
     return env
 
 
@@ -154,6 +160,7 @@ def domino_job_asset(
     partitions_def: PartitionsDefinition[str] | None = None,
     pass_partition_key: bool = True,
     pass_upstream: bool = False,
+    export_step_env: bool = False,
     resource_key: str = "domino",
     group_name: str | None = None,
     description: str | None = None,
@@ -190,7 +197,8 @@ def domino_job_asset(
         upstream = (_upstream_assets(context, ident.upstream_asset_keys, ident.partition_key)
                     if pass_upstream else None)
         rendered = replace(spec, command=render_command(spec.command, context, pass_partition_key))
-        env = step_env(context, pass_partition_key=pass_partition_key, upstream=upstream)
+        env = step_env(context, pass_partition_key=pass_partition_key, upstream=upstream,
+                       export_step_env=export_step_env)
         result = domino.run_job(context, rendered, env=env, poll_overrides=poll_overrides)
         return result.materialize_result()
 
@@ -204,6 +212,7 @@ def domino_job_op(
     upstream: Sequence[str] = (),
     pass_partition_key: bool = True,
     pass_upstream: bool = False,
+    export_step_env: bool = False,
     resource_key: str = "domino",
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
@@ -234,7 +243,8 @@ def domino_job_op(
         domino: DominoResource = getattr(context.resources, resource_key)
         rendered = replace(spec, command=render_command(spec.command, context, pass_partition_key))
         env = step_env(context, pass_partition_key=pass_partition_key,
-                       upstream=dict(inputs) if pass_upstream else None)
+                       upstream=dict(inputs) if pass_upstream else None,
+                       export_step_env=export_step_env)
         result = domino.run_job(context, rendered, env=env, poll_overrides=poll_overrides)
         return result.output()
 

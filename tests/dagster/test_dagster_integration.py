@@ -499,7 +499,7 @@ def test_partition_key_in_template_and_env(
 ) -> None:
     parts = StaticPartitionsDefinition(["2024-01-02", "a b"])
     daily = domino_job_asset("daily", "echo date={partition_key} env=$DAGSTER_PARTITION_KEY",
-                             partitions_def=parts)
+                             partitions_def=parts, export_step_env=True)
     r1 = materialize([daily], resources={"domino": domino}, instance=instance, partition_key="a b")
     r2 = materialize([daily], resources={"domino": domino}, instance=instance,
                      partition_key="2024-01-02")
@@ -509,6 +509,21 @@ def test_partition_key_in_template_and_env(
     assert starts(srv) == 2
     titles = list(srv.stats()["starts_by_title"])
     assert any("[a b]" in t for t in titles) and any("[2024-01-02]" in t for t in titles)
+
+
+def test_command_reaches_domino_as_written_unless_step_env_is_asked_for(
+    srv: SandboxServer, domino: DominoResource, instance: DagsterInstance
+) -> None:
+    plain = domino_job_asset("plain", "echo as-written")
+    with_env = domino_job_asset("with_env", 'echo "step=$DAGSTER_STEP_KEY"', export_step_env=True)
+    result = materialize([plain, with_env], resources={"domino": domino}, instance=instance)
+
+    assert result.success
+    commands = {ex.title.split(" [do:")[0]: ex.command_display for ex in srv.ctx.store.all()
+                if ex.title}
+    assert commands["dagster __ephemeral_asset_job__.plain"] == "echo as-written"
+    assert commands["dagster __ephemeral_asset_job__.with_env"].startswith("export DAGSTER_RUN_ID=")
+    assert "step=with_env" in user_logs(instance, result.run_id)
 
 
 def test_partition_placeholder_needs_a_partitioned_asset() -> None:
