@@ -52,8 +52,7 @@ def test_auth_token_is_sent_as_a_bearer_token_and_wins_over_the_env_key(hostile:
     (["-v"], {}, True),
     (["--verbose"], {"DOMINO_LOG_LEVEL": "ERROR"}, True),  # the flag wins over the variable
     ([], {"DOMINO_LOG_LEVEL": "info"}, True),
-    ([], {"DOMINO_LOG_LEVEL": "DEBUG"}, True),
-], ids=["default", "-v", "--verbose-over-env", "env-info", "env-debug"])
+], ids=["default", "-v", "--verbose-over-env", "env-info"])
 def test_info_logs_follow_verbose_and_domino_log_level(
     hostile: Any, args: list[str], env_extra: dict[str, str], shown: bool
 ) -> None:

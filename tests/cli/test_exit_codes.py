@@ -63,10 +63,8 @@ def _hostile_env(hostile: Any, **extra: str) -> dict[str, str]:
 WRONG_SHAPES = {
     "a list": [1, 2],
     "null": None,
-    "a string": "Running",
     "no id": {"statuses": {"executionStatus": "Running", "isCompleted": False}},
     "statuses a string": {"id": "x", "statuses": "Running"},
-    "statuses a list": {"id": "x", "statuses": ["Running"]},
 }
 
 
