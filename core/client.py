@@ -83,7 +83,7 @@ class _ClientBase:
         auth_token: str | None = None,
         domino_token_file: str | None = None,
         api_proxy: str | None = None,
-        verify: bool | None = None,
+        verify: bool | str | None = None,  # True, False or a CA bundle path
         max_retries: int | None = None,
         timeout: float = 30.0,
         config: DominoConfig | None = None,
@@ -241,14 +241,15 @@ class DominoClient(_ClientBase):
              on_line: LineCallback | None = None, observers: Iterable[Any] = ()) -> JobSnapshot:
         """Follow a job to its end; stop it if this wait is interrupted or times out."""
         observers = list(observers)
-        flow, logs = self._follow(job, options, on_line, observers)
+        logs: flows.LogStream | None = None
         try:
+            flow, logs = self._follow(job, options, on_line, observers)
             return self._drive(flow)
         except BaseException as exc:
             options = options or PollOptions()
             if is_interrupt(exc) and options.stop_on_interrupt:
                 self._stop_after_interrupt(job, options, exc, observers, logs)
-            elif is_interrupt(exc):
+            elif is_interrupt(exc) and logs is not None:
                 self._interrupted[logs.handle.job_id] = logs
             raise
 
@@ -376,14 +377,15 @@ class AsyncDominoClient(_ClientBase):
                    on_line: LineCallback | None = None,
                    observers: Iterable[Any] = ()) -> JobSnapshot:
         observers = list(observers)
-        flow, logs = self._follow(job, options, on_line, observers)
+        logs: flows.LogStream | None = None
         try:
+            flow, logs = self._follow(job, options, on_line, observers)
             return await self._drive(flow)
         except BaseException as exc:
             options = options or PollOptions()
             if is_interrupt(exc) and options.stop_on_interrupt:
                 await self._stop_after_interrupt(job, options, exc, observers, logs)
-            elif is_interrupt(exc):
+            elif is_interrupt(exc) and logs is not None:
                 self._interrupted[logs.handle.job_id] = logs
             raise
 
