@@ -178,8 +178,9 @@ class JobSnapshot:
     def from_v4(cls, body: Any, url: str | None = None) -> JobSnapshot:
         """Read a v4 job (domino-api.md §2.3); ``ValueError`` names what is wrong with its shape.
 
-        What decides behaviour (``id``, ``statuses``, its ``executionStatus`` and ``isCompleted``)
-        is checked strictly; descriptive fields of the wrong type are dropped."""
+        What decides behaviour (``id``, ``statuses`` and its ``executionStatus``) is checked
+        strictly; ``isCompleted`` counts only as a boolean; descriptive fields of the wrong type
+        are dropped."""
         body = _object(body, "a job")
         statuses = _object(body.get("statuses"), "'statuses'", optional=True)
         raw = _status(statuses.get("executionStatus"), "'statuses.executionStatus'")
@@ -205,7 +206,7 @@ class JobSnapshot:
             hardware_tier=_text(tier),
             failure_message=_text(body.get("runFailureMessage"))
             or _text(body.get("runFailureReason")),
-            completed=_flag(statuses.get("isCompleted"), "'statuses.isCompleted'"),
+            completed=_flag(statuses.get("isCompleted")),
         )
 
     @classmethod
@@ -231,7 +232,7 @@ class JobSnapshot:
             completed_at=_when(body.get("completed")),
             output_commit_id=_text(body.get("outputCommitId")),
             hardware_tier=_text(body.get("hardwareTierId")),
-            completed=_flag(body.get("isCompleted"), "'isCompleted'"),
+            completed=_flag(body.get("isCompleted")),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -356,10 +357,9 @@ def _status(value: Any, what: str) -> str:
     return " ".join(value.split())
 
 
-def _flag(value: Any, what: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    raise ValueError(f"{what} must be true or false, got {_kind(value)}")
+def _flag(value: Any) -> bool | None:
+    # Only a real boolean counts: anything else leaves the verdict to the status string.
+    return value if isinstance(value, bool) else None
 
 
 def _text(value: Any) -> str | None:

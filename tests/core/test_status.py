@@ -56,9 +56,16 @@ def test_completed_flag_makes_an_unknown_status_terminal_but_never_a_success(raw
 
 @pytest.mark.parametrize("body", [[], None, "x", {"statuses": {}}, {"id": "j", "statuses": "Running"},
                                   {"id": "j", "statuses": {"executionStatus": 3}},
-                                  {"id": ["j"]}, {"id": "j", "statuses": {"isCompleted": "yes"}}])
+                                  {"id": ["j"]}])
 def test_wrong_shapes_are_a_clear_value_error(body: object) -> None:
     from domino_orchestrate.core import JobSnapshot
 
     with pytest.raises(ValueError, match=r"expected|must be"):
         JobSnapshot.from_v4(body)
+
+
+def test_a_completed_flag_that_is_not_a_boolean_leaves_the_verdict_to_the_status() -> None:
+    from domino_orchestrate.core import JobSnapshot
+
+    snap = JobSnapshot.from_v4({"id": "j", "statuses": {"executionStatus": "Running", "isCompleted": "yes"}})
+    assert snap.completed is None and not snap.is_terminal
