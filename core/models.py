@@ -152,11 +152,14 @@ class JobSnapshot:
 
     @property
     def is_terminal(self) -> bool:
-        """Finished: a terminal status, or Domino says it completed (whatever the status string).
+        """Finished: a terminal status, or a status we do not know that Domino marks completed.
 
-        A completed job whose status is not one we know is terminal but never a success: the
-        verdict is conservative (see ``is_success``)."""
-        return self.status.is_terminal or self.completed is True
+        A known status is trusted over the flag (``Finishing`` with ``isCompleted`` still ends
+        ``Succeeded`` or not). A completed job whose status we do not know is never a success:
+        the verdict is conservative (see ``is_success``)."""
+        if self.status is JobStatus.UNKNOWN:
+            return self.completed is True
+        return self.status.is_terminal
 
     @property
     def is_success(self) -> bool:

@@ -69,3 +69,10 @@ def test_a_completed_flag_that_is_not_a_boolean_leaves_the_verdict_to_the_status
 
     snap = JobSnapshot.from_v4({"id": "j", "statuses": {"executionStatus": "Running", "isCompleted": "yes"}})
     assert snap.completed is None and not snap.is_terminal
+
+
+def test_a_known_status_is_trusted_over_the_completed_flag() -> None:
+    from domino_orchestrate.core import JobSnapshot
+
+    snap = JobSnapshot.from_v4({"id": "j", "statuses": {"executionStatus": "Finishing", "isCompleted": True}})
+    assert not snap.is_terminal, "Finishing may still end Succeeded: keep following"
