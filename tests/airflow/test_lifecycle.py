@@ -138,3 +138,25 @@ def test_a_recreated_trigger_repeats_no_line(domino_conn: Any, af: Any, tmp_path
     text = second.out + second.err
     assert "late-1" in text and "early-1" not in text, text
     assert "Log resynchronised" in text and record.count == 4
+
+
+def test_deferrable_sensor_timeout_names_its_timeout_and_leaves_the_job_running(
+        domino_conn: Any, af: Any, capfd: Any, tmp_path: Any) -> None:
+    from airflow.sdk import DAG
+
+    from domino_orchestrate.airflow import DominoJobSensor
+
+    client = af.sandbox_client(domino_conn)
+    go = tmp_path / "go"
+    job = client.start_job(f"echo watched-long; while [ ! -f {go} ]; do sleep 0.2; done")
+    with DAG("domino_sensor_timeout", schedule=None) as dag:
+        DominoJobSensor(task_id="watch", job_id=job.job_id, poke_interval=0.5, timeout=3,
+                        deferrable=True)
+    dr = af.run_dag(dag)
+    captured = capfd.readouterr()
+    out = captured.out + captured.err
+    assert str(af.task_instances(dr)["watch"].state) == "failed"
+    assert "AirflowSensorTimeout" in out and "within timeout (3s" in out, out[-3000:]
+    assert "Raise timeout if it needs longer" in out and "max_poll_time" not in out
+    assert str(client.get_job(job).status) == "Running"  # a sensor only watches
+    go.touch()
