@@ -9,8 +9,9 @@ and their ``*_async`` twins. Subflows: ``run_domino_job``, ``run_domino_run`` an
 ``run_domino_job_async``, ``run_domino_run_async``.
 
 Jobs stream stdout to the run logger, leave link and status artifacts, fail the task with the
-status and the last lines of output, are stopped when the flow is cancelled or times out, and
-are started once per task even across task and flow-run retries.
+status and the last lines of output, are stopped when the flow run is cancelled, times out or
+crashes — whichever thread, event loop or process-pool worker waits for them — and are started
+once per task even across task and flow-run retries (a new flow run starts fresh).
 """
 
 from __future__ import annotations

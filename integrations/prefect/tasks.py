@@ -6,16 +6,21 @@ are for ordinary ``def`` flows; the ``*_async`` twins are ``async def`` tasks fo
 
 Behaviour shared by all of them:
 
-* **Retry-safe start.** Without an explicit ``idempotency_key`` the key comes from the task
-  run's place in the flow (root flow run id, subflow path, task name, spec digest, call order),
-  which survives task retries and flow-run retries: a retry reattaches to the job it started.
+* **Retry-safe start.** Without an explicit ``idempotency_key`` the key is core's
+  ``ExecutionIdentity``: the task run's place in the flow (root flow run id, subflow path, task
+  name, call order per job) plus what is started and where (spec, host, project). It survives
+  task retries and flow-run retries, so a retry reattaches to a running or succeeded job; a new
+  flow run (a deliberate rerun) starts fresh.
 * **Live logs.** Each stdout line of the job goes to ``get_run_logger()`` as it is produced.
 * **Artifacts.** A link artifact to the job's Domino page at start; a table artifact with the
   final status, duration and hardware tier at the end (also when the job failed).
 * **Failures fail the task.** Failed, Error and Stopped raise ``JobFailedError`` whose message
   holds the status and the last lines of stdout.
 * **Kill-safe.** Cancellation, termination, the task's ``timeout_seconds`` and ``max_poll_time``
-  stop the Domino job before the task ends.
+  stop the Domino job before the task ends — also when the wait runs in a ``.submit()``/``.map()``
+  thread, a process-pool worker or an async gather: a flow run that is cancelled, times out
+  (the flow's ``timeout_seconds``) or crashes has its jobs stopped (``_common.FlowRunWatch``).
+  The stop and its confirmation go to the flow run's logs.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from domino_orchestrate.core import JobHandle, JobSnapshot, JobSpec, PollOptions, RunSpec
 from domino_orchestrate.core.command import with_env_prefix
@@ -42,6 +48,9 @@ __all__ = [
     "wait_for_domino_job",
     "wait_for_domino_job_async",
 ]
+
+# Start tasks are never answered from Prefect's result cache: with results persisted, a flow-run
+# retry would get attempt 1's handle even for a job that failed. The identity rule decides.
 
 Credentials: TypeAlias = "DominoCredentials | str"
 JobRef: TypeAlias = "JobHandle | Mapping[str, Any] | str"
@@ -149,7 +158,8 @@ def _log_final(logger: Any, snapshot: JobSnapshot) -> dict[str, Any]:
 # --- start -------------------------------------------------------------------------------------
 
 
-@task(name="start_domino_job", description="Start a Domino job (v4), once per idempotency key.")
+@task(name="start_domino_job", description="Start a Domino job (v4), once per idempotency key.",
+      cache_policy=NO_CACHE)
 def start_domino_job(
     credentials: Credentials,
     command: str | None = None,
@@ -178,7 +188,8 @@ def start_domino_job(
     return start.started(handle)
 
 
-@task(name="start_domino_job", description="Start a Domino job (v4), once per idempotency key.")
+@task(name="start_domino_job", description="Start a Domino job (v4), once per idempotency key.",
+      cache_policy=NO_CACHE)
 async def start_domino_job_async(
     credentials: Credentials,
     command: str | None = None,
@@ -208,7 +219,8 @@ async def start_domino_job_async(
     return start.started(handle)
 
 
-@task(name="start_domino_run", description="Start a Domino run (v1), once per idempotency key.")
+@task(name="start_domino_run", description="Start a Domino run (v1), once per idempotency key.",
+      cache_policy=NO_CACHE)
 def start_domino_run(
     credentials: Credentials,
     command: Sequence[str] | str | None = None,
@@ -236,7 +248,8 @@ def start_domino_run(
     return start.started(handle)
 
 
-@task(name="start_domino_run", description="Start a Domino run (v1), once per idempotency key.")
+@task(name="start_domino_run", description="Start a Domino run (v1), once per idempotency key.",
+      cache_policy=NO_CACHE)
 async def start_domino_run_async(
     credentials: Credentials,
     command: Sequence[str] | str | None = None,

@@ -281,7 +281,8 @@ def test_cancel_stops_jobs_waited_for_in_submitted_tasks(
     """The UI's Cancel sets the flow run Cancelling; Prefect interrupts only the flow's main
     thread (and here no worker SIGTERMs anything): jobs waited for by ``.submit()`` are stopped
     by the flow-run watch, and the stop is in the flow run's logs."""
-    monkeypatch.setattr(_common, "CANCELLING_GRACE", 1.0)
+    # No worker here to SIGTERM the flow: act on Cancelling after 1 s instead of 5.
+    monkeypatch.setattr(_common, "CANCELLING_GRACE", 1.0, raising=False)
     title = _title("cancel-submit")
     flow_run_ids: list[Any] = []
 
@@ -358,3 +359,22 @@ def test_flow_retry_finds_one_command_started_in_two_projects_in_any_order(
     second = pipeline()
     assert h.starts(sandbox, title) == 4
     assert not set(first) & set(second)
+
+
+def test_flow_retry_with_persisted_results_restarts_a_failed_job(creds: DominoCredentials, h: Any,
+                                                                 sandbox: Any) -> None:
+    """With results persisted, Prefect would answer the retried start from its cache (attempt 1's
+    handle of a job that failed). Start tasks bypass the cache: the identity rule starts anew."""
+    from prefect.settings import PREFECT_RESULTS_PERSIST_BY_DEFAULT, temporary_settings
+
+    title = _title("persisted")
+
+    @flow(retries=1, retry_delay_seconds=0)
+    def pipeline() -> None:
+        handle = start_domino_job(creds, "echo fails; exit 1", title=title)
+        wait_for_domino_job(creds, handle, poll_options=h.fast())
+
+    with temporary_settings({PREFECT_RESULTS_PERSIST_BY_DEFAULT: True}):
+        state = pipeline(return_state=True)
+    assert state.is_failed()
+    assert h.starts(sandbox, title) == 2
