@@ -52,7 +52,10 @@ def main() -> None:
             if parent.status in (DagsterRunStatus.STARTED, DagsterRunStatus.STARTING):
                 instance.report_run_failed(parent)
             options = ReexecutionOptions.from_failure(parent.run_id, instance)
-            with execute_job(recon, instance, reexecution_options=options) as result:
+            # The tag the UI, GraphQL and the retry daemon put on a from-failure re-execution
+            # (execute_job leaves it off); it makes the run continue its parent's Domino job.
+            with execute_job(recon, instance, reexecution_options=options,
+                             tags={"dagster/is_resume_retry": "true"}) as result:
                 out = {"run_id": result.run_id, "parent_run_id": parent.run_id,
                        "parent_status_before": status_before, "success": result.success,
                        "output": result.output_for_node("victim") if result.success else None}
