@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parents[2] / "examples" / "dagster" / "definitions.py"
 LOCATIONS = {"deploy_defs.py": HERE / "deploy_defs.py", "definitions.py": EXAMPLE}
 DAGSTER_BIN = Path(sys.executable).with_name("dagster")
-START_TIMEOUT = 120.0
+START_TIMEOUT = 240.0
 
 INSTANCE_YAML = """\
 run_monitoring:
@@ -118,7 +118,7 @@ class DagsterDeployment:
         return list(data.get("runs") or [])
 
     def wait_status(self, run_id: str, statuses: tuple[str, ...] = FINISHED,
-                    timeout: float = 90.0) -> str:
+                    timeout: float = 180.0) -> str:
         deadline = time.monotonic() + timeout
         while True:
             status = str(self.run(run_id)["status"])

@@ -24,7 +24,7 @@ RUNNING = "Running"
 
 
 def wait_for_job(deploy: DagsterDeployment, dagster_job: str, known: set[str],
-                 text: bytes = b"started", timeout: float = 60.0) -> str:
+                 text: bytes = b"started", timeout: float = 120.0) -> str:
     """The new Domino job of ``dagster_job`` once its stdout shows ``text``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
