@@ -34,8 +34,10 @@ import pytest
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 PROJECT = "demo/quick-start"
+STOP_GRACE = 12.0
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
-DAG_IDS = ("deploy_sync", "deploy_defer", "deploy_timeout", "deploy_mapped", "deploy_sensor")
+DAG_IDS = ("deploy_sync", "deploy_defer", "deploy_timeout", "deploy_mapped", "deploy_sensor",
+           "deploy_backfill")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -198,10 +200,26 @@ class AirflowDeployment:
         resp.raise_for_status()
         return resp.json()
 
-    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
-        resp = self.api.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+    def trigger(self, dag_id: str, conf: dict[str, Any], logical_date: str | None = None) -> str:
+        resp = self.api.post(f"/dags/{dag_id}/dagRuns",
+                             json={"logical_date": logical_date, "conf": conf})
         resp.raise_for_status()
         return str(resp.json()["dag_run_id"])
+
+    def wait_run(self, dag_id: str, run_id: str, states: set[str], timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (state := self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"]) not in states:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"DAG run {dag_id}/{run_id} is {state}, not {states}")
+            time.sleep(0.5)
+
+    def backfill(self, dag_id: str, day: str, conf: dict[str, Any], reprocess: str) -> Any:
+        resp = self.api.post("/backfills", json={
+            "dag_id": dag_id, "from_date": day, "to_date": day, "dag_run_conf": conf,
+            "reprocess_behavior": reprocess, "max_active_runs": 1,
+        })
+        resp.raise_for_status()
+        return resp.json()
 
     def ti(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
@@ -311,7 +329,8 @@ def airflow_deployment() -> Iterator[AirflowDeployment]:
     from domino_orchestrate.sandbox.server import SandboxServer
 
     home = Path(tempfile.mkdtemp(prefix="airflow-deploy-"))
-    with SandboxServer(phase_delay=0.05, stop_grace=1.0) as sandbox:
+    # A job that ignores SIGTERM stays Stopping for STOP_GRACE seconds (then SIGKILL).
+    with SandboxServer(phase_delay=0.05, stop_grace=STOP_GRACE) as sandbox:
         deployment = AirflowDeployment(home, sandbox)
         try:
             yield deployment.start()

@@ -47,11 +47,26 @@ def test_clear_of_a_succeeded_task_runs_a_fresh_job(airflow_deployment: Any,
     assert f"Started Domino job {jobs[1]['id']}" in log
 
 
+def test_backfill_reprocessing_a_completed_run_runs_a_fresh_job(
+        airflow_deployment: Any, request: pytest.FixtureRequest) -> None:
+    """Backfill with reprocess_behavior="completed" clears the run: a new job, not the old one."""
+    af, tag, day = airflow_deployment, _tag(request), "2024-01-01T00:00:00Z"
+    run = af.trigger("deploy_backfill", {"tag": tag}, logical_date=day)
+    af.wait_run("deploy_backfill", run, {"success"})  # a backfill skips runs still in flight
+    assert len(af.jobs(tag=tag)) == 1
+
+    af.backfill("deploy_backfill", day, {"tag": tag}, reprocess="completed")
+    ti = af.wait_ti("deploy_backfill", run, "job", {"success", "failed"}, try_number=2)
+    assert ti["state"] == "success"
+    assert _statuses(af.jobs(tag=tag)) == ["Succeeded", "Succeeded"]
+
+
 def test_clear_of_a_deferred_task_stops_the_old_job_and_runs_a_fresh_one(
         airflow_deployment: Any, request: pytest.FixtureRequest, gate: Gate) -> None:
-    """The cleared trigger stops its job; try 2 starts its own instead of adopting the dying one."""
+    """The cleared trigger stops its job; try 2 starts its own instead of adopting the dying one
+    (the job is slow to stop, so try 2 starts while it is still Stopping)."""
     af, tag, release = airflow_deployment, _tag(request), gate("defer-clear")
-    run = af.trigger("deploy_defer", {"tag": tag, "gate": str(release)})
+    run = af.trigger("deploy_defer", {"tag": tag, "gate": str(release), "slow_stop": True})
     af.wait_ti("deploy_defer", run, "job", {"deferred"})
     af.wait_jobs(lambda jobs: _statuses(jobs) == ["Running"], tag)
 

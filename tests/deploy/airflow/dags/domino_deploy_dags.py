@@ -2,7 +2,8 @@
 
 Every job's command is driven by the DAG run's conf, so one DAG serves many tests:
 ``before`` lines printed first, then (if ``gate`` is set) the job waits until the file ``gate``
-exists — the test releases it — then prints ``after`` lines. ``tag`` makes a command unique.
+exists — the test releases it — then prints ``after`` lines. ``tag`` makes a command unique;
+``slow_stop`` makes the job ignore SIGTERM, so a stop takes the sandbox's whole stop grace.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from airflow.sdk import DAG
 from domino_orchestrate.airflow import DominoJobOperator, DominoJobSensor
 
 COMMAND = (
+    "{% if dag_run.conf.get('slow_stop') %}trap 'echo slow to stop' TERM; {% endif %}"
     "echo 'job {{ dag_run.conf.get(\"tag\", \"\") }} begins'; "
     "for i in $(seq 1 {{ dag_run.conf.get('before', 0) }}); do echo before-$i; done; "
     "{% if dag_run.conf.get('gate') %}"
@@ -54,3 +56,10 @@ with _dag("deploy_sensor"):
                     retries=0)
     DominoJobSensor(task_id="defer", job_id="{{ dag_run.conf['job_id'] }}", poke_interval=1,
                     retries=0, deferrable=True)
+
+# A schedule in the past only: nothing runs by itself; the test triggers 2024-01-01, then
+# backfills it again with reprocess_behavior="completed".
+with DAG(dag_id="deploy_backfill", schedule="@yearly", start_date=datetime(2024, 1, 1),
+         end_date=datetime(2024, 12, 31), catchup=False, default_args=ARGS,
+         tags=["domino-deploy"]):
+    DominoJobOperator(task_id="job", command=COMMAND, title="deploy backfill", **FAST)
