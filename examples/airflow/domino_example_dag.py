@@ -3,7 +3,11 @@
 The ``domino_default`` connection comes from ``AIRFLOW_CONN_DOMINO_DEFAULT`` (JSON:
 ``{"conn_type": "domino", "host": ..., "password": <api key>, "extra": {"project": "owner/name"}}``)
 or, when that is absent, from ``DOMINO_API_HOST`` / ``DOMINO_USER_API_KEY`` / ``DOMINO_PROJECT``.
-Run it with ``examples/airflow/run_demo.py`` (``dag.test()`` against a local sandbox).
+Run it with ``examples/airflow/run_demo.py`` (``dag.test()`` against a local sandbox). In a
+deployment (scheduler, dag-processor, triggerer, api-server), put this file in the dags folder and
+give every Airflow process the same connection variable — ``tests/deploy/airflow`` runs Airflow
+that way. There, an automatic retry reattaches to the task's running job, a clear (or a backfill
+that reprocesses the run) starts a fresh one, and mark failed / mark success stop the job.
 """
 
 from __future__ import annotations
