@@ -110,9 +110,14 @@ def task_run_ids(
 
 def build_lineage_info(
     context: Mapping[str, Any], inputs: Iterable[DatasetLike] | None = None,
-    outputs: Iterable[DatasetLike] | None = None,
+    outputs: Iterable[DatasetLike] | None = None, generation: int = 0,
 ) -> LineageInfo:
-    """The ``LineageInfo`` of the task run described by an Airflow ``context``."""
+    """The ``LineageInfo`` of the task run described by an Airflow ``context``.
+
+    ``generation`` is the task instance's clear generation (``operators.clear_generation``): a
+    cleared task's fresh Domino job is a new lineage run, while retries of one generation share
+    one (the run key carries no try number).
+    """
     from domino_orchestrate.core.lineage import LineageInfo, ParentRun
 
     ti = context["ti"]
@@ -129,7 +134,8 @@ def build_lineage_info(
     return LineageInfo(
         orchestrator="airflow",
         job_name=f"{dag_id}.{task_id}",
-        run_key=(dag_id, task_id, run_id, str(map_index)),
+        run_key=(dag_id, task_id, run_id, str(map_index),
+                 *((f"gen={generation}",) if generation else ())),
         parent=ParentRun(
             namespace=ns, name=f"{dag_id}.{task_id}", run_id=task_run_id,
             root_namespace=ns, root_name=dag_id, root_run_id=dag_run_id,

@@ -147,7 +147,8 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
     # --- public helpers ----------------------------------------------------------------------
     def lineage_info(self, context: Any) -> LineageInfo:
         """This task run's lineage: parent = Airflow's OpenLineage task run, root = the DAG run."""
-        return build_lineage_info(context, self.input_datasets, self.output_datasets)
+        return build_lineage_info(context, self.input_datasets, self.output_datasets,
+                                  clear_generation(context["ti"], self.retries))
 
     def _lineage_info(self) -> LineageInfo | None:
         """The lineage info of the current execution (None before ``execute``)."""

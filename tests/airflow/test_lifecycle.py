@@ -160,3 +160,20 @@ def test_deferrable_sensor_timeout_names_its_timeout_and_leaves_the_job_running(
     assert "Raise timeout if it needs longer" in out and "max_poll_time" not in out
     assert str(client.get_job(job).status) == "Running"  # a sensor only watches
     go.touch()
+
+
+def test_a_cleared_task_is_a_new_lineage_run_and_a_retry_is_not() -> None:
+    from datetime import datetime, timezone
+
+    from domino_orchestrate.core.lineage import lineage_run_id
+
+    op = _operator(retries=1)
+
+    def run_id(max_tries: int, try_number: int) -> str:
+        context = {**_context(max_tries=max_tries, try_number=try_number),
+                   "dag_run": SimpleNamespace(logical_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+                                              clear_number=0)}
+        return lineage_run_id(op.lineage_info(context))
+
+    assert run_id(1, 1) == run_id(1, 2)  # automatic retry: the same job, the same lineage run
+    assert run_id(3, 3) != run_id(1, 1)  # cleared after try 2: a fresh job, a new lineage run
