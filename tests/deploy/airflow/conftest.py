@@ -40,13 +40,6 @@ DAG_IDS = ("deploy_sync", "deploy_defer", "deploy_timeout", "deploy_mapped", "de
            "deploy_backfill")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.deploy)
-            item.add_marker(pytest.mark.xdist_group("airflow-deploy"))
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

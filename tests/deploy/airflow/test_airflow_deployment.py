@@ -18,6 +18,11 @@ from typing import Any
 
 import pytest
 
+# One deployment per session (a session fixture): every test on one xdist worker. The first test
+# also pays for starting Airflow (1-3 minutes on a busy 2-core machine).
+pytestmark = [pytest.mark.deploy, pytest.mark.xdist_group("airflow-deploy"),
+              pytest.mark.timeout(480)]
+
 Gate = Callable[[str], Path]
 
 
