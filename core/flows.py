@@ -707,7 +707,9 @@ def _on_timeout(
         return error(label, False, ctx.scrub(str(exc)))
     if opts.stream_logs:
         yield from logs.fetch_final()
-    return error(final.status_label, True)
+    stopped = error(final.status_label, True)
+    stopped.snapshot = final  # type: ignore[attr-defined]  # the stopped job's times, for lineage
+    return stopped
 
 
 def interrupt_stop_flow(
