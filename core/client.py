@@ -11,7 +11,6 @@ stops whatever that start created.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -42,16 +41,9 @@ def is_interrupt(exc: BaseException) -> bool:
     return not isinstance(exc, Exception) or isinstance(exc, TimeoutError)
 
 
-def _takes_limits(send: Any) -> bool:
-    """Whether a transport's ``send`` bounds a request's retries by ``remaining`` seconds."""
-    return "remaining" in inspect.signature(send).parameters
-
-
-def _limits(bounded: bool, step: ApiRequest) -> dict[str, Any]:
-    """The time a flow allows this request (``flows.BoundedRequest``), as the transport takes it."""
-    if bounded and isinstance(step, flows.BoundedRequest):
-        return {"remaining": step.remaining}
-    return {}
+def _remaining(step: ApiRequest) -> float | None:
+    """The time a flow allows this request, retries included (``flows.BoundedRequest``)."""
+    return step.remaining if isinstance(step, flows.BoundedRequest) else None
 
 
 def _handle(ref: JobRef) -> JobHandle:
@@ -177,7 +169,6 @@ class DominoClient(_ClientBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._transport = SyncTransport(self.config, self._retry_policy)
-        self._bounded = _takes_limits(self._transport.send)
 
     def _drive(self, flow: Flow) -> Any:
         try:
@@ -188,7 +179,7 @@ class DominoClient(_ClientBase):
                     step = flow.send(None)
                     continue
                 try:
-                    value = self._transport.send(step, **_limits(self._bounded, step))
+                    value = self._transport.send(step, remaining=_remaining(step))
                 except DominoError as exc:
                     step = flow.throw(exc)
                 else:
@@ -315,7 +306,6 @@ class AsyncDominoClient(_ClientBase):
     def __init__(self, *args: Any, max_connections: int = 10, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._transport = AsyncTransport(self.config, self._retry_policy, max_connections)
-        self._bounded = _takes_limits(self._transport.send)
 
     async def _drive(self, flow: Flow) -> Any:
         try:
@@ -326,7 +316,7 @@ class AsyncDominoClient(_ClientBase):
                     step = flow.send(None)
                     continue
                 try:
-                    value = await self._transport.send(step, **_limits(self._bounded, step))
+                    value = await self._transport.send(step, remaining=_remaining(step))
                 except DominoError as exc:
                     step = flow.throw(exc)
                 else:

@@ -5,17 +5,24 @@ instead of being started twice."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from domino_orchestrate.core import PollOptions, PollTimeoutError
+from domino_orchestrate.core import (
+    AsyncDominoClient,
+    DominoClient,
+    PollOptions,
+    PollTimeoutError,
+    RetryPolicy,
+)
 from domino_orchestrate.core import retry as retry_module
 
 from .server import HostileServer, Received, Reply, html, json_reply
-from .test_output import both, call, job_id_of
+from .test_output import KEY, PROJECT, both, call, job_id_of
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +101,36 @@ def job_id_of_reply(reply: Reply) -> str:
 
     body: dict[str, Any] = json.loads(reply.body_bytes())
     return str(body["id"])
+
+
+@both
+def test_one_requests_own_retries_cannot_outlast_max_poll_time(kind: str, hostile: HostileServer) -> None:
+    """A patient retry policy (waits of 2-8 s) meets an outage: each status request is bounded by
+    what is left of max_poll_time, so the wait ends about then, not after the request's retries."""
+    hostile.domino.statuses = ["Running"]
+    polls = {"n": 0}
+
+    def down_after_first_poll(req: Received) -> Reply | None:
+        if req.path.count("/") != 3 or hostile.requests_to("POST", "/v4/jobs/stop"):
+            return None
+        polls["n"] += 1
+        return None if polls["n"] == 1 else html(503)
+
+    hostile.on("GET", "/v4/jobs/", down_after_first_poll)
+    patient = RetryPolicy(max_retries=4, initial_wait=4.0, max_wait=8.0)
+    options = PollOptions(poll_freq=0.2, initial_interval=0.1, max_poll_time=1.0, retry_count=1000,
+                          stop_timeout=5)
+    began = time.monotonic()
+    with pytest.raises(PollTimeoutError):
+        if kind == "sync":
+            with DominoClient(hostile.url, PROJECT, api_key=KEY, retry_policy=patient) as client:
+                client.run_job("python x.py", options)
+        else:
+            async def go() -> None:
+                async with AsyncDominoClient(hostile.url, PROJECT, api_key=KEY,
+                                             retry_policy=patient) as client:
+                    await client.run_job("python x.py", options)
+
+            asyncio.run(go())
+    took = time.monotonic() - began
+    assert took < 5, f"the request's retries outlasted max_poll_time ({took:.1f}s)"
