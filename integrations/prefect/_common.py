@@ -483,7 +483,11 @@ class FlowRunWatch:
                                 return
                 else:
                     idle_since = None
-                    self._check(client, entries, now)
+                    try:
+                        self._check(client, entries, now)
+                    except Exception:  # the watch must outlive any one bad answer
+                        log.exception("Checking the flow runs of %d Domino job(s) failed",
+                                      len(entries))
                 time.sleep(CANCEL_CHECK_INTERVAL)
 
     def _check(self, client: Any, entries: list[_Watched], now: float) -> None:
