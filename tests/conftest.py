@@ -73,7 +73,9 @@ class OpenLineageSchema:
 
         self.root = json.loads((spec_dir / "OpenLineage.json").read_text())
         resources = [(self.root["$id"], Resource.from_contents(self.root))]
-        for path in sorted((spec_dir / "facets").glob("*.json")):
+        from domino_orchestrate.core.lineage.events import SCHEMA_DIR  # our own facets' schemas
+
+        for path in [*sorted((spec_dir / "facets").glob("*.json")), *sorted(SCHEMA_DIR.glob("*.json"))]:
             doc = json.loads(path.read_text())
             resources.append((doc["$id"], Resource.from_contents(doc)))
         self.registry = Registry().with_resources(resources)

@@ -118,13 +118,19 @@ def lineage_observers(info: LineageInfo, config: Any) -> list[Any]:
 
         observers.append(MlflowObserver(
             info, settings.mlflow_tracking_uri, settings.mlflow_experiment,
-            project=project, secrets=secrets,
+            project=project, secrets=secrets, namespace=job_namespace(config),
+            spool_dir=settings.spool_dir / "mlflow",
         ))
     return observers
 
 
 def lineage_env(info: LineageInfo, config: Any = None) -> dict[str, str]:
     """Environment variables that let lineage emitted inside the Domino job link to this run.
+
+    Empty by default, so integrations send the user's command unchanged: only when the user opts
+    in with ``DOMINO_ORCHESTRATE_LINEAGE_ENV=true`` do they prefix ``export …;`` to it (which needs
+    a shell in the job: a v1 run without ``isDirect`` would take ``export`` for a file). Without
+    it, the job finds its links from ``DOMINO_RUN_ID`` (``domino_orchestrate.injob``).
 
     The Domino job's run is the parent; the root is ``info.parent``'s root, else ``info.parent``,
     else the Domino job's run itself. Empty unless OpenLineage is configured. Pass the same
@@ -136,7 +142,7 @@ def lineage_env(info: LineageInfo, config: Any = None) -> dict[str, str]:
         settings = LineageSettings.from_env()
     except Exception:
         return {}
-    if not settings.openlineage:
+    if not settings.openlineage or not settings.inject_env:
         return {}
     global _warned_no_config
     if config is None and not _warned_no_config:
@@ -179,13 +185,21 @@ def flush_spool(spool_dir: str | Path | None = None) -> tuple[int, int]:
         from dataclasses import replace
 
         settings = replace(settings, spool_dir=Path(spool_dir))
+    closes = (0, 0)
+    mlflow_dir = settings.spool_dir / "mlflow"
+    if mlflow_dir.is_dir() and any(mlflow_dir.glob("*.json")):
+        from .mlflow_sink import flush_mlflow_spool
+
+        closes = flush_mlflow_spool(mlflow_dir)
     if not settings.openlineage:
         from .spool import Spool
 
         remaining = 0
         if settings.spool_dir.is_dir():
-            remaining = sum(Spool(d).count() for d in settings.spool_dir.iterdir() if d.is_dir())
-        return 0, remaining
+            remaining = sum(Spool(d).count() for d in settings.spool_dir.iterdir()
+                            if d.is_dir() and d.name != "mlflow")
+        return closes[0], remaining + closes[1]
     from .transports import flush_spool as _flush
 
-    return _flush(settings=settings)
+    delivered, remaining = _flush(settings=settings)
+    return delivered + closes[0], remaining + closes[1]

@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "DATABAND_TOKEN_ENV",
     "DATABAND_URL_ENV",
+    "LINEAGE_ENV_SWITCH",
     "MLFLOW_EXPERIMENT_ENV",
     "MLFLOW_SWITCH_ENV",
     "MLFLOW_URI_ENV",
@@ -26,6 +27,7 @@ __all__ = [
     "SPOOL_ENV",
     "LineageSettings",
     "job_namespace",
+    "mlflow_experiment_name",
     "openlineage_configured",
 ]
 
@@ -37,6 +39,9 @@ MLFLOW_URI_ENV = "DOMINO_ORCHESTRATE_MLFLOW_TRACKING_URI"
 MLFLOW_SWITCH_ENV = "DOMINO_ORCHESTRATE_MLFLOW"
 MLFLOW_EXPERIMENT_ENV = "DOMINO_ORCHESTRATE_MLFLOW_EXPERIMENT"
 DEFAULT_MLFLOW_EXPERIMENT = "domino-orchestrate"
+#: Opt-in: prefix the job command with ``export OPENLINEAGE_PARENT_ID=…;`` (off by default: the
+#: user's command reaches Domino as written; the job derives its links from ``DOMINO_RUN_ID``).
+LINEAGE_ENV_SWITCH = "DOMINO_ORCHESTRATE_LINEAGE_ENV"
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 
 
@@ -97,6 +102,14 @@ def _default_spool_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "domino-orchestrate" / "lineage-spool"
 
 
+def mlflow_experiment_name(name: str, tracking_uri: str | None) -> str:
+    """The experiment name as the tracking server wants it: Databricks-hosted MLflow names
+    experiments by absolute workspace path (``/Shared/…``, ``/Users/…``), a bare name fails."""
+    databricks = bool(tracking_uri) and str(tracking_uri).split(":", 1)[0] in {
+        "databricks", "databricks-uc"}
+    return f"/Shared/{name}" if databricks and not name.startswith("/") else name
+
+
 def job_namespace(config: Any = None, env: Mapping[str, str] | None = None) -> str:
     """The OpenLineage job namespace of Domino jobs.
 
@@ -126,6 +139,8 @@ class LineageSettings:
     spool_dir: Path = field(default_factory=lambda: _default_spool_dir(os.environ))
     mlflow_tracking_uri: str | None = None
     mlflow_experiment: str = DEFAULT_MLFLOW_EXPERIMENT
+    #: ``lineage_env()`` returns variables only when the user opted in (``LINEAGE_ENV_SWITCH``).
+    inject_env: bool = False
     #: Seconds a destination is skipped (events go straight to the spool) after a failure.
     cooldown_s: float = 30.0
     #: Per-request timeout for our own HTTP transports.
@@ -150,7 +165,9 @@ class LineageSettings:
             databand_token=env.get(DATABAND_TOKEN_ENV) or None,
             spool_dir=_default_spool_dir(env),
             mlflow_tracking_uri=mlflow_uri,
-            mlflow_experiment=env.get(MLFLOW_EXPERIMENT_ENV) or DEFAULT_MLFLOW_EXPERIMENT,
+            mlflow_experiment=mlflow_experiment_name(
+                env.get(MLFLOW_EXPERIMENT_ENV) or DEFAULT_MLFLOW_EXPERIMENT, mlflow_uri),
+            inject_env=env.get(LINEAGE_ENV_SWITCH, "").strip().lower() in _TRUE,
             client_config_key=_client_config_key(env, cwd),
         )
 

@@ -1,7 +1,8 @@
 """Pure OpenLineage event builders: (lineage identity, Domino job facts) -> ``RunEvent``.
 
 What lives here: deterministic run ids, the Domino-state -> OpenLineage-state mapping, the facets
-(parent, nominalTime, jobType, processing_engine, tags, errorMessage) and the secret scrubber.
+(parent, nominalTime, jobType, processing_engine, tags, errorMessage; our own ``dominoJob``, and
+Databand's ``log`` and ``startTime``, whose JSON schemas ship in ``schemas/``) and the scrubber.
 Everything is built with openlineage-python's classes (``openlineage.client.event_v2`` and
 ``facet_v2``), never as hand-written JSON.
 
@@ -12,10 +13,12 @@ to build which event belongs to ``observer.py``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attr
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
     error_message_run,
@@ -25,6 +28,7 @@ from openlineage.client.facet_v2 import (
     processing_engine_run,
     tags_run,
 )
+from openlineage.client.generated.base import RunFacet
 
 from ..status import JobStatus
 from .ids import RUN_ID_NAMESPACE, as_uuid, lineage_run_id, scrub
@@ -37,9 +41,13 @@ __all__ = [
     "RUN_ID_NAMESPACE",
     "STATE_BY_STATUS",
     "DominoFacts",
+    "DominoJobRunFacet",
     "LineageRun",
+    "LogRunFacet",
+    "StartTimeRunFacet",
     "as_uuid",
     "build_event",
+    "domino_job_facet",
     "job_facets",
     "lineage_run_id",
     "parent_facet",
@@ -93,23 +101,51 @@ class LineageRun:
 
 @dataclass(frozen=True)
 class DominoFacts:
-    """What Domino told us about the job (from a handle or a snapshot); all optional."""
+    """What Domino told us about the job (from a handle, the spec or a snapshot); all optional."""
 
     job_id: str | None = None
     url: str | None = None
     hardware_tier: str | None = None
     status: str | None = None
+    kind: str | None = None
+    title: str | None = None
+    environment_id: str | None = None
+    commit_id: str | None = None
+    output_commit_id: str | None = None
+    is_direct: bool | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @classmethod
+    def from_submission(cls, handle: Any, spec: Any) -> DominoFacts:
+        """What is known once Domino accepted the job: its id and what the user asked for."""
+        is_direct = getattr(spec, "is_direct", None)
+        return cls(
+            job_id=getattr(handle, "job_id", None), url=getattr(handle, "url", None),
+            hardware_tier=getattr(spec, "hardware_tier_name", None)
+            or getattr(spec, "hardware_tier_id", None) or getattr(spec, "tier", None),
+            kind=getattr(handle, "kind", None),
+            title=getattr(spec, "title", None),
+            environment_id=getattr(spec, "environment_id", None),
+            commit_id=getattr(spec, "commit_id", None),
+            is_direct=is_direct if isinstance(is_direct, bool) else None,
+        )
 
     @classmethod
     def from_snapshot(cls, snapshot: Any, fallback: DominoFacts | None = None) -> DominoFacts:
         base = fallback or cls()
         if snapshot is None:
             return base
-        return cls(
-            job_id=getattr(snapshot, "job_id", None) or base.job_id,
-            url=getattr(snapshot, "url", None) or base.url,
-            hardware_tier=getattr(snapshot, "hardware_tier", None) or base.hardware_tier,
-            status=getattr(snapshot, "raw_status", None) or base.status,
+
+        def pick(name: str, attr: str | None = None) -> Any:
+            return getattr(snapshot, attr or name, None) or getattr(base, name)
+
+        return replace(
+            base,
+            job_id=pick("job_id"), url=pick("url"), hardware_tier=pick("hardware_tier"),
+            status=pick("status", "raw_status"), kind=pick("kind"), title=pick("title"),
+            output_commit_id=pick("output_commit_id"), started_at=pick("started_at"),
+            completed_at=pick("completed_at"),
         )
 
 
@@ -138,15 +174,84 @@ def _tags(run: LineageRun, facts: DominoFacts) -> tags_run.TagsRunFacet:
         "domino.job_url": facts.url,
         "domino.hardware_tier": facts.hardware_tier,
         "domino.status": facts.status,
+        "domino.commit_id": facts.commit_id,
+        "domino.output_commit_id": facts.output_commit_id,
     }
     for key, value in run.info.tags.items():
         values.setdefault(str(key), None if value is None else str(value))
-    return tags_run.TagsRunFacet(
+    facet = tags_run.TagsRunFacet(
         tags=[
             tags_run.TagsRunFacetFields(key=key, value=run.clean(value), source=TAG_SOURCE)
             for key, value in values.items()
             if value
         ],
+        producer=PRODUCER,
+    )
+    # Databand reads its project and run names from the ``tags`` facet (seed 004); OpenLineage's
+    # schema allows the extra fields beside ``tags``.
+    return facet.with_additional_properties(  # type: ignore[return-value]
+        projectName=run.clean(run.project or run.namespace), runName=run.info.job_name)
+
+
+SCHEMA_BASE = ("https://raw.githubusercontent.com/domino-orchestrate/domino-orchestrate/main/"
+               "core/lineage/schemas/")
+#: The JSON schemas of our own facets ship in the package (``schemas/``) and are published at
+#: ``SCHEMA_BASE``; every event names them in ``_schemaURL``.
+SCHEMA_DIR = Path(__file__).with_name("schemas")
+
+
+@attr.define
+class DominoJobRunFacet(RunFacet):
+    """The Domino job behind a run (``schemas/DominoJobRunFacet.json``)."""
+
+    jobId: str  # OpenLineage facets name fields in camelCase
+    kind: str | None = None
+    url: str | None = None
+    project: str | None = None
+    title: str | None = None
+    hardwareTier: str | None = None
+    environmentId: str | None = None
+    commitId: str | None = None
+    outputCommitId: str | None = None
+    status: str | None = None
+    isDirect: bool | None = None
+
+    @staticmethod
+    def _get_schema() -> str:
+        return SCHEMA_BASE + "DominoJobRunFacet.json#/$defs/DominoJobRunFacet"
+
+
+@attr.define
+class LogRunFacet(RunFacet):
+    """The job's stdout tail and where its full log is (Databand's ``log`` facet)."""
+
+    logBody: str
+    logUrl: str | None = None
+
+    @staticmethod
+    def _get_schema() -> str:
+        return SCHEMA_BASE + "LogRunFacet.json#/$defs/LogRunFacet"
+
+
+@attr.define
+class StartTimeRunFacet(RunFacet):
+    """When the job started running by Domino's clock (Databand's ``startTime`` facet)."""
+
+    startTime: str
+
+    @staticmethod
+    def _get_schema() -> str:
+        return SCHEMA_BASE + "StartTimeRunFacet.json#/$defs/StartTimeRunFacet"
+
+
+def domino_job_facet(run: LineageRun, facts: DominoFacts) -> DominoJobRunFacet | None:
+    if not facts.job_id:
+        return None
+    return DominoJobRunFacet(
+        jobId=facts.job_id, kind=facts.kind, url=facts.url, project=run.project,
+        title=run.clean(facts.title) if facts.title else None, hardwareTier=facts.hardware_tier,
+        environmentId=facts.environment_id, commitId=facts.commit_id,
+        outputCommitId=facts.output_commit_id, status=facts.status, isDirect=facts.is_direct,
         producer=PRODUCER,
     )
 
@@ -158,8 +263,10 @@ def _iso(when: datetime) -> str:
 
 
 def run_facets(run: LineageRun, facts: DominoFacts,
-               error: tuple[str, str | None] | None = None) -> dict[str, Any]:
-    """Run facets of every event; ``error`` = (message, stack) adds ``errorMessage``."""
+               error: tuple[str, str | None] | None = None,
+               log_tail: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run facets of every event; ``error`` = (message, stack) adds ``errorMessage``;
+    ``log_tail`` (the last stdout lines, on the final event) adds ``log``."""
     facets: dict[str, Any] = {
         "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
             version="unknown", name="Domino", openlineageAdapterVersion=ADAPTER_VERSION,
@@ -173,6 +280,15 @@ def run_facets(run: LineageRun, facts: DominoFacts,
         facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
             nominalStartTime=_iso(run.info.nominal_time), producer=PRODUCER
         )
+    job = domino_job_facet(run, facts)
+    if job is not None:
+        facets["dominoJob"] = job
+    if facts.started_at is not None:
+        facets["startTime"] = StartTimeRunFacet(startTime=_iso(facts.started_at),
+                                                producer=PRODUCER)
+    if log_tail is not None:
+        facets["log"] = LogRunFacet(logBody=run.clean("\n".join(log_tail)), logUrl=facts.url,
+                                    producer=PRODUCER)
     if error is not None:
         message, stack = error
         facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
@@ -207,12 +323,13 @@ def build_event(
     *,
     event_time: datetime | None = None,
     error: tuple[str, str | None] | None = None,
+    log_tail: Sequence[str] | None = None,
 ) -> RunEvent:
     """One RunEvent for ``run`` in ``state``. Pure: same inputs, same event."""
     return RunEvent(
         eventType=state,
         eventTime=_iso(event_time or datetime.now(timezone.utc)),
-        run=Run(runId=run.run_id, facets=run_facets(run, facts, error)),
+        run=Run(runId=run.run_id, facets=run_facets(run, facts, error, log_tail)),
         job=Job(namespace=run.namespace, name=run.info.job_name, facets=job_facets()),
         inputs=_inputs(run.info.inputs),
         outputs=_outputs(run.info.outputs),

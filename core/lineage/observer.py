@@ -74,18 +74,16 @@ class OpenLineageObserver:
         self._finished = False
 
     def _send(self, state: RunState, *, when: datetime | None = None,
-              error: tuple[str, str | None] | None = None) -> None:
-        event = build_event(self.run, state, self.facts, event_time=when, error=error)
+              error: tuple[str, str | None] | None = None,
+              log_tail: list[str] | None = None) -> None:
+        event = build_event(self.run, state, self.facts, event_time=when, error=error,
+                            log_tail=log_tail)
         self.emitted.append(state)
         self._emit(event)
 
     # --- core observer protocol ---
     def on_submitted(self, handle: Any, spec: Any) -> None:
-        self.facts = DominoFacts(
-            job_id=getattr(handle, "job_id", None), url=getattr(handle, "url", None),
-            hardware_tier=getattr(spec, "hardware_tier_name", None)
-            or getattr(spec, "hardware_tier_id", None) or getattr(spec, "tier", None),
-        )
+        self.facts = DominoFacts.from_submission(handle, spec)
         self._send(RunState.START)
 
     def on_status(self, snapshot: Any) -> None:
@@ -102,10 +100,11 @@ class OpenLineageObserver:
         if self._finished:
             return
         self._finished = True
-        self.facts = DominoFacts.from_snapshot(snapshot, self.facts)
+        stopped = getattr(error, "snapshot", None)  # a timed-out job that was stopped
+        self.facts = DominoFacts.from_snapshot(stopped or snapshot, self.facts)
         tail = list(self.tail) or list(getattr(error, "stdout_tail", None) or [])
         state, detail = final_state(snapshot, error, tail)
-        self._send(state, when=getattr(snapshot, "completed_at", None), error=detail)
+        self._send(state, when=self.facts.completed_at, error=detail, log_tail=tail)
         if self._flush is not None:
             try:
                 self._flush()

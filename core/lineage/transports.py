@@ -434,6 +434,6 @@ def flush_spool(spool_dir: str | Path | None = None, *,
     remaining = 0
     if settings.spool_dir.is_dir():
         for child in settings.spool_dir.iterdir():
-            if child.is_dir():
+            if child.is_dir() and child.name != "mlflow":  # MLflow closes: mlflow_sink's spool
                 remaining += Spool(child).count()
     return delivered, remaining

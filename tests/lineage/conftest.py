@@ -138,8 +138,12 @@ def make_receiver() -> Iterator[Callable[..., Receiver]]:
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``mlflow server`` (SQLite backend) on a free port; stopped by PID."""
+    """A real ``mlflow server`` (SQLite backend) on a free port; stopped by PID.
+    ``LINEAGE_TEST_MLFLOW_URL`` reuses one already running (while working on these tests)."""
     pytest.importorskip("mlflow")
+    if os.environ.get("LINEAGE_TEST_MLFLOW_URL"):
+        yield os.environ["LINEAGE_TEST_MLFLOW_URL"]
+        return
     mlflow_bin = Path(sys.executable).parent / "mlflow"
     if not mlflow_bin.exists():
         pytest.skip("mlflow CLI not installed in this environment")
@@ -157,7 +161,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         import requests
 
-        deadline = time.monotonic() + 90
+        # Two Python processes each import all of MLflow (~10 s of CPU each): minutes on a busy
+        # 2-core machine.
+        deadline = time.monotonic() + 300
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"mlflow server exited early:\n{log_path.read_text()[-3000:]}")

@@ -72,6 +72,8 @@ def test_each_configuration_source_enables_lineage(
     assert settings.openlineage
     observers = lineage_observers(INFO, config())
     assert [type(o).__name__ for o in observers] == ["OpenLineageObserver"]
+    assert lineage_env(INFO, config()) == {}  # the command is not rewritten unless opted in
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_ENV", "true")
     assert lineage_env(INFO, config())["OPENLINEAGE_PARENT_RUN_ID"] == lineage_run_id(INFO)
 
 
@@ -84,6 +86,7 @@ def test_namespace_from_env_or_project(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_lineage_env_links_the_domino_run_and_its_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_ENV", "true")
     run_id = lineage_run_id(INFO)
     env = lineage_env(INFO, config())
     assert env["OPENLINEAGE_PARENT_ID"] == f"domino.alice.churn/flow.task/{run_id}"

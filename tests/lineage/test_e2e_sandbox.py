@@ -52,9 +52,10 @@ def info(name: str) -> LineageInfo:
 
 
 def test_success_failure_and_timeout_end_to_end(
-    domino_sandbox: Any, lineage_file: Path, ol_schema: Any
+    domino_sandbox: Any, lineage_file: Path, ol_schema: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     srv = domino_sandbox
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_ENV", "true")  # the user opts in to env
     client = DominoClient(srv.url, "demo/quick-start", api_key=srv.api_key)
     with client:
         # Success; the job sees the lineage env (its parent is our run).
