@@ -36,8 +36,8 @@ BIN = Path(sys.executable).parent
 PROJECT = "demo/quick-start"
 STOP_GRACE = 12.0
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
-DAG_IDS = ("deploy_sync", "deploy_defer", "deploy_timeout", "deploy_mapped", "deploy_sensor",
-           "deploy_backfill")
+DAG_IDS = ("deploy_sync", "deploy_sync_not_durable", "deploy_defer", "deploy_timeout",
+           "deploy_mapped", "deploy_sensor", "deploy_backfill")
 
 
 def _free_port() -> int:

@@ -34,20 +34,23 @@ def _statuses(jobs: list[dict[str, Any]]) -> list[str]:
     return [job["status"] for job in jobs]
 
 
+@pytest.mark.parametrize("dag_id", ["deploy_sync", "deploy_sync_not_durable"])
 def test_clear_of_a_succeeded_task_runs_a_fresh_job(airflow_deployment: Any,
-                                                    request: pytest.FixtureRequest) -> None:
-    """A clear is a deliberate rerun: try 2 starts a new Domino job, never reports the old one."""
+                                                    request: pytest.FixtureRequest,
+                                                    dag_id: str) -> None:
+    """A clear is a deliberate rerun: try 2 starts a new Domino job, never reports the old one
+    (with task_state_store, durable=True, and without it)."""
     af, tag = airflow_deployment, _tag(request)
-    run = af.trigger("deploy_sync", {"tag": tag, "before": 1})
-    af.wait_ti("deploy_sync", run, "job", {"success"})
+    run = af.trigger(dag_id, {"tag": tag, "before": 1})
+    af.wait_ti(dag_id, run, "job", {"success"})
     assert len(af.jobs(tag=tag)) == 1
 
-    af.clear("deploy_sync", run, ["job"])
-    ti = af.wait_ti("deploy_sync", run, "job", {"success", "failed"}, try_number=2)
+    af.clear(dag_id, run, ["job"])
+    ti = af.wait_ti(dag_id, run, "job", {"success", "failed"}, try_number=2)
     assert ti["state"] == "success"
     jobs = af.jobs(tag=tag)
     assert _statuses(jobs) == ["Succeeded", "Succeeded"], jobs
-    log = af.log("deploy_sync", run, "job", try_number=2)
+    log = af.log(dag_id, run, "job", try_number=2)
     assert "skipping resubmission" not in log
     assert f"Started Domino job {jobs[1]['id']}" in log
 

@@ -36,6 +36,10 @@ def _dag(dag_id: str) -> DAG:
 with _dag("deploy_sync"):
     DominoJobOperator(task_id="job", command=COMMAND, title="deploy sync", **FAST)
 
+with _dag("deploy_sync_not_durable"):  # no task_state_store: the idempotency key alone decides
+    DominoJobOperator(task_id="job", command=COMMAND, title="deploy sync not durable",
+                      durable=False, **FAST)
+
 with _dag("deploy_defer"):
     DominoJobOperator(task_id="job", command=COMMAND, title="deploy defer", deferrable=True,
                       **FAST)
