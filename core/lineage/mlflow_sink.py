@@ -190,9 +190,12 @@ def _active_parent_run() -> str | None:
 
 
 #: MLflow's own HTTP retries (7, doubling from 2 s, 120 s timeout) would hold a task for minutes
-#: when the server is down; around our calls they are short unless the user set them.
+#: when the server is down; around our calls they are short unless the user set them. (Set in
+#: os.environ for the duration of our calls: MLflow reads them there on every request.)
 _SHORT_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-               "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+               # set_terminated otherwise prints "View run …" on stdout (the task's log).
+               "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 _short_lock = threading.Lock()
 _short_users = 0
 _short_saved: dict[str, str | None] = {}

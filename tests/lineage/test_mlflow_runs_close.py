@@ -223,3 +223,20 @@ def test_the_job_logs_into_its_own_run_through_the_injob_helper(
     assert events and {e["run"]["runId"] for e in events} == {lineage_run_id(lineage)}
     for event in events:
         ol_schema.validate(event)
+
+
+def test_the_jobs_run_is_nested_under_the_orchestrators_own_run(mlflow_server: str) -> None:
+    """A flow that wraps its tasks in ``mlflow.start_run()`` gets the Domino job's run as a child."""
+    import mlflow
+
+    from domino_orchestrate.core import JobHandle, JobSpec
+    from domino_orchestrate.core.lineage.mlflow_sink import MlflowObserver
+
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment(EXPERIMENT)
+    lineage = info("nested", "nested")
+    with mlflow.start_run() as parent:
+        observer = MlflowObserver(lineage, mlflow_server, EXPERIMENT)
+        observer.on_submitted(JobHandle("6b03dc4e384459ed41115bc1"), JobSpec("python train.py"))
+    run = the_run(mlflow_server, lineage)
+    assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
