@@ -5,14 +5,17 @@ Integration-facing API (stable; the implementation lives in the modules beside t
     info = LineageInfo(orchestrator="airflow", job_name="dag.task", run_key=(dag, task, run_id, idx),
                        parent=ParentRun(namespace, name, run_id), inputs=[...], outputs=[...])
     observers = lineage_observers(info, client.config)   # [] when nothing is configured
-    env = lineage_env(info, client.config)                # env vars to pass into the Domino job
-    command = with_env_prefix(command, env)               # "export K=V ...; <command>"
+    env = lineage_env(info, client.config)                # {} unless DOMINO_ORCHESTRATE_LINEAGE_ENV
+    command = with_env_prefix(command, env)               # the command, untouched by default
+    emit_parent_event(parent, "START", orchestrator="prefect")   # the orchestrator's own run
 
 Modules: ``config`` (env switches, namespace; no third-party imports), ``ids`` (deterministic run
 ids, scrubbing), ``events`` (pure RunEvent builders), ``observer`` (the OpenLineage observer),
 ``spool`` and ``transports`` (Databand transport, spool-and-retry delivery, ``flush_spool``),
-``mlflow_sink`` (MLflow runs). This module imports no third-party package at import time, so
-DAG files may import it cheaply; ``openlineage`` and ``mlflow`` load only when configured.
+``mlflow_sink`` (MLflow runs), ``parents`` (the orchestrator run's own events), ``injob`` (inside
+the Domino job: its MLflow run and OpenLineage parent from ``DOMINO_RUN_ID``). This module
+imports no third-party package at import time, so DAG files may import it cheaply;
+``openlineage`` and ``mlflow`` load only when configured.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "Dataset",
     "LineageInfo",
     "ParentRun",
+    "emit_parent_event",
     "flush_spool",
     "lineage_env",
     "lineage_observers",
@@ -173,6 +177,15 @@ def lineage_env(info: LineageInfo, config: Any = None) -> dict[str, str]:
 
 
 _warned_no_config = False
+
+
+def emit_parent_event(parent: ParentRun, state: str, *, orchestrator: str,
+                      error: str | None = None, event_time: datetime | None = None) -> bool:
+    """START/COMPLETE/FAIL/ABORT of the orchestrator's own run (flow run, Dagster run, CLI
+    session), so a Domino job's ``parent`` facet never points at an orphan (``parents.py``)."""
+    from .parents import emit_parent_event as _emit
+
+    return _emit(parent, state, orchestrator=orchestrator, error=error, event_time=event_time)
 
 
 def flush_spool(spool_dir: str | Path | None = None) -> tuple[int, int]:

@@ -27,6 +27,7 @@ INFO = LineageInfo("prefect", "flow.train", ("flow-run-1", "train"),
 def openlineage_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(tmp_path / "ol.jsonl"))
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
 
 
 def test_the_command_is_sent_as_written_unless_the_user_opts_in_to_env(
@@ -121,3 +122,33 @@ def test_our_facet_schemas_are_real_schemas(ol_schema: Any) -> None:
     for path in SCHEMA_DIR.glob("*.json"):
         doc = json.loads(path.read_text())
         assert doc["$id"].endswith(f"/core/lineage/schemas/{path.name}")
+
+
+def test_the_parent_run_has_its_own_events(
+    openlineage_on: None, tmp_path: Path, ol_schema: Any
+) -> None:
+    """A Prefect flow run / Dagster run / CLI session emits START and COMPLETE under the id its
+    Domino jobs' ``parent`` facet names."""
+    from domino_orchestrate.core.lineage import emit_parent_event
+    from domino_orchestrate.core.lineage.events import parent_facet
+
+    parent = INFO.parent
+    assert parent is not None
+    assert emit_parent_event(parent, "START", orchestrator="prefect")
+    assert emit_parent_event(parent, "FAIL", orchestrator="prefect", error="task train failed")
+    events = [json.loads(line) for line in (tmp_path / "ol.jsonl").read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "FAIL"]
+    child_parent = Serde.to_dict(parent_facet(parent))
+    for event in events:
+        ol_schema.validate(event)
+        assert event["run"]["runId"] == child_parent["run"]["runId"]
+        assert (event["job"]["namespace"], event["job"]["name"]) == (
+            child_parent["job"]["namespace"], child_parent["job"]["name"])
+    assert events[1]["run"]["facets"]["errorMessage"]["message"] == "task train failed"
+
+
+def test_no_parent_events_without_configuration() -> None:
+    from domino_orchestrate.core.lineage import emit_parent_event
+
+    assert INFO.parent is not None
+    assert emit_parent_event(INFO.parent, "START", orchestrator="cli") is False
