@@ -414,7 +414,8 @@ class _Watched:
     stop_timeout: float
     notify: Any  # core Observers holding the run logger
     flow_run_id: str
-    ancestors: tuple[str, ...]
+    #: The flow run as its context holds it (its parent link), or None.
+    flow_run: Any
     #: The flow's ``timeout_seconds`` (None: no timeout).
     flow_timeout: float | None = None
     #: Set by Prefect's thread-pool task runner once the flow body has exited (cancel, timeout).
@@ -491,7 +492,7 @@ class FlowRunWatch:
                 time.sleep(CANCEL_CHECK_INTERVAL)
 
     def _check(self, client: Any, entries: list[_Watched], now: float) -> None:
-        ids = {e.flow_run_id for e in entries} | {a for e in entries for a in e.ancestors}
+        ids = {e.flow_run_id for e in entries} | {a for e in entries for a in _ancestors(e)}
         states: dict[str, Any] = {}
         for flow_run_id in ids:
             try:
@@ -530,7 +531,7 @@ class FlowRunWatch:
         # tasks) or a main thread that is gone means the cancel was delivered here.
         delivered = not threading.main_thread().is_alive() or bool(
             entry.runner_cancelled is not None and entry.runner_cancelled.is_set())
-        for flow_run_id in (entry.flow_run_id, *entry.ancestors):
+        for flow_run_id in (entry.flow_run_id, *_ancestors(entry)):
             since = self._cancelling_since.get(flow_run_id)
             if since is not None and (delivered or now - since >= CANCELLING_GRACE):
                 run = states[flow_run_id]
@@ -581,8 +582,27 @@ def _flow_timeout() -> float | None:
     return float(timeout) if timeout else None
 
 
-def _run_scope() -> tuple[str, tuple[str, ...]] | None:
-    """The flow run this code runs in and the flow runs above it, or None outside a flow run."""
+def _ancestors(entry: _Watched) -> tuple[str, ...]:
+    """The flow runs above the entry's (read once per flow run, on the watch's thread)."""
+    flow_run_id = entry.flow_run_id
+    if flow_run_id not in _ancestors_by_flow_run:
+        while len(_ancestors_by_flow_run) >= _MAX_ATTEMPTS:  # a long-lived worker forgets the oldest
+            _ancestors_by_flow_run.pop(next(iter(_ancestors_by_flow_run)))
+        above: tuple[str, ...] = ()
+        if entry.flow_run is not None and str(entry.flow_run.id) == flow_run_id:
+            try:
+                above = tuple(_ancestry(entry.flow_run)[3])
+            except Exception as exc:  # only a lookup: the flow run itself is still watched
+                log.debug("Could not read the flow runs above %s: %s", flow_run_id, exc)
+        _ancestors_by_flow_run[flow_run_id] = above
+    return _ancestors_by_flow_run[flow_run_id]
+
+
+def _run_scope() -> tuple[str, Any] | None:
+    """The id of the flow run this code runs in and that flow run (None outside a flow run).
+
+    No I/O: this runs in the waiting thread, where an interrupt must land inside the core's wait.
+    """
     from prefect.context import FlowRunContext, TaskRunContext
 
     flow_ctx = FlowRunContext.get()
@@ -594,17 +614,7 @@ def _run_scope() -> tuple[str, tuple[str, ...]] | None:
     )
     if flow_run_id is None:
         return None
-    if flow_run_id not in _ancestors_by_flow_run:
-        while len(_ancestors_by_flow_run) >= _MAX_ATTEMPTS:  # a long-lived worker forgets the oldest
-            _ancestors_by_flow_run.pop(next(iter(_ancestors_by_flow_run)))
-        above: tuple[str, ...] = ()
-        if flow_run is not None and str(flow_run.id) == flow_run_id:
-            try:
-                above = tuple(_ancestry(flow_run)[3])
-            except Exception as exc:  # only a lookup: the flow run itself is still watched
-                log.debug("Could not read the flow runs above %s: %s", flow_run_id, exc)
-        _ancestors_by_flow_run[flow_run_id] = above
-    return flow_run_id, _ancestors_by_flow_run[flow_run_id]
+    return flow_run_id, flow_run
 
 
 class _Watching:
