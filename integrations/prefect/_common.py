@@ -77,10 +77,13 @@ class RunIdentity:
     stable_name: str
     #: Flow runs above this one (subflow parents, a ``run_deployment`` caller), nearest first.
     ancestor_flow_run_ids: tuple[str, ...] = ()
+    #: Which job this is (spec, host, project): ordinals count per job, so the name alone
+    #: would give every mapped command the same lineage run.
+    job_slot: str = ""
 
     @property
-    def key_parts(self) -> tuple[str, str]:
-        return (self.root_flow_run_id, self.stable_name)
+    def key_parts(self) -> tuple[str, ...]:
+        return (self.root_flow_run_id, self.stable_name, self.job_slot)
 
     @property
     def execution(self) -> ExecutionIdentity:
@@ -176,6 +179,7 @@ def current_identity(spec: JobSpec | RunSpec | Mapping[str, Any] | None = None,
         root_flow_run_id=root_id,
         stable_name=f"{scope}:{ordinal}",
         ancestor_flow_run_ids=tuple(above),
+        job_slot=slot,
     )
 
 
