@@ -224,21 +224,7 @@ def test_termination_stops_the_domino_job_and_reraises(
     is injected into the poller's nap once the job's process has printed its first line. The
     in-process run then records the step failure and ends failed (materialize does not raise)."""
     client = watcher(srv)
-    state = {"raised": False}
-
-    class InterruptingTime:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real_time, name)
-
-        def sleep(self, seconds: float) -> None:
-            if not state["raised"]:
-                jobs = client.list_jobs()
-                if jobs and b"started" in srv.output(jobs[0].job_id)[0]:
-                    state["raised"] = True
-                    raise DagsterExecutionInterruptedError()
-            real_time.sleep(seconds)
-
-    mocker.patch.object(client_module, "time", InterruptingTime())
+    state = interrupt_once_started(srv, mocker)
     long = domino_job_asset("long", "echo started; sleep 60; echo never-printed")
     began = real_time.monotonic()
     result = materialize([long], resources={"domino": domino}, instance=instance,

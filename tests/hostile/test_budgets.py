@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,18 +18,9 @@ from domino_orchestrate.core import (
     PollTimeoutError,
     RetryPolicy,
 )
-from domino_orchestrate.core import retry as retry_module
 
 from .server import HostileServer, Received, Reply, html, json_reply
 from .test_output import KEY, PROJECT, both, call, job_id_of
-
-
-@pytest.fixture(autouse=True)
-def _fresh_retry_quota() -> Iterator[None]:
-    quota = getattr(retry_module, "QUOTA", None)  # a process-wide retry quota, when there is one
-    if quota is not None:
-        quota.reset()
-    yield
 
 
 @both

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,7 +22,6 @@ from domino_orchestrate.core import (
     PollOptions,
     RetryPolicy,
 )
-from domino_orchestrate.core import retry as retry_module
 
 from .server import HostileServer, Received, Reply, job_body, json_reply
 
@@ -31,14 +30,6 @@ KEY = "hostile-output-api-key-0123456789"
 QUICK = RetryPolicy(max_retries=2, initial_wait=0.01, max_wait=0.05, max_retry_after=0.1)
 FAST = PollOptions(poll_freq=0.1, initial_interval=0.05, log_interval=0.01, max_poll_time=30,
                    stop_timeout=5)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_retry_quota() -> Iterator[None]:
-    quota = getattr(retry_module, "QUOTA", None)  # a process-wide retry quota, when there is one
-    if quota is not None:
-        quota.reset()
-    yield
 
 
 class Seen:
