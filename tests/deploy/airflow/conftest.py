@@ -3,9 +3,16 @@
 ``airflow api-server``, ``airflow scheduler`` (LocalExecutor), ``airflow dag-processor`` and
 ``airflow triggerer`` run as separate processes, each in its own process group, with a temporary
 AIRFLOW_HOME, a SQLite metadata DB (Airflow 3.3 accepts SQLite with the LocalExecutor), the DAGs of
-``dags/`` and a ``domino_default`` connection pointing at an in-process sandbox. Tests drive it only
-through the REST API v2 (trigger, clear, patch state, read logs) and assert on the sandbox's record
-of jobs and on the task logs. Teardown kills each process group.
+``dags/``, the ``config/airflow_local_settings.py`` that makes SQLite hold up under four concurrent
+processes on a loaded machine (see that file), and a ``domino_default`` connection pointing at an
+in-process sandbox. Tests drive it only through the REST API v2 (trigger, clear, patch state, read
+logs) and assert on the sandbox's record of jobs and on the task logs. Teardown kills each process
+group.
+
+The first test starts once every process heartbeats (``/api/v2/monitor/health``) and every DAG is
+parsed. The REST client retries a 5xx or a lost connection a few times, but only where repeating
+the call cannot act twice: reads, a trigger (it names its ``dag_run_id``: 409 then means the first
+attempt got through) and a backfill answered 503 (Airflow rolled that one back).
 
 ``DOMINO_DEPLOY_PYTHONPATH`` (optional) is prepended to the deployment's PYTHONPATH: point it at
 a directory holding another ``domino_orchestrate`` package to run these tests against older code.
@@ -36,6 +43,9 @@ BIN = Path(sys.executable).parent
 PROJECT = "demo/quick-start"
 STOP_GRACE = 12.0
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+# /api/v2/monitor/health's name for each service that heartbeats
+HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # 5 attempts over ~15 s, then the call fails with the answers
 DAG_IDS = ("deploy_sync", "deploy_sync_not_durable", "deploy_defer", "deploy_timeout",
            "deploy_mapped", "deploy_sensor", "deploy_backfill")
 
@@ -68,6 +78,10 @@ class AirflowDeployment:
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            # SQLite busy timeout (and BEGIN IMMEDIATE for savepoints): config/airflow_local_settings
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "airflow_local_settings.connect_args",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC":
+                "airflow_local_settings.connect_args_async",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "8",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -78,6 +92,8 @@ class AirflowDeployment:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__API__WORKERS": "1",
+            # A 500 names its database error (e.g. "database is locked"), not just a lookup id.
+            "AIRFLOW__API__EXPOSE_STACKTRACE": "True",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
             "AIRFLOW__CORE__FERNET_KEY": "",
@@ -91,6 +107,10 @@ class AirflowDeployment:
             # A restarted triggerer takes over its predecessor's triggers this soon.
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            # Log servers of our own: on the defaults (8793, 8794) a second deployment on the machine
+            # answers the api-server's log reads (JWT signature errors) or keeps ours from starting.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
             "AIRFLOW__OPENLINEAGE__DISABLED": "True",
             "AIRFLOW_CONN_DOMINO_DEFAULT": json.dumps({
                 "conn_type": "domino", "host": self.sandbox.url,
@@ -104,9 +124,10 @@ class AirflowDeployment:
         return env
 
     def start(self, timeout: float = 240.0) -> AirflowDeployment:
-        (self.home / "dags").mkdir(parents=True, exist_ok=True)
-        for dag_file in (HERE / "dags").glob("*.py"):
-            shutil.copy(dag_file, self.home / "dags" / dag_file.name)
+        for folder in ("dags", "config"):
+            (self.home / folder).mkdir(parents=True, exist_ok=True)
+            for source in (HERE / folder).glob("*.py"):
+                shutil.copy(source, self.home / folder / source.name)
         subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=self.env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
         for name in SERVICES:
@@ -123,8 +144,9 @@ class AirflowDeployment:
                 raise RuntimeError(f"api-server not healthy; see {self.home}/*.out")
             time.sleep(0.5)
         token = httpx.get(f"{self.url}/auth/token", timeout=30).json()["access_token"]
-        self._api = httpx.Client(base_url=f"{self.url}/api/v2", timeout=60,
+        self._api = httpx.Client(base_url=f"{self.url}/api/v2", timeout=90,
                                  headers={"Authorization": f"Bearer {token}"})
+        self.wait_healthy(tuple(HEALTH_KEYS), since=None, deadline=deadline)
         while True:  # every test DAG parsed and unpaused
             found = {d["dag_id"] for d in self.get("/dags", params={"limit": 100})["dags"]}
             if set(DAG_IDS) <= found:
@@ -135,13 +157,41 @@ class AirflowDeployment:
             time.sleep(1)
         return self
 
-    def start_service(self, name: str) -> None:
+    def start_service(self, name: str, timeout: float = 120.0) -> None:
+        """Start ``airflow <name>``; once the deployment runs, return when it heartbeats."""
+        started = time.time()
         out = open(self.home / f"{name}.out", "ab")  # noqa: SIM115 - lives as long as the process
         self.procs[name] = subprocess.Popen(
             [str(BIN / "airflow"), name], env=self.env, cwd=self.home,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         out.close()
+        if self._api is not None and name in HEALTH_KEYS:  # a restart during a test
+            self.wait_healthy((name,), since=started, deadline=time.monotonic() + timeout)
+
+    def health(self) -> dict[str, Any]:
+        return dict(self.get("/monitor/health"))
+
+    def wait_healthy(self, names: tuple[str, ...], since: float | None, deadline: float) -> None:
+        """Until each service in ``names`` is healthy (with a heartbeat after ``since``, epoch s)."""
+        from datetime import datetime
+
+        pending = set(names)
+        while True:
+            health = self.health()
+            for name in list(pending):
+                info = health.get(HEALTH_KEYS[name]) or {}
+                beat = next((v for k, v in info.items() if k.endswith("_heartbeat")), None)
+                if info.get("status") == "healthy" and beat and (
+                        since is None or datetime.fromisoformat(beat).timestamp() > since):
+                    pending.discard(name)
+            if not pending:
+                return
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"airflow {sorted(pending)} not healthy: {health};"
+                                   f" see {self.home}/*.out")
+            time.sleep(0.5)
 
     def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
         proc = self.procs.pop(name, None)
@@ -188,16 +238,52 @@ class AirflowDeployment:
         assert self._api is not None, "deployment not started"
         return self._api
 
+    def request(self, method: str, path: str,
+                retry_on: Callable[[int | None], bool] = lambda _status: False,
+                **kwargs: Any) -> httpx.Response:
+        """One REST call, its status unchecked. Repeated (after RETRY_DELAYS) while
+        ``retry_on(status)`` holds (``None`` for a failed connection): pass it only where repeating
+        the call cannot act twice. Gives up with an AssertionError listing every answer."""
+        answers: list[str] = []
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                resp = self.api.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if not retry_on(None):
+                    raise
+                answers.append(f"{type(exc).__name__}: {exc}")
+            else:
+                if not retry_on(resp.status_code):
+                    return resp
+                answers.append(f"{resp.status_code} {resp.reason_phrase}: {_why(resp)}")
+            if delay is None:
+                break
+            print(f"airflow api: {method} {path} -> {answers[-1]}; again in {delay} s",
+                  file=sys.stderr)
+            time.sleep(delay)
+            self._check_alive()
+        raise AssertionError(f"airflow api: {method} {path} failed {len(answers)} times, giving up:"
+                             f" {answers}; see {self.home}/api-server.out")
+
     def get(self, path: str, **kwargs: Any) -> Any:
-        resp = self.api.get(path, **kwargs)
+        resp = self.request("GET", path, retry_on=_server_failed, **kwargs)
         resp.raise_for_status()
         return resp.json()
 
     def trigger(self, dag_id: str, conf: dict[str, Any], logical_date: str | None = None) -> str:
-        resp = self.api.post(f"/dags/{dag_id}/dagRuns",
-                             json={"logical_date": logical_date, "conf": conf})
+        """A manual run under a run id of our own, so a repeated POST cannot start a second run."""
+        run_id = f"manual__deploy_{secrets.token_hex(6)}"
+        resp = self.request("POST", f"/dags/{dag_id}/dagRuns", retry_on=_server_failed,
+                            json={"dag_run_id": run_id, "logical_date": logical_date,
+                                  "conf": conf})
+        if resp.status_code == 409:  # an attempt whose answer was lost created it? (else: raise)
+            existing = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}",
+                                    retry_on=_server_failed)
+            if existing.status_code == 200 and existing.json()["conf"] == conf:
+                return run_id
         resp.raise_for_status()
-        return str(resp.json()["dag_run_id"])
+        assert resp.json()["dag_run_id"] == run_id, resp.json()
+        return run_id
 
     def wait_run(self, dag_id: str, run_id: str, states: set[str], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -207,11 +293,13 @@ class AirflowDeployment:
             time.sleep(0.5)
 
     def backfill(self, dag_id: str, day: str, conf: dict[str, Any], reprocess: str) -> Any:
-        resp = self.api.post("/backfills", json={
+        """A backfill; repeated only after a 503 ("Database is locked"), which Airflow answers
+        once it has removed the partial backfill, so that the caller may try again."""
+        resp = self.request("POST", "/backfills", retry_on=lambda status: status == 503, json={
             "dag_id": dag_id, "from_date": day, "to_date": day, "dag_run_conf": conf,
             "reprocess_behavior": reprocess, "max_active_runs": 1,
         })
-        resp.raise_for_status()
+        resp.raise_for_status()  # a 409 after a 503: Airflow left the partial backfill behind
         return resp.json()
 
     def ti(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
@@ -256,11 +344,9 @@ class AirflowDeployment:
         """The task log as the UI shows it (worker + triggerer parts), one event per line."""
         if try_number is None:
             try_number = int(self.ti(dag_id, run_id, task_id, map_index)["try_number"])
-        resp = self.api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/"
-                            f"{try_number}", params={"map_index": map_index, "full_content": True},
-                            headers={"Accept": "application/json"})
-        resp.raise_for_status()
-        content = resp.json().get("content") or []
+        content = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/"
+                           f"{try_number}", params={"map_index": map_index, "full_content": True},
+                           headers={"Accept": "application/json"}).get("content") or []
         lines = []
         for item in content:
             if not isinstance(item, dict):
@@ -315,6 +401,23 @@ class AirflowDeployment:
             if time.monotonic() > deadline:
                 raise AssertionError(f"sandbox jobs for {tag}: {jobs}")
             time.sleep(0.3)
+
+
+def _why(resp: httpx.Response) -> str:
+    """The cause an error answer gives: the database error if it names one."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:300]
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if isinstance(detail, dict) and detail.get("orig_error"):
+        return f"{detail.get('reason')}: {detail['orig_error']}"[:300]
+    return str(detail)[:300]
+
+
+def _server_failed(status: int | None) -> bool:
+    """A 5xx answer or no answer at all."""
+    return status is None or status >= 500
 
 
 @pytest.fixture(scope="session")
