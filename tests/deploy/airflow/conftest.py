@@ -12,7 +12,8 @@ group.
 The first test starts once every process heartbeats (``/api/v2/monitor/health``) and every DAG is
 parsed. The REST client retries a 5xx or a lost connection a few times, but only where repeating
 the call cannot act twice: reads, a trigger (it names its ``dag_run_id``: 409 then means the first
-attempt got through) and a backfill answered 503 (Airflow rolled that one back).
+attempt got through), a backfill answered 503 (Airflow rolled that one back), and any call whose
+500 names the audit-log INSERT that Airflow makes before it acts.
 
 ``DOMINO_DEPLOY_PYTHONPATH`` (optional) is prepended to the deployment's PYTHONPATH: point it at
 a directory holding another ``domino_orchestrate`` package to run these tests against older code.
@@ -243,7 +244,8 @@ class AirflowDeployment:
                 **kwargs: Any) -> httpx.Response:
         """One REST call, its status unchecked. Repeated (after RETRY_DELAYS) while
         ``retry_on(status)`` holds (``None`` for a failed connection): pass it only where repeating
-        the call cannot act twice. Gives up with an AssertionError listing every answer."""
+        the call cannot act twice; a 500 from before the action is repeated for every call.
+        Gives up with an AssertionError listing every answer."""
         answers: list[str] = []
         for delay in (*RETRY_DELAYS, None):
             try:
@@ -253,7 +255,7 @@ class AirflowDeployment:
                     raise
                 answers.append(f"{type(exc).__name__}: {exc}")
             else:
-                if not retry_on(resp.status_code):
+                if not retry_on(resp.status_code) and not _failed_before_acting(resp):
                     return resp
                 answers.append(f"{resp.status_code} {resp.reason_phrase}: {_why(resp)}")
             if delay is None:
@@ -413,6 +415,19 @@ def _why(resp: httpx.Response) -> str:
     if isinstance(detail, dict) and detail.get("orig_error"):
         return f"{detail.get('reason')}: {detail['orig_error']}"[:300]
     return str(detail)[:300]
+
+
+def _failed_before_acting(resp: httpx.Response) -> bool:
+    """A 500 from the audit-log write that precedes every POST/PATCH: nothing was done yet (see
+    config/airflow_local_settings.py), so any call may be repeated."""
+    if resp.status_code != 500:
+        return False
+    try:
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(detail, dict) and str(detail.get("statement", "")).startswith(
+        "INSERT INTO log ")
 
 
 def _server_failed(status: int | None) -> bool:

@@ -15,16 +15,25 @@ clears/creates the DAG run inside ``session.begin_nested()``, so ``POST /backfil
 503 "Database is locked" whenever the scheduler or triggerer heartbeats in between.
 ``create_metadata_engine`` (Airflow's documented hook) starts such a transaction with
 ``BEGIN IMMEDIATE`` instead: it takes the write lock up front, waiting for it like any writer.
+
+One wait must stay short: the api-server writes its audit log (``action_logging``, before a POST or
+PATCH acts) on the event loop, while a request in its thread pool may hold the write lock until
+its session commits in a teardown that the same, now blocked, event loop has to schedule. That
+wait can only end by timing out, and it freezes the api-server meanwhile; on the event loop it is
+given up after ``LOOP_BUSY_TIMEOUT_MS`` (the request fails with a 500 naming the audit-log INSERT,
+having done nothing, so the tests' client repeats it).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 # Only these names replace airflow.settings' own (import_local_settings copies every public name).
 __all__ = ["create_metadata_engine"]
 
 BUSY_TIMEOUT_S = 60.0
+LOOP_BUSY_TIMEOUT_MS = 2000
 connect_args: dict[str, Any] = {"timeout": BUSY_TIMEOUT_S}  # [database] sql_alchemy_connect_args
 connect_args_async: dict[str, Any] = {"timeout": BUSY_TIMEOUT_S}  # ..._async (aiosqlite)
 
@@ -40,4 +49,16 @@ def create_metadata_engine(sql_alchemy_conn: str, *, engine_args: dict[str, Any]
             dbapi_connection = conn.connection.dbapi_connection
             if not dbapi_connection.in_transaction:
                 dbapi_connection.execute("BEGIN IMMEDIATE")
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _short_wait_on_the_event_loop(conn: Any, *_args: Any) -> None:
+            try:
+                asyncio.get_running_loop()
+                busy_ms = LOOP_BUSY_TIMEOUT_MS
+            except RuntimeError:
+                busy_ms = int(BUSY_TIMEOUT_S * 1000)
+            info = conn.connection.info
+            if info.get("busy_timeout_ms") != busy_ms:
+                conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                info["busy_timeout_ms"] = busy_ms
     return engine
