@@ -287,7 +287,7 @@ class AirflowDeployment:
         assert resp.json()["dag_run_id"] == run_id, resp.json()
         return run_id
 
-    def wait_run(self, dag_id: str, run_id: str, states: set[str], timeout: float = 60.0) -> None:
+    def wait_run(self, dag_id: str, run_id: str, states: set[str], timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while (state := self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"]) not in states:
             if time.monotonic() > deadline:
@@ -311,7 +311,7 @@ class AirflowDeployment:
         return dict(self.get(path))
 
     def wait_ti(self, dag_id: str, run_id: str, task_id: str, states: set[str | None],
-                timeout: float = 90.0, map_index: int = -1,
+                timeout: float = 240.0, map_index: int = -1,
                 try_number: int | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
