@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from domino_orchestrate.prefect import (
     DominoCredentials,
@@ -67,11 +69,17 @@ def test_failed_job_fails_flow_with_status_and_tail(creds: DominoCredentials, h:
     assert state.is_failed()
     flow_run_id = state.state_details.flow_run_id
     h.read_logs(flow_run_id)  # flush
-    with get_client(sync_client=True) as client:
-        task_runs = client.read_task_runs()
-    wait_runs = [t for t in task_runs if t.flow_run_id == flow_run_id
-                 and t.name.startswith("wait_for_domino_job")]
-    wait_state = wait_runs[0].state if wait_runs else None
+    # Task runs reach the server through Prefect's events pipeline: wait for this flow's to land.
+    deadline = time.monotonic() + 30
+    while True:
+        with get_client(sync_client=True) as client:
+            task_runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        wait_runs = [t for t in task_runs if t.name.startswith("wait_for_domino_job")]
+        wait_state = wait_runs[0].state if wait_runs else None
+        if (wait_state is not None and wait_state.is_failed()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert wait_state is not None and wait_state.is_failed()
     message = wait_state.message or ""
     assert "Failed" in message and "tail-b" in message, message
