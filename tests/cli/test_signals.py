@@ -8,6 +8,7 @@ watching and never stop the job. Each test asserts on the sandbox's own record o
 from __future__ import annotations
 
 import signal
+import subprocess
 
 import pytest
 
@@ -21,6 +22,20 @@ pytestmark = pytest.mark.xdist_group("cli-signals")
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
 
+
+def signal_after_first_line(proc: subprocess.Popen[str], first: str, signum: int) -> str:
+    """Send ``signum`` once the CLI printed ``first``; its stderr once it exited (killed if not)."""
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == first
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return err
+
+
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_run_stops_its_job_on_signal_and_exits_128_plus_signal(
     sandbox: SandboxServer, env: dict[str, str], signum: int
@@ -28,14 +43,7 @@ def test_run_stops_its_job_on_signal_and_exits_128_plus_signal(
     title = f"sig-run-{signal.Signals(signum).name}"
     proc = popen_cli(env, "run", "--poll-freq", "0.3", "--title", title,
                      "echo started; sleep 60")
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "started"
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    err = signal_after_first_line(proc, "started", signum)
     assert proc.returncode == 128 + signum, err
     [job] = executions_titled(sandbox, title)
     # The CLI said the stop was confirmed before it exited: the sandbox must agree right away.
@@ -57,14 +65,7 @@ def test_logs_follow_never_stops_the_job_it_watches(
     handle = client.start_job("echo watched; sleep 60", title=title)
     try:
         proc = popen_cli(env, "logs", handle.job_id, "--follow", "--poll-freq", "0.3")
-        try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == "watched"
-            proc.send_signal(signum)
-            _, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        err = signal_after_first_line(proc, "watched", signum)
         assert proc.returncode == 128 + signum, err
         assert "keeps running" in err and "Traceback" not in err
         # A stop request, had one been sent, was sent before the CLI exited.
