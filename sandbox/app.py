@@ -95,6 +95,15 @@ def _required_str(body: dict[str, Any], key: str) -> str:
     return value
 
 
+def _start_record(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """The start request as received (body, and which auth header carried the credential: never
+    its value), so tests can check that every parameter reached Domino."""
+    headers = request.headers
+    auth = ("Authorization: Bearer" if headers.get("authorization", "").lower().startswith("bearer ")
+            else "X-Domino-Api-Key" if "x-domino-api-key" in headers else None)
+    return {"startRequest": body, "startAuth": auth}
+
+
 def build_app(ctx: SandboxContext) -> Any:
     store, supervisor = ctx.store, ctx.supervisor
 
@@ -169,7 +178,7 @@ def build_app(ctx: SandboxContext) -> Any:
             hardware_tier=tier,
             environment_id=None,
             commit_id=commit_id,
-            extra={"isDirect": is_direct},
+            extra={"isDirect": is_direct, **_start_record(request, body)},
         )
         base = str(request.base_url).rstrip("/")
         return JSONResponse(
@@ -226,7 +235,7 @@ def build_app(ctx: SandboxContext) -> Any:
             hardware_tier=tier,
             environment_id=env_id,
             commit_id=commit_id,
-            extra={"mainRepoGitRef": git_ref},
+            extra={"mainRepoGitRef": git_ref, **_start_record(request, body)},
         )
         return JSONResponse(views.job_json(store, ex))
 
@@ -367,6 +376,9 @@ def build_app(ctx: SandboxContext) -> Any:
                 "stdoutUnterminated": ex.stdout_unterminated,
                 "stderrUnterminated": ex.stderr_unterminated,
                 "failureMessage": ex.failure_message,
+                # What the start request carried (body, auth header name), for tests.
+                "startRequest": ex.extra.get("startRequest"),
+                "startAuth": ex.extra.get("startAuth"),
             }
         return JSONResponse(info)
 
