@@ -36,6 +36,7 @@ from .errors import (
     TransportError,
 )
 from .identity import idempotency_key, reusable
+from .messages import MessageReader
 from .models import HardwareTier, JobHandle, JobSnapshot, JobSpec, LogLine, PollOptions, RunSpec
 from .observe import Observers
 from .status import JobStatus
@@ -498,6 +499,8 @@ class LogStream:
         self.tail: deque[str] = deque(maxlen=opts.tail_lines)
         self.secrets = ctx.secrets()
         self._reported: set[tuple[str, int | None]] = set()
+        # Messages the job reports on its stdout (core/messages.py), once per job and ledger.
+        self.messages = MessageReader(handle.job_id, observers.ledger)
 
     def _cursor_notice(self, message: str) -> None:
         self.observers.notice(logging.WARNING, "%s", message)
@@ -513,6 +516,9 @@ class LogStream:
             line = self._clean(line)
             self.tail.append(line.text)
             self.observers.line(line)
+            message = self.messages.feed(line)
+            if message is not None:
+                self.observers.message(message)
         return len(text)
 
     def _clean(self, line: LogLine) -> LogLine:
@@ -609,8 +615,8 @@ def wait_flow(
         last = snap
         now = ctx.clock()
         if snap.is_terminal:
-            if opts.stream_logs:
-                yield from logs.fetch_final()
+            # stream_logs=False only skips the live fetches: the output still comes, once.
+            yield from logs.fetch_final()
             if snap.is_success:
                 observers.finished(snap, None)
                 return snap
@@ -705,8 +711,7 @@ def _on_timeout(
         return error(exc.last_status, False)
     except DominoError as exc:
         return error(label, False, ctx.scrub(str(exc)))
-    if opts.stream_logs:
-        yield from logs.fetch_final()
+    yield from logs.fetch_final()
     stopped = error(final.status_label, True)
     stopped.snapshot = final  # type: ignore[attr-defined]  # the stopped job's times, for lineage
     return stopped
@@ -729,7 +734,7 @@ def interrupt_stop_flow(
         return
     observers.notice(logging.WARNING, "Domino job %s stopped (%s)", handle.job_id,
                      final.status_label)
-    if logs is not None and opts.stream_logs:
+    if logs is not None:
         yield from logs.fetch_final()
     observers.finished(final, exc)
 

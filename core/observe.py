@@ -1,10 +1,14 @@
 """Observers: how logging, lineage and orchestrator UIs follow a job without owning the loop.
 
-An observer implements any of ``on_submitted``, ``on_status``, ``on_line``, ``on_notice`` and
-``on_finished``. ``on_notice(level, message)`` carries what the user must see where they look (the
-task log, the flow-run logs, the Dagster event log): a stop and its confirmation, a log that had to
-be resynchronised, stdout that could not be fetched. Every notice is also logged on the
-``domino_orchestrate`` logger.
+An observer implements any of ``on_submitted``, ``on_status``, ``on_line``, ``on_message``,
+``on_notice`` and ``on_finished``. ``on_message(message)`` gets each message the job reported from
+inside (a Dagster Pipes message on a stdout line, parsed once in ``core/messages.py``; the line
+itself also reaches ``on_line``), once per job even across reattaches: an observer with a
+``message_ledger`` attribute (a ``MessageLedger``) decides what counts as handled already, else
+the process-wide ledger does. ``on_notice(level, message)`` carries what the user must see where
+they look (the task log, the flow-run logs, the Dagster event log): a stop and its confirmation,
+a log that had to be resynchronised, stdout that could not be fetched. Every notice is also logged
+on the ``domino_orchestrate`` logger.
 ``Observers`` fans a call out to all of them and swallows their errors (logged once each): a
 lineage backend or a log handler must never fail or stop the job it watches.
 """
@@ -15,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from .messages import PROCESS_LEDGER, JobMessage, MessageLedger
 from .models import JobHandle, JobSnapshot, LogLine
 
 __all__ = ["JobObserver", "LineCallback", "Observers"]
@@ -28,6 +33,7 @@ class JobObserver(Protocol):
     def on_submitted(self, handle: JobHandle, spec: Any) -> None: ...
     def on_status(self, snapshot: JobSnapshot) -> None: ...
     def on_line(self, line: LogLine) -> None: ...
+    def on_message(self, message: JobMessage) -> None: ...
     def on_notice(self, level: int, message: str) -> None: ...
     def on_finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None: ...
 
@@ -61,6 +67,20 @@ class Observers:
 
     def line(self, line: LogLine) -> None:
         self._call("on_line", line)
+
+    @property
+    def ledger(self) -> MessageLedger:
+        """The ledger of handled messages: the first observer's ``message_ledger``, else the
+        process-wide one."""
+        for item in self._items:
+            found = getattr(item, "message_ledger", None)
+            if isinstance(found, MessageLedger):
+                return found
+        return PROCESS_LEDGER
+
+    def message(self, message: JobMessage) -> None:
+        """Hand a message the job reported to every observer's ``on_message``."""
+        self._call("on_message", message)
 
     def notice(self, level: int, message: str, *args: Any) -> None:
         """Log ``message % args`` and hand it to every observer's ``on_notice``."""
