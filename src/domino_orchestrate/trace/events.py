@@ -1,0 +1,307 @@
+"""Reading OpenLineage RunEvents into what the store keeps, and folding one run's events.
+
+What lives here, without I/O: ``parse_event`` (a RunEvent dict -> a ``Fragment``: the few fields
+a component run needs, or ``InvalidEventError`` naming the bad field) and ``fold`` (all fragments
+of one run -> a ``ComponentRun``). The fold is a pure function of the *set* of fragments, so the
+order events arrive in, duplicates and re-imports never change the answer.
+
+Where each field comes from (our own events first, then what other producers send):
+
+- status: the event type of the last terminal event (COMPLETE/FAIL/ABORT), else RUNNING;
+- start/end: the first START's ``eventTime`` / the last terminal event's ``eventTime`` (one clock:
+  the emitter's, so runs compare fairly);
+- Domino job id/URL/status: our ``dominoJob`` run facet, else the ``domino.*`` tags;
+- code version: the ``sourceCodeLocation`` job facet's ``version``, else ``dominoJob.commitId``,
+  else the ``domino.commit_id`` tag;
+- parent: the ``parent`` run facet (the orchestrator's run);
+- datasets: ``inputs``/``outputs`` (union over the run's events), with ``facets.version
+  .datasetVersion`` when the producer knows it;
+- tags: run and job ``tags`` facets as ``key=value``.
+
+What must not live here: SQL (``store.py``), rendering (``render.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import InvalidEventError
+from .model import ComponentRun, DatasetRef
+
+__all__ = ["EVENT_TYPES", "TERMINAL", "Fragment", "event_hash", "fold", "parse_event"]
+
+TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
+EVENT_TYPES = frozenset({"START", "RUNNING", "OTHER", *TERMINAL})
+#: Ties in eventTime are broken by lifecycle order, then by the event's hash (deterministic).
+_RANK = {"START": 0, "RUNNING": 1, "OTHER": 2, "COMPLETE": 3, "FAIL": 3, "ABORT": 3}
+#: Longest text kept from a field (a runaway error message or name must not bloat the store).
+MAX_TEXT = 2000
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """What one RunEvent says about its run (``None``: the event does not say)."""
+
+    run_id: str
+    namespace: str
+    component: str
+    event_type: str
+    event_time: datetime  # UTC, naive
+    code_version: str | None = None
+    domino_job_id: str | None = None
+    domino_job_url: str | None = None
+    domino_status: str | None = None
+    parent_run_id: str | None = None
+    parent_name: str | None = None
+    error_message: str | None = None
+    orchestrator: str | None = None
+    inputs: tuple[DatasetRef, ...] = ()
+    outputs: tuple[DatasetRef, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        """Compact JSON of the non-empty fields (what the store keeps per event)."""
+        data: dict[str, Any] = {}
+        for name in _SCALARS:
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        for name in ("inputs", "outputs"):
+            refs = getattr(self, name)
+            if refs:
+                data[name] = [[r.namespace, r.name, r.version] for r in refs]
+        if self.tags:
+            data["tags"] = list(self.tags)
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, run_id: str, namespace: str, component: str, event_type: str,
+                  event_time: datetime, text: str) -> Fragment:
+        data = json.loads(text)
+        return cls(
+            run_id=run_id, namespace=namespace, component=component, event_type=event_type,
+            event_time=event_time,
+            **{name: data.get(name) for name in _SCALARS},
+            inputs=tuple(DatasetRef(*ref) for ref in data.get("inputs", ())),
+            outputs=tuple(DatasetRef(*ref) for ref in data.get("outputs", ())),
+            tags=tuple(data.get("tags", ())),
+        )
+
+
+_SCALARS = ("code_version", "domino_job_id", "domino_job_url", "domino_status", "parent_run_id",
+            "parent_name", "error_message", "orchestrator")
+
+
+def event_hash(event: Mapping[str, Any]) -> str:
+    """A stable identity of the event's content: the same line imported twice is one event."""
+    text = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _text(value: Any, where: str, *, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise InvalidEventError(where, "is missing")
+        return None
+    if not isinstance(value, str):
+        if required:
+            raise InvalidEventError(where, f"must be a string, not {type(value).__name__}")
+        return None  # optional facet fields of the wrong type are ignored, not fatal
+    value = value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    return value[:MAX_TEXT]
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def parse_time(value: Any, where: str = "eventTime") -> datetime:
+    """An ISO-8601 time as naive UTC; a time without offset is taken as UTC."""
+    if not isinstance(value, str) or not value:
+        raise InvalidEventError(where, "must be an ISO-8601 date-time string")
+    try:
+        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
+    except ValueError:
+        raise InvalidEventError(where, f"is not an ISO-8601 date-time: {value[:64]!r}") from None
+    if parsed.tzinfo is not None:
+        try:
+            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:
+            raise InvalidEventError(where, f"is out of range: {value[:64]!r}") from None
+    return parsed
+
+
+def _datasets(value: Any, where: str) -> tuple[DatasetRef, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidEventError(where, "must be a list of datasets")
+    refs: list[DatasetRef] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise InvalidEventError(f"{where}[{index}]", "must be an object")
+        namespace = _text(item.get("namespace"), f"{where}[{index}].namespace", required=True)
+        name = _text(item.get("name"), f"{where}[{index}].name", required=True)
+        version = _mapping(_mapping(item.get("facets")).get("version")).get("datasetVersion")
+        ref = DatasetRef(str(namespace), str(name), _text(version, "datasetVersion"))
+        if ref not in refs:
+            refs.append(ref)
+    return tuple(refs)
+
+
+def _tags(*facets: Any) -> tuple[str, ...]:
+    tags: list[str] = []
+    for facet in facets:
+        entries = _mapping(facet).get("tags")
+        for entry in entries if isinstance(entries, list) else ():
+            key = _text(_mapping(entry).get("key"), "tag")
+            if not key:
+                continue
+            value = _text(_mapping(entry).get("value"), "tag")
+            tag = f"{key}={value}" if value else key
+            if tag not in tags:
+                tags.append(tag[:MAX_TEXT])
+    return tuple(tags)
+
+
+def parse_event(event: Any) -> Fragment:
+    """Read one OpenLineage RunEvent (a dict as JSON-decoded).
+
+    Raises:
+        InvalidEventError: not a RunEvent (no run id, job name or namespace, a bad eventTime or
+            eventType, datasets that are not namespace/name objects). Facets that are malformed
+            are ignored: they never make a whole event unreadable.
+    """
+    if not isinstance(event, Mapping):
+        raise InvalidEventError("the event", f"must be a JSON object, not {type(event).__name__}")
+    run, job = event.get("run"), event.get("job")
+    if not isinstance(run, Mapping):
+        raise InvalidEventError("run", "is missing (job and dataset events carry no run)")
+    if not isinstance(job, Mapping):
+        raise InvalidEventError("job", "is missing")
+    run_id = _text(run.get("runId"), "run.runId", required=True)
+    namespace = _text(job.get("namespace"), "job.namespace", required=True)
+    component = _text(job.get("name"), "job.name", required=True)
+    event_type = event.get("eventType") or "OTHER"
+    if event_type not in EVENT_TYPES:
+        raise InvalidEventError("eventType", f"must be one of {sorted(EVENT_TYPES)}, "
+                                f"not {str(event_type)[:32]!r}")
+    event_time = parse_time(event.get("eventTime"))
+
+    run_facets, job_facets = _mapping(run.get("facets")), _mapping(job.get("facets"))
+    domino = _mapping(run_facets.get("dominoJob"))
+    tags = _tags(run_facets.get("tags"), job_facets.get("tags"))
+    tag_values = dict(tag.split("=", 1) for tag in tags if "=" in tag)
+    parent = _mapping(run_facets.get("parent"))
+    parent_job = _mapping(parent.get("job"))
+    parent_name = _text(parent_job.get("name"), "parent")
+    error = _mapping(run_facets.get("errorMessage"))
+    assert run_id and namespace and component  # required=True guarantees them
+    return Fragment(
+        run_id=run_id, namespace=namespace, component=component, event_type=str(event_type),
+        event_time=event_time,
+        code_version=(_text(_mapping(job_facets.get("sourceCodeLocation")).get("version"), "")
+                      or _text(domino.get("commitId"), "")
+                      or tag_values.get("domino.commit_id")),
+        domino_job_id=_text(domino.get("jobId"), "") or tag_values.get("domino.job_id"),
+        domino_job_url=_text(domino.get("url"), "") or tag_values.get("domino.job_url"),
+        domino_status=_text(domino.get("status"), "") or tag_values.get("domino.status"),
+        parent_run_id=_text(_mapping(parent.get("run")).get("runId"), ""),
+        parent_name=parent_name,
+        error_message=_text(error.get("message"), ""),
+        orchestrator=tag_values.get("orchestrator"),
+        inputs=_datasets(event.get("inputs"), "inputs"),
+        outputs=_datasets(event.get("outputs"), "outputs"),
+        tags=tags,
+    )
+
+
+# --- folding -------------------------------------------------------------------------------
+
+
+def _order(item: tuple[str, Fragment]) -> tuple[datetime, int, str]:
+    digest, fragment = item
+    return fragment.event_time, _RANK.get(fragment.event_type, 2), digest
+
+
+def _union(groups: Iterable[tuple[DatasetRef, ...]]) -> tuple[DatasetRef, ...]:
+    """Datasets of all events, once each; a versioned mention replaces an unversioned one."""
+    found: dict[tuple[str, str], list[DatasetRef]] = {}
+    for group in groups:
+        for ref in group:
+            same = found.setdefault((ref.namespace, ref.name), [])
+            if ref not in same:
+                same.append(ref)
+    result: list[DatasetRef] = []
+    for refs in found.values():
+        versioned = [r for r in refs if r.version]
+        result.extend(versioned or refs[:1])
+    return tuple(result)
+
+
+def fold(fragments: Mapping[str, Fragment], user_tags: Iterable[str] = ()) -> ComponentRun:
+    """One run from all its events (``{event hash: fragment}``); independent of arrival order.
+
+    The last event (by eventTime) that says something wins for each field; the run's status is
+    its last terminal event's type, RUNNING until one arrives.
+    """
+    ordered = [f for _, f in sorted(fragments.items(), key=_order)]
+    if not ordered:
+        raise ValueError("a run needs at least one event")
+    last = ordered[-1]
+    starts = [f.event_time for f in ordered if f.event_type == "START"]
+    terminal = [f for f in ordered if f.event_type in TERMINAL]
+    values: dict[str, Any] = {}
+    for fragment in ordered:
+        for name in _SCALARS:
+            value = getattr(fragment, name)
+            if value is not None:
+                values[name] = value
+    tags: list[str] = []
+    for tag in [*(t for f in ordered for t in f.tags), *user_tags]:
+        if tag not in tags:
+            tags.append(tag)
+    return ComponentRun(
+        run_id=last.run_id, namespace=last.namespace, component=last.component,
+        status=terminal[-1].event_type if terminal else "RUNNING",
+        start_time=_utc(starts[0] if starts else ordered[0].event_time),
+        end_time=_utc(terminal[-1].event_time) if terminal else None,
+        code_version=values.get("code_version"),
+        domino_job_id=values.get("domino_job_id"),
+        domino_job_url=values.get("domino_job_url"),
+        parent_run_id=values.get("parent_run_id"),
+        parent_name=values.get("parent_name"),
+        inputs=_union(f.inputs for f in ordered),
+        outputs=_union(f.outputs for f in ordered),
+        tags=tuple(tags),
+        domino_status=values.get("domino_status"),
+        # A retry that completed clears the error of the attempt before it.
+        error_message=(terminal[-1].error_message or values.get("error_message"))
+        if terminal and terminal[-1].event_type != "COMPLETE" else None,
+        orchestrator=values.get("orchestrator"),
+        event_count=len(ordered),
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def with_user_tags(run: ComponentRun, user_tags: Iterable[str]) -> ComponentRun:
+    """``run`` with tags added by ``LineageStore.tag`` appended (once each)."""
+    tags = list(run.tags)
+    for tag in user_tags:
+        if tag not in tags:
+            tags.append(tag)
+    return replace(run, tags=tuple(tags))

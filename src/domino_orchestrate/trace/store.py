@@ -1,0 +1,687 @@
+"""The lineage store: OpenLineage RunEvents in, mltrace's questions answered.
+
+    store = LineageStore()                       # SQLite at the default path, or a path / URL
+    store.import_files(["lineage.jsonl"])        # idempotent: the same file twice changes nothing
+    store.recent(10); store.history("train"); store.inspect(run_id)
+    root = store.trace("s3://bucket/report.csv")   # TraceNode tree of the runs behind an output
+    store.stale(); store.flag(output); store.review(); store.tag(run_id, "suspect")
+
+What lives here: ingesting (parse -> store the event once -> refold its run), and the queries.
+Dependencies are inferred as mltrace does: for each input of a run, the most recent *earlier*
+run that produced that dataset (the same version when the input names one; "earlier": it ended,
+or if it never ended it started, no later than the consuming run started).
+
+What must not live here: parsing and folding events (``events.py``), tables and engines
+(``schema.py``), drawing (``render.py``), command-line output (``cli.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from . import schema
+from .errors import (
+    InvalidEventError,
+    StoreUnavailableError,
+    UnknownComponentError,
+    UnknownOutputError,
+    UnknownRunError,
+)
+from .events import Fragment, event_hash, fold, parse_event
+from .model import (
+    RULE_FAILED,
+    RULE_FRESHER,
+    RULE_OLD,
+    ComponentRun,
+    DatasetRef,
+    FlaggedOutput,
+    IngestResult,
+    ReviewEntry,
+    StaleFinding,
+    TraceNode,
+)
+
+__all__ = ["DEFAULT_STALE_THRESHOLD", "LineageStore"]
+
+log = logging.getLogger("domino_orchestrate.trace")
+
+DEFAULT_STALE_THRESHOLD = timedelta(days=30)
+#: Events per transaction when importing (one commit per batch, not per event).
+BATCH = 2000
+#: Deepest trace followed; deeper chains are cut (a cycle of equal timestamps cannot loop).
+MAX_DEPTH = 200
+#: Shortest run id prefix accepted in place of a whole id.
+MIN_PREFIX = 6
+_CHUNK = 500  # ids per IN (...) list
+
+
+def _naive(when: datetime) -> datetime:
+    """UTC without tzinfo, as the store keeps times."""
+    return when.astimezone(timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _doc(run: ComponentRun) -> str:
+    return json.dumps(run.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+
+def _from_doc(text: str, user_tags: Sequence[str] = ()) -> ComponentRun:
+    data = json.loads(text)
+    for name in ("start_time", "end_time"):
+        data[name] = _aware(datetime.fromisoformat(data[name])) if data.get(name) else None
+    for name in ("inputs", "outputs"):
+        data[name] = tuple(DatasetRef(d["namespace"], d["name"], d.get("version"))
+                           for d in data.get(name, ()))
+    tags = list(data.get("tags", ()))
+    tags.extend(t for t in user_tags if t not in tags)
+    data["tags"] = tuple(tags)
+    known = ComponentRun.__dataclass_fields__
+    return ComponentRun(**{k: v for k, v in data.items() if k in known})
+
+
+def _short(run: ComponentRun) -> str:
+    return f"{run.component} (run {run.run_id[:8]})"
+
+
+def _days(delta: timedelta) -> str:
+    days = delta.total_seconds() / 86400
+    return f"{days:.0f} days" if days >= 2 else f"{delta.total_seconds() / 3600:.1f} hours"
+
+
+@dataclass(frozen=True)
+class _Edge:
+    via: DatasetRef
+    run: ComponentRun
+
+
+class LineageStore:
+    """Component runs from OpenLineage events, on SQLite (default) or PostgreSQL.
+
+    Args:
+        location: a file path (SQLite) or a SQLAlchemy URL (``sqlite:///…``,
+            ``postgresql+psycopg://user:pw@host/db``); default ``$DOMINO_ORCHESTRATE_LINEAGE_STORE``,
+            else ``$XDG_DATA_HOME/domino-orchestrate/lineage.db``. Tables are created on first use.
+
+    Raises:
+        StoreConfigError: the location is not usable.
+        StoreUnavailableError: the database does not answer.
+    """
+
+    def __init__(self, location: str | os.PathLike[str] | None = None) -> None:
+        self._url = schema.resolve_url(location)
+        self.engine = schema.make_engine(self._url)
+        self._create_tables()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Where the store is, without its password."""
+        return schema.safe_url(self._url)
+
+    def __repr__(self) -> str:
+        return f"<LineageStore {self.url}>"
+
+    def __enter__(self) -> LineageStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _db(self, write: bool = False) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(write=True)
+                with conn.begin():
+                    yield conn
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise StoreUnavailableError(
+                f"lineage store {self.url} did not answer: "
+                f"{str(exc.orig).splitlines()[0][:200] if exc.orig else type(exc).__name__}"
+            ) from None
+
+    def _create_tables(self) -> None:
+        for attempt in range(3):
+            try:
+                with self._db(write=True) as conn:
+                    schema.metadata.create_all(conn, checkfirst=True)
+                    version = conn.execute(select(schema.meta.c.value).where(
+                        schema.meta.c.key == "schema_version")).scalar()
+                    if version is None:
+                        conn.execute(insert(schema.meta).values(
+                            key="schema_version", value=schema.SCHEMA_VERSION))
+                return
+            except (IntegrityError, StoreUnavailableError):
+                # Two processes creating the tables at once: the loser's CREATE fails; retry
+                # sees them there. Anything else is real.
+                if attempt == 2:
+                    raise
+
+    # --- ingest ---------------------------------------------------------------------------
+
+    def ingest(self, event: Any) -> IngestResult:
+        """Store one OpenLineage RunEvent (a dict); a known event changes nothing.
+
+        Raises:
+            InvalidEventError: not a RunEvent (the message names the field). Job and dataset
+                events (no ``run``) are not errors here: counted as ``ignored``.
+        """
+        return self.ingest_many([event])
+
+    def ingest_many(self, events: Iterable[Any], *, skip_invalid: bool = False,
+                    source: str = "event") -> IngestResult:
+        """Store many events, ``BATCH`` per transaction.
+
+        Args:
+            skip_invalid: skip bad events (listed in ``invalid``) instead of raising.
+            source: how errors name the events (``file.jsonl``: they read ``file.jsonl:LINE``).
+        """
+        total = IngestResult()
+        batch: list[tuple[str, Fragment]] = []
+        ignored, invalid = 0, []
+        for number, raw in enumerate(events, 1):
+            try:
+                if isinstance(raw, dict) and "run" not in raw and ("job" in raw or "dataset" in raw):
+                    ignored += 1  # an OpenLineage JobEvent or DatasetEvent: no run to record
+                    continue
+                fragment = parse_event(raw)
+            except InvalidEventError as exc:
+                located = exc.located(f"{source}:{number}")
+                if not skip_invalid:
+                    raise located from None
+                invalid.append(str(located))
+                continue
+            batch.append((event_hash(raw), fragment))
+            if len(batch) >= BATCH:
+                total += self._ingest_batch(batch)
+                batch = []
+        if batch:
+            total += self._ingest_batch(batch)
+        return total + IngestResult(ignored=ignored, invalid=tuple(invalid))
+
+    def import_files(self, paths: Iterable[str | os.PathLike[str]], *,
+                     skip_invalid: bool = False) -> IngestResult:
+        """Import OpenLineage JSON-lines files (what the file transport writes); idempotent.
+
+        A file is read whole before anything is stored, so a bad line (without
+        ``skip_invalid``) stores nothing from that file.
+
+        Raises:
+            InvalidEventError: a line that is not JSON or not a RunEvent (names ``file:line``).
+            FileNotFoundError / OSError: a file that cannot be read.
+        """
+        total = IngestResult()
+        for path in paths:
+            events: list[Any] = []
+            invalid: list[str] = []
+            with Path(path).open(encoding="utf-8", errors="replace") as handle:
+                for number, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        events.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        error = InvalidEventError("the line", f"is not JSON ({exc.msg})",
+                                                  source=f"{path}:{number}")
+                        if not skip_invalid:
+                            raise error from None
+                        invalid.append(str(error))
+                        events.append(None)  # keep line numbers aligned
+            numbered = [(n, e) for n, e in enumerate(events, 1) if e is not None]
+            if not skip_invalid:  # validate the whole file first: all or nothing
+                for number, raw in numbered:
+                    self._check(raw, f"{path}:{number}")
+            result = self.ingest_many((e for _, e in numbered), skip_invalid=skip_invalid,
+                                      source=str(path))
+            total += result + IngestResult(invalid=tuple(invalid))
+        return total
+
+    @staticmethod
+    def _check(raw: Any, where: str) -> None:
+        if isinstance(raw, dict) and "run" not in raw and ("job" in raw or "dataset" in raw):
+            return
+        try:
+            parse_event(raw)
+        except InvalidEventError as exc:
+            raise exc.located(where) from None
+
+    def _ingest_batch(self, batch: list[tuple[str, Fragment]]) -> IngestResult:
+        unique = dict(batch)
+        hashes = list(unique)
+        with self._db(write=True) as conn:
+            known: set[str] = set()
+            for chunk in _chunks(hashes):
+                known.update(conn.execute(select(schema.events.c.event_hash).where(
+                    schema.events.c.event_hash.in_(chunk))).scalars())
+            new = {h: f for h, f in unique.items() if h not in known}
+            if not new:
+                return IngestResult(duplicates=len(batch))
+            conn.execute(insert(schema.events), [
+                {"event_hash": h, "run_id": f.run_id, "namespace": f.namespace,
+                 "component": f.component, "event_type": f.event_type,
+                 "event_time": f.event_time, "fragment": f.to_json()}
+                for h, f in new.items()])
+            run_ids = sorted({f.run_id for f in new.values()})
+            by_run: dict[str, dict[str, Fragment]] = {}
+            for chunk in _chunks(run_ids):
+                rows = conn.execute(select(schema.events).where(
+                    schema.events.c.run_id.in_(chunk)))
+                for row in rows:
+                    by_run.setdefault(row.run_id, {})[row.event_hash] = Fragment.from_json(
+                        row.run_id, row.namespace, row.component, row.event_type,
+                        row.event_time, row.fragment)
+            self._write_runs(conn, [fold(fragments) for fragments in by_run.values()])
+        return IngestResult(new=len(new), duplicates=len(batch) - len(new), runs=len(run_ids))
+
+    @staticmethod
+    def _write_runs(conn: Connection, folded: list[ComponentRun]) -> None:
+        ids = [run.run_id for run in folded]
+        for chunk in _chunks(ids):
+            conn.execute(delete(schema.runs).where(schema.runs.c.run_id.in_(chunk)))
+            conn.execute(delete(schema.datasets).where(schema.datasets.c.run_id.in_(chunk)))
+            conn.execute(delete(schema.tags).where(and_(schema.tags.c.run_id.in_(chunk),
+                                                        schema.tags.c.source == "event")))
+        run_rows: list[dict[str, Any]] = []
+        dataset_rows: list[dict[str, Any]] = []
+        tag_rows: list[dict[str, Any]] = []
+        for run in folded:
+            start = _naive(run.start_time) if run.start_time else datetime(1970, 1, 1)
+            end = _naive(run.end_time) if run.end_time else None
+            run_rows.append({"run_id": run.run_id, "namespace": run.namespace,
+                             "component": run.component, "status": run.status,
+                             "start_time": start, "end_time": end, "doc": _doc(run)})
+            for direction, refs in (("in", run.inputs), ("out", run.outputs)):
+                for ref in refs:
+                    dataset_rows.append({
+                        "run_id": run.run_id, "direction": direction,
+                        "namespace": ref.namespace, "name": ref.name,
+                        "version": ref.version or "", "start_time": start,
+                        "ready_time": end or start, "status": run.status})
+            tag_rows.extend({"run_id": run.run_id, "tag": tag, "source": "event"}
+                            for tag in run.tags)
+        conn.execute(insert(schema.runs), run_rows)
+        if dataset_rows:
+            conn.execute(insert(schema.datasets), dataset_rows)
+        if tag_rows:
+            conn.execute(insert(schema.tags), tag_rows)
+
+    # --- reading runs ---------------------------------------------------------------------
+
+    def _runs(self, conn: Connection, rows: Iterable[Any]) -> list[ComponentRun]:
+        """ComponentRuns from ``lineage_runs`` rows, user tags added, in the rows' order."""
+        rows = list(rows)
+        user: dict[str, list[str]] = {}
+        ids = [row.run_id for row in rows]
+        for chunk in _chunks(ids):
+            for run_id, tag in conn.execute(select(schema.tags.c.run_id, schema.tags.c.tag).where(
+                    schema.tags.c.run_id.in_(chunk), schema.tags.c.source == "user")
+                    .order_by(schema.tags.c.tag)):
+                user.setdefault(run_id, []).append(tag)
+        return [_from_doc(row.doc, user.get(row.run_id, ())) for row in rows]
+
+    @staticmethod
+    def _newest_first(query: Any) -> Any:
+        return query.order_by(schema.runs.c.start_time.desc(), schema.runs.c.run_id.desc())
+
+    @staticmethod
+    def _with_tag(query: Any, tag: str | None) -> Any:
+        if not tag:
+            return query
+        return query.where(schema.runs.c.run_id.in_(
+            select(schema.tags.c.run_id).where(schema.tags.c.tag == tag)))
+
+    def recent(self, limit: int = 20, tag: str | None = None) -> list[ComponentRun]:
+        """The most recently started runs, newest first (only those tagged ``tag`` if given)."""
+        with self._db() as conn:
+            query = self._with_tag(self._newest_first(select(schema.runs)), tag)
+            return self._runs(conn, conn.execute(query.limit(max(0, limit))))
+
+    def history(self, component: str, limit: int = 20, tag: str | None = None
+                ) -> list[ComponentRun]:
+        """Runs of one component (job name, or ``namespace/name``), newest first.
+
+        Raises:
+            UnknownComponentError: the store has no run of that component.
+        """
+        runs_t = schema.runs.c
+        match = or_(runs_t.component == component,
+                    (runs_t.namespace + "/" + runs_t.component) == component)
+        with self._db() as conn:
+            if conn.execute(select(runs_t.run_id).where(match).limit(1)).first() is None:
+                raise UnknownComponentError(component)
+            query = self._with_tag(self._newest_first(select(schema.runs).where(match)), tag)
+            return self._runs(conn, conn.execute(query.limit(max(0, limit))))
+
+    def _find_run(self, conn: Connection, run_id: str) -> ComponentRun | None:
+        row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).first()
+        if row is None and len(run_id) >= MIN_PREFIX:
+            escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            rows = conn.execute(select(schema.runs).where(
+                schema.runs.c.run_id.like(escaped + "%", escape="\\")).limit(2)).all()
+            if len(rows) > 1:
+                raise UnknownRunError(run_id, f"run id prefix {run_id!r} matches several runs: "
+                                      "give more of the id")
+            row = rows[0] if rows else None
+        return self._runs(conn, [row])[0] if row is not None else None
+
+    def inspect(self, run_id: str) -> ComponentRun:
+        """One run, by id (or a unique prefix of at least 6 characters).
+
+        Raises:
+            UnknownRunError: no such run.
+        """
+        with self._db() as conn:
+            run = self._find_run(conn, run_id)
+        if run is None:
+            raise UnknownRunError(run_id)
+        return run
+
+    # --- dependencies and traces ----------------------------------------------------------
+
+    def _producer(self, conn: Connection, ref: DatasetRef, before: datetime,
+                  exclude: str) -> ComponentRun | None:
+        """The most recent run that produced ``ref`` and was ready by ``before``."""
+        d = schema.datasets.c
+        base = (select(d.run_id).where(d.direction == "out", d.namespace == ref.namespace,
+                                       d.name == ref.name, d.ready_time <= before,
+                                       d.run_id != exclude)
+                .order_by(d.start_time.desc(), d.run_id.desc()).limit(1))
+        run_id = None
+        if ref.version:
+            run_id = conn.execute(base.where(d.version == ref.version)).scalar()
+        if run_id is None:
+            run_id = conn.execute(base).scalar()
+        if run_id is None:
+            return None
+        row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).first()
+        return self._runs(conn, [row])[0] if row is not None else None
+
+    def _dependencies(self, conn: Connection, run: ComponentRun) -> list[_Edge]:
+        if not run.inputs or run.start_time is None:
+            return []
+        before = _naive(run.start_time)
+        edges = []
+        for ref in run.inputs:
+            producer = self._producer(conn, ref, before, run.run_id)
+            if producer is not None:
+                edges.append(_Edge(ref, producer))
+        return edges
+
+    def dependencies(self, run_id: str) -> list[tuple[DatasetRef, ComponentRun]]:
+        """For each input of the run, the run it was read from: ``(input, producing run)``.
+
+        Raises:
+            UnknownRunError: no such run.
+        """
+        with self._db() as conn:
+            run = self._find_run(conn, run_id)
+            if run is None:
+                raise UnknownRunError(run_id)
+            return [(edge.via, edge.run) for edge in self._dependencies(conn, run)]
+
+    def _resolve_output(self, conn: Connection, output: str) -> tuple[ComponentRun, DatasetRef | None]:
+        row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == output)).first()
+        if row is not None:
+            return self._runs(conn, [row])[0], None
+        d = schema.datasets.c
+        found = conn.execute(
+            select(d.run_id, d.namespace, d.name).where(
+                d.direction == "out",
+                or_(d.name == output, (d.namespace + "/" + d.name) == output))
+            .order_by(d.start_time.desc(), d.run_id.desc()).limit(1)).first()
+        if found is not None:
+            run_row = conn.execute(select(schema.runs).where(
+                schema.runs.c.run_id == found.run_id)).one()
+            return self._runs(conn, [run_row])[0], DatasetRef(found.namespace, found.name)
+        run = self._find_run(conn, output) if len(output) >= MIN_PREFIX else None
+        if run is None:
+            raise UnknownOutputError(output)
+        return run, None
+
+    def _build(self, conn: Connection, run: ComponentRun, via: DatasetRef | None,
+               path: frozenset[str], memo: dict[str, list[_Edge]]) -> TraceNode:
+        if len(path) >= MAX_DEPTH:
+            return TraceNode(run, via)
+        if run.run_id not in memo:
+            memo[run.run_id] = self._dependencies(conn, run)
+        upstream = tuple(
+            self._build(conn, edge.run, edge.via, path | {run.run_id}, memo)
+            for edge in memo[run.run_id] if edge.run.run_id not in path)
+        return TraceNode(run, via, upstream)
+
+    def trace(self, output: str) -> TraceNode:
+        """The tree of runs that led to ``output``: a dataset (name or ``namespace/name``; its
+        most recent producer) or a run id. Each node's ``via`` is the dataset it gave its child.
+
+        Raises:
+            UnknownOutputError: no such dataset was produced and no run has that id.
+        """
+        with self._db() as conn:
+            run, _ = self._resolve_output(conn, output)
+            return self._build(conn, run, None, frozenset(), {})
+
+    def resolve_output(self, output: str) -> tuple[ComponentRun, DatasetRef | None]:
+        """What ``trace(output)`` starts from: the run, and the dataset when ``output`` named one.
+
+        Raises:
+            UnknownOutputError: neither a produced dataset nor a run id.
+        """
+        with self._db() as conn:
+            return self._resolve_output(conn, output)
+
+    # --- staleness --------------------------------------------------------------------------
+
+    def stale(self, output: str | None = None,
+              threshold: timedelta = DEFAULT_STALE_THRESHOLD) -> list[StaleFinding]:
+        """Runs that may need a rerun, each with the dependency and the rule that says so.
+
+        Checked: every run in ``output``'s trace, or (no output) the latest run of every
+        component. For each dependency (see ``dependencies``):
+
+        - ``old`` (mltrace): it started more than ``threshold`` before the run that used it;
+        - ``fresher`` (mltrace, extended to "since"): its component has completed runs that
+          started after it (failed or unfinished ones are not fresher data);
+        - ``failed`` (ours): it ended FAIL or ABORT (Domino Failed, Error or Stopped).
+
+        Raises:
+            UnknownOutputError: ``output`` names nothing in the store.
+        """
+        with self._db() as conn:
+            pairs: list[tuple[ComponentRun, _Edge]] = []
+            if output is not None:
+                root, _ = self._resolve_output(conn, output)
+                memo: dict[str, list[_Edge]] = {}
+                tree = self._build(conn, root, None, frozenset(), memo)
+                for run in tree.runs():
+                    pairs.extend((run, edge) for edge in memo.get(run.run_id, ()))
+            else:
+                for run in self._latest_per_component(conn):
+                    pairs.extend((run, edge) for edge in self._dependencies(conn, run))
+            findings: list[StaleFinding] = []
+            for run, edge in pairs:
+                findings.extend(self._judge(conn, run, edge, threshold))
+        return findings
+
+    def _latest_per_component(self, conn: Connection) -> list[ComponentRun]:
+        r = schema.runs.c
+        latest = (select(r.namespace, r.component, func.max(r.start_time).label("newest"))
+                  .group_by(r.namespace, r.component).subquery())
+        query = (select(schema.runs).join(latest, and_(
+            r.namespace == latest.c.namespace, r.component == latest.c.component,
+            r.start_time == latest.c.newest)).order_by(r.start_time.desc(), r.run_id.desc()))
+        seen: set[tuple[str, str]] = set()
+        result = []
+        for run in self._runs(conn, conn.execute(query)):
+            if (run.namespace, run.component) not in seen:  # two runs started the same instant
+                seen.add((run.namespace, run.component))
+                result.append(run)
+        return result
+
+    def _judge(self, conn: Connection, run: ComponentRun, edge: _Edge,
+               threshold: timedelta) -> list[StaleFinding]:
+        dep = edge.run
+        found: list[StaleFinding] = []
+
+        def finding(rule: str, reason: str) -> None:
+            found.append(StaleFinding(run, dep, edge.via, rule, reason))
+
+        if dep.failed:
+            status = f" (Domino: {dep.domino_status})" if dep.domino_status else ""
+            error = f": {dep.error_message.splitlines()[0][:160]}" if dep.error_message else ""
+            finding(RULE_FAILED, f"{_short(run)} read {edge.via.name} from {_short(dep)}, which "
+                                 f"ended {dep.status}{status}{error}")
+        if run.start_time and dep.start_time and run.start_time - dep.start_time > threshold:
+            finding(RULE_OLD, f"{_short(dep)} ran {_days(run.start_time - dep.start_time)} "
+                              f"before {_short(run)} used its {edge.via.name} (threshold "
+                              f"{_days(threshold)})")
+        if dep.start_time is not None:
+            r = schema.runs.c
+            rows = conn.execute(select(r.start_time).where(
+                r.namespace == dep.namespace, r.component == dep.component,
+                r.status == "COMPLETE", r.start_time > _naive(dep.start_time),
+                r.run_id != dep.run_id)).scalars().all()
+            if rows:
+                started = _naive(run.start_time) if run.start_time else None
+                before = sum(1 for when in rows if started is not None and when <= started)
+                finding(RULE_FRESHER, (
+                    f"{dep.component} has {len(rows)} fresher completed run(s) since "
+                    f"{_short(dep)}, whose {edge.via.name} {_short(run)} used ({before} began "
+                    f"before {run.component} started)"))
+        return found
+
+    # --- flags and review ------------------------------------------------------------------
+
+    def _output_dataset(self, conn: Connection, output: str) -> DatasetRef:
+        _, dataset = self._resolve_output(conn, output)
+        if dataset is None:
+            raise UnknownOutputError(output)  # a run id: flags are on datasets
+        return dataset
+
+    def flag(self, output: str) -> DatasetRef:
+        """Flag an output dataset for review (idempotent); returns the dataset flagged.
+
+        Raises:
+            UnknownOutputError: no run produced a dataset of that name or key.
+        """
+        with self._db(write=True) as conn:
+            dataset = self._output_dataset(conn, output)
+            f = schema.flags.c
+            exists = conn.execute(select(f.name).where(
+                f.namespace == dataset.namespace, f.name == dataset.name)).first()
+            if exists is None:
+                conn.execute(insert(schema.flags).values(
+                    namespace=dataset.namespace, name=dataset.name,
+                    flagged_at=_naive(datetime.now(timezone.utc))))
+        return dataset
+
+    def unflag(self, output: str) -> DatasetRef:
+        """Remove the flag from an output (idempotent); returns the dataset.
+
+        Raises:
+            UnknownOutputError: no run produced a dataset of that name or key.
+        """
+        with self._db(write=True) as conn:
+            f = schema.flags.c
+            dataset: DatasetRef | None = None
+            for row in conn.execute(select(schema.flags)):
+                if output in (row.name, f"{row.namespace}/{row.name}"):
+                    dataset = DatasetRef(row.namespace, row.name)
+            if dataset is None:
+                dataset = self._output_dataset(conn, output)
+            conn.execute(delete(schema.flags).where(f.namespace == dataset.namespace,
+                                                    f.name == dataset.name))
+        return dataset
+
+    def flagged(self) -> list[FlaggedOutput]:
+        """Flagged outputs, most recently flagged first."""
+        with self._db() as conn:
+            f = schema.flags.c
+            rows = conn.execute(select(schema.flags).order_by(
+                f.flagged_at.desc(), f.namespace, f.name)).all()
+        return [FlaggedOutput(DatasetRef(r.namespace, r.name), _aware(r.flagged_at))  # type: ignore[arg-type]
+                for r in rows]
+
+    def review(self, limit: int | None = None) -> list[ReviewEntry]:
+        """Runs ranked by how many flagged outputs' traces contain them (mltrace's review):
+        most first; ties, the newest run first."""
+        flagged = self.flagged()
+        counts: Counter[str] = Counter()
+        runs: dict[str, ComponentRun] = {}
+        outputs: dict[str, list[str]] = {}
+        with self._db() as conn:
+            for item in flagged:
+                try:
+                    root, _ = self._resolve_output(conn, item.dataset.key)
+                except UnknownOutputError:
+                    continue
+                for run in self._build(conn, root, None, frozenset(), {}).runs():
+                    counts[run.run_id] += 1
+                    runs[run.run_id] = run
+                    outputs.setdefault(run.run_id, []).append(item.dataset.key)
+        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        ranked = sorted(counts, key=lambda rid: (
+            -counts[rid], -((runs[rid].start_time or epoch) - epoch).total_seconds(), rid))
+        entries = [ReviewEntry(runs[rid], counts[rid], len(flagged), tuple(outputs[rid]))
+                   for rid in ranked]
+        return entries[:limit] if limit is not None else entries
+
+    # --- tags -----------------------------------------------------------------------------
+
+    def tag(self, run_id: str, *tags: str) -> ComponentRun:
+        """Add tags to a run (kept across re-imports); returns the run with its tags.
+
+        Raises:
+            UnknownRunError: no such run.
+            ValueError: an empty tag.
+        """
+        cleaned = [t.strip() for t in tags]
+        if not cleaned or any(not t for t in cleaned):
+            raise ValueError("give at least one non-empty tag")
+        with self._db(write=True) as conn:
+            run = self._find_run(conn, run_id)
+            if run is None:
+                raise UnknownRunError(run_id)
+            t = schema.tags.c
+            have = set(conn.execute(select(t.tag).where(
+                t.run_id == run.run_id, t.source == "user")).scalars())
+            rows = [{"run_id": run.run_id, "tag": tag, "source": "user"}
+                    for tag in dict.fromkeys(cleaned) if tag not in have]
+            if rows:
+                conn.execute(insert(schema.tags), rows)
+        return replace(run, tags=tuple(dict.fromkeys([*run.tags, *cleaned])))
+
+    def count(self) -> dict[str, int]:
+        """How many events, runs and datasets mentions the store holds."""
+        with self._db() as conn:
+            return {name: int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
+                    for name, table in (("events", schema.events), ("runs", schema.runs),
+                                        ("datasets", schema.datasets))}
+
