@@ -1,8 +1,9 @@
 """``DominoHook``: the ``domino`` Airflow connection → core ``DominoConfig`` and (lazy) clients.
 
-Connection fields: host = Domino URL, password = API key; extras ``project``, ``token_file``,
-``api_proxy``, ``verify`` (true/false), ``ca_bundle`` (CA bundle path for a private CA; plain keys
-or the ``extra__domino__*`` form). Anything the connection
+Connection fields: host = Domino URL, password = API key; extras ``project``, ``auth_token`` (a
+bearer token, python-domino's ``auth_token``: it wins over the token file and the API key),
+``token_file``, ``api_proxy``, ``verify`` (true/false), ``ca_bundle`` (CA bundle path for a private
+CA; plain keys or the ``extra__domino__*`` form). Anything the connection
 lacks, or the whole connection when it does not exist, falls back to the Domino environment
 variables (``DOMINO_API_HOST``, ``DOMINO_USER_API_KEY``, ``DOMINO_TOKEN_FILE``,
 ``DOMINO_API_PROXY``, ``DOMINO_PROJECT``). The HTTP clients (requests/httpx) are imported only
@@ -131,6 +132,7 @@ class DominoHook(BaseHook):
             host=host,
             project=project,
             api_key=api_key,
+            auth_token=extra("auth_token"),
             domino_token_file=extra("token_file"),
             api_proxy=extra("api_proxy"),
             verify=verify,

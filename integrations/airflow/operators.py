@@ -215,12 +215,19 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
         spec = self._spec(env)
         client = self.hook.client
         key = self.idempotency_key(context)
+        self._before_start(client)
+        if self.startup_delay > 0:
+            # Before the start, as python-domino does: it delays the job, not the polling.
+            self.log.info("Waiting startup_delay=%s s before starting the Domino %s",
+                          self.startup_delay, self.kind)
+            time.sleep(self.startup_delay)
         start = client.start_run if isinstance(spec, RunSpec) else client.start_job
         handle = start(spec, idempotency_key=key, observers=self._domino_observers)  # type: ignore[operator]
         self._announce(handle, context)
-        if self.startup_delay > 0 and not handle.attached:
-            time.sleep(self.startup_delay)
         return handle.to_dict()
+
+    def _before_start(self, client: Any) -> None:
+        """Checks a subclass makes before anything is started (nothing by default)."""
 
     def _announce(self, handle: JobHandle, context: Any) -> None:
         self._domino_handle = handle
@@ -538,6 +545,20 @@ class DominoRunOperator(_DominoBaseOperator):
         self.is_direct = is_direct
         self.tier = tier
         self.publish_api_endpoint = publish_api_endpoint
+
+    def _before_start(self, client: Any) -> None:
+        """A v1 ``tier`` is a hardware tier *name*: check it exists before starting, as
+        python-domino's ``DominoOperator`` does (a ``ConfigurationError``, a ``ValueError``)."""
+        if not self.tier:
+            return
+        from domino_orchestrate.core import ConfigurationError
+
+        names = [tier.name for tier in client.hardware_tiers()]
+        if self.tier not in names:
+            raise ConfigurationError(
+                f"Hardware tier {self.tier!r} is not available in project "
+                f"{client.config.project}; available tiers: {', '.join(names) or 'none'}"
+            )
 
     def _spec(self, env: dict[str, str]) -> RunSpec:
         from domino_orchestrate.core import RunSpec
