@@ -147,6 +147,8 @@ class JobSnapshot:
     output_commit_id: str | None = None
     hardware_tier: str | None = None
     failure_message: str | None = None
+    #: The input commit the job ran from (v4 ``commitDetails.inputCommitId``, v1 ``commitId``).
+    commit_id: str | None = None
     #: Domino's own "finished" flag (v4 ``statuses.isCompleted``, v1 ``isCompleted``), if sent.
     completed: bool | None = None
 
@@ -210,6 +212,7 @@ class JobSnapshot:
             failure_message=_text(body.get("runFailureMessage"))
             or _text(body.get("runFailureReason")),
             completed=_flag(statuses.get("isCompleted")),
+            commit_id=_text(commits.get("inputCommitId")),
         )
 
     @classmethod
@@ -236,6 +239,7 @@ class JobSnapshot:
             output_commit_id=_text(body.get("outputCommitId")),
             hardware_tier=_text(body.get("hardwareTierId")),
             completed=_flag(body.get("isCompleted")),
+            commit_id=_text(body.get("commitId")),
         )
 
     def summary(self) -> dict[str, Any]:

@@ -21,12 +21,14 @@ imports no third-party package at import time, so DAG files may import it cheapl
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..command import with_env_prefix
+from ..extras import requires_extra
 from .config import LineageSettings, job_namespace
 from .ids import as_uuid, lineage_run_id
 
@@ -34,11 +36,16 @@ __all__ = [
     "Dataset",
     "LineageInfo",
     "ParentRun",
+    "cli_session_parent",
     "emit_parent_event",
+    "finish_parent_run",
     "flush_spool",
     "lineage_env",
     "lineage_observers",
+    "lineage_observers_for_job",
     "lineage_run_id",
+    "parse_datasets",
+    "start_parent_run",
     "with_env_prefix",
 ]
 
@@ -47,8 +54,34 @@ log = logging.getLogger("domino_orchestrate.lineage")
 
 @dataclass(frozen=True)
 class Dataset:
+    """An OpenLineage dataset: ``namespace`` (e.g. ``s3://bucket``) and ``name``."""
+
     namespace: str
     name: str
+
+
+def parse_datasets(items: Iterable[Any] | None) -> tuple[Dataset, ...]:
+    """``"namespace:name"`` strings, ``Dataset`` or ``{"namespace", "name"}`` dicts → Datasets.
+
+    A string splits at its last ``:`` that is not part of ``://`` (so ``s3://bucket:key`` keeps
+    ``s3://bucket`` as namespace); a string without one gets the namespace ``"default"``. Anything
+    else is a ``TypeError`` naming the item.
+    """
+    out: list[Dataset] = []
+    for item in items or ():
+        if isinstance(item, Dataset):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            out.append(Dataset(str(item["namespace"]), str(item["name"])))
+        elif isinstance(item, str):
+            head, sep, tail = item.rpartition(":")
+            if not sep or tail.startswith("//") or not head:
+                out.append(Dataset("default", item))
+            else:
+                out.append(Dataset(head, tail))
+        else:
+            raise TypeError(f"Unsupported dataset {item!r}: use 'namespace:name' or Dataset")
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -90,11 +123,15 @@ def _secrets(config: Any, settings: LineageSettings) -> tuple[str, ...]:
     return tuple(sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True))
 
 
-def lineage_observers(info: LineageInfo, config: Any) -> list[Any]:
+def lineage_observers(info: LineageInfo, config: Any, *, job_id: str | None = None,
+                      facts: Mapping[str, Any] | None = None) -> list[Any]:
     """Observers that emit lineage for one job; empty when no lineage is configured.
 
-    Pass them to both ``start_job`` and ``wait`` (or to ``run_job``). Never raises: a broken
-    lineage configuration is logged and lineage is skipped, the job runs anyway.
+    Pass them to both ``start_job`` and ``wait`` (or to ``run_job``). A wait that did not see
+    the start (another process: the Airflow triggerer, a second Prefect task) passes the Domino
+    ``job_id`` (its submission facts are read from the job journal) or the ``facts`` the
+    starting side handed over (``DominoFacts.to_dict()``), so its events carry the same facets.
+    Never raises: a broken lineage configuration is logged and lineage is skipped.
     """
     observers: list[Any] = []
     try:
@@ -106,14 +143,27 @@ def lineage_observers(info: LineageInfo, config: Any) -> list[Any]:
     secrets = _secrets(config, settings)
     if settings.openlineage:
         try:
-            from .events import LineageRun
-            from .observer import OpenLineageObserver
-            from .transports import get_emitter
+            with requires_extra("lineage", "OpenLineage events"):  # the warning names the extra
+                from .events import DominoFacts, LineageRun
+                from .observer import OpenLineageObserver
+                from .transports import get_emitter
 
             emitter = get_emitter(settings)
             if emitter is not None:
-                run = LineageRun.create(info, job_namespace(config), project, secrets)
-                observers.append(OpenLineageObserver(run, emitter.emit, emitter.flush))
+                namespace = job_namespace(config)
+                run = LineageRun.create(info, namespace, project, secrets)
+                observer = OpenLineageObserver(run, emitter.emit, emitter.flush,
+                                               settle=emitter.settle,
+                                               journal_dir=settings.spool_dir)
+                if facts is not None:
+                    observer.facts = DominoFacts.from_dict(facts)
+                elif job_id is not None:
+                    from .journal import lookup_job
+
+                    found = lookup_job(settings.spool_dir, job_id)
+                    if found is not None:
+                        observer.facts = found[2]
+                observers.append(observer)
         except Exception as exc:
             log.warning("OpenLineage set-up failed, no lineage events for %s: %s: %s",
                         info.job_name, type(exc).__name__, exc)
@@ -126,6 +176,35 @@ def lineage_observers(info: LineageInfo, config: Any) -> list[Any]:
             spool_dir=settings.spool_dir / "mlflow",
         ))
     return observers
+
+
+def lineage_observers_for_job(job_id: str, config: Any) -> list[Any]:
+    """Observers for a wait on ``job_id`` that has no ``LineageInfo`` (another process started
+    the job): the lineage run recorded in the job journal; else, with MLflow configured, an
+    MLflow observer that finds the job's run by its ``domino.job_id`` tag and closes it.
+    Empty when neither knows the job. Never raises."""
+    try:
+        settings = LineageSettings.from_env()
+        from .journal import lookup_job
+
+        found = lookup_job(settings.spool_dir, job_id) if settings.openlineage else None
+        if found is not None:
+            info, _, facts = found
+            return lineage_observers(info, config, facts=facts.to_dict())
+        if settings.mlflow_tracking_uri:
+            from .mlflow_sink import MlflowObserver
+
+            info = LineageInfo("unknown", f"domino-job-{job_id}", ("job", job_id))
+            return [MlflowObserver(
+                info, settings.mlflow_tracking_uri, settings.mlflow_experiment,
+                project=getattr(config, "project", None), secrets=_secrets(config, settings),
+                namespace=job_namespace(config), spool_dir=settings.spool_dir / "mlflow",
+                find_only=True,
+            )]
+    except Exception as exc:
+        log.warning("Lineage for Domino job %s not resumed: %s: %s", job_id,
+                    type(exc).__name__, exc)
+    return []
 
 
 def lineage_env(info: LineageInfo, config: Any = None) -> dict[str, str]:
@@ -177,6 +256,8 @@ def lineage_env(info: LineageInfo, config: Any = None) -> dict[str, str]:
 
 
 _warned_no_config = False
+#: Spool sub-directories that hold no OpenLineage events.
+_NOT_EVENTS = {"mlflow", "jobs", "parents"}
 
 
 def emit_parent_event(parent: ParentRun, state: str, *, orchestrator: str,
@@ -186,6 +267,28 @@ def emit_parent_event(parent: ParentRun, state: str, *, orchestrator: str,
     from .parents import emit_parent_event as _emit
 
     return _emit(parent, state, orchestrator=orchestrator, error=error, event_time=event_time)
+
+
+def start_parent_run(parent: ParentRun, *, orchestrator: str) -> bool:
+    """The orchestrator run's START, once per parent run (``parents.py``)."""
+    from .parents import start_parent_run as _start
+
+    return _start(parent, orchestrator=orchestrator)
+
+
+def finish_parent_run(parent: ParentRun, state: str, *, orchestrator: str,
+                      error: str | None = None) -> bool:
+    """The orchestrator run's COMPLETE/FAIL/ABORT, once, if its START went out (``parents.py``)."""
+    from .parents import finish_parent_run as _finish
+
+    return _finish(parent, state, orchestrator=orchestrator, error=error)
+
+
+def cli_session_parent(config: Any = None, name: str = "domino-orchestrate") -> ParentRun:
+    """A fresh parent run for one CLI invocation (``parents.py``)."""
+    from .parents import cli_session_parent as _session
+
+    return _session(config, name)
 
 
 def flush_spool(spool_dir: str | Path | None = None) -> tuple[int, int]:
@@ -210,7 +313,7 @@ def flush_spool(spool_dir: str | Path | None = None) -> tuple[int, int]:
         remaining = 0
         if settings.spool_dir.is_dir():
             remaining = sum(Spool(d).count() for d in settings.spool_dir.iterdir()
-                            if d.is_dir() and d.name != "mlflow")
+                            if d.is_dir() and d.name not in _NOT_EVENTS)
         return closes[0], remaining + closes[1]
     from .transports import flush_spool as _flush
 

@@ -11,7 +11,7 @@ What must not live here: event building (``events.py``), sending (``transports.p
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ __all__ = [
     "job_namespace",
     "mlflow_experiment_name",
     "openlineage_configured",
+    "register_client_config",
 ]
 
 NAMESPACE_ENV = "OPENLINEAGE_NAMESPACE"
@@ -95,6 +96,41 @@ def _client_config_key(env: Mapping[str, str], cwd: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+#: Sources of an openlineage-python client configuration other than its own file/env, e.g. the
+#: Airflow provider's ``[openlineage]`` section (registered by the Airflow integration).
+_client_config_sources: list[Callable[[], Mapping[str, Any] | None]] = []
+
+
+def register_client_config(source: Callable[[], Mapping[str, Any] | None]) -> None:
+    """Add a source of openlineage-python client configuration (``{"transport": {...}}``).
+
+    An orchestrator integration registers how *its* users configure OpenLineage (Airflow:
+    ``[openlineage] transport`` / ``config_path`` / ``config_conn_id``), so Domino-job events go
+    wherever the orchestrator's own events go. The first source returning a configuration with a
+    ``transport`` wins over openlineage-python's file/env lookup; sources must not raise.
+    """
+    if source not in _client_config_sources:
+        _client_config_sources.append(source)
+
+
+def _registered_client_config() -> dict[str, Any] | None:
+    for source in list(_client_config_sources):
+        try:
+            found = source()
+        except Exception:
+            continue
+        if found and isinstance(found, Mapping) and found.get("transport"):
+            return dict(found)
+    return None
+
+
+def _digest(config: Mapping[str, Any]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _default_spool_dir(env: Mapping[str, str]) -> Path:
     if env.get(SPOOL_ENV):
         return Path(env[SPOOL_ENV]).expanduser()
@@ -147,6 +183,8 @@ class LineageSettings:
     timeout_s: float = 5.0
     #: Changes whenever openlineage-python's configuration (file or env) changes.
     client_config_key: str = field(default="", repr=False)
+    #: An explicit openlineage-python client configuration (``register_client_config``).
+    client_config: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_env(
@@ -154,13 +192,16 @@ class LineageSettings:
     ) -> LineageSettings:
         env = os.environ if env is None else env
         cwd = cwd or Path.cwd()
-        enabled = openlineage_configured(env, cwd)
+        disabled = env.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
+        client_config = None if disabled else _registered_client_config()
+        enabled = client_config is not None or openlineage_configured(env, cwd)
         mlflow_uri = env.get(MLFLOW_URI_ENV) or None
         if not mlflow_uri and env.get(MLFLOW_SWITCH_ENV, "").strip().lower() in _TRUE:
             mlflow_uri = env.get("MLFLOW_TRACKING_URI") or None
         return cls(
             openlineage=enabled,
-            openlineage_client=enabled and _uses_openlineage_client_config(env, cwd),
+            openlineage_client=client_config is not None
+            or (enabled and _uses_openlineage_client_config(env, cwd)),
             databand_url=(env.get(DATABAND_URL_ENV) or None) if enabled else None,
             databand_token=env.get(DATABAND_TOKEN_ENV) or None,
             spool_dir=_default_spool_dir(env),
@@ -168,7 +209,9 @@ class LineageSettings:
             mlflow_experiment=mlflow_experiment_name(
                 env.get(MLFLOW_EXPERIMENT_ENV) or DEFAULT_MLFLOW_EXPERIMENT, mlflow_uri),
             inject_env=env.get(LINEAGE_ENV_SWITCH, "").strip().lower() in _TRUE,
-            client_config_key=_client_config_key(env, cwd),
+            client_config_key=_client_config_key(env, cwd) + (
+                "" if client_config is None else _digest(client_config)),
+            client_config=client_config,
         )
 
     def fingerprint(self) -> tuple[Any, ...]:

@@ -12,8 +12,8 @@ to build which event belongs to ``observer.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,6 +131,22 @@ class DominoFacts:
             is_direct=is_direct if isinstance(is_direct, bool) else None,
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe (for the job journal and trigger kwargs); ``from_dict`` reads it back."""
+        return {k: (v.isoformat() if isinstance(v, datetime) else v)
+                for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> DominoFacts:
+        values: dict[str, Any] = {}
+        for key, value in (data or {}).items():
+            if key not in cls.__dataclass_fields__ or value is None:
+                continue
+            if key in ("started_at", "completed_at") and isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            values[key] = value
+        return cls(**values)
+
     @classmethod
     def from_snapshot(cls, snapshot: Any, fallback: DominoFacts | None = None) -> DominoFacts:
         base = fallback or cls()
@@ -144,7 +160,8 @@ class DominoFacts:
             base,
             job_id=pick("job_id"), url=pick("url"), hardware_tier=pick("hardware_tier"),
             status=pick("status", "raw_status"), kind=pick("kind"), title=pick("title"),
-            output_commit_id=pick("output_commit_id"), started_at=pick("started_at"),
+            commit_id=pick("commit_id"), output_commit_id=pick("output_commit_id"),
+            started_at=pick("started_at"),
             completed_at=pick("completed_at"),
         )
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PollTimeoutError, StopNotConfirmedError
+from ..extras import MissingExtraError, requires_extra
 from ..status import JobStatus
 from .ids import lineage_run_id, scrub
 
@@ -254,8 +255,11 @@ class MlflowObserver:
 
     def __init__(self, info: LineageInfo, tracking_uri: str, experiment: str, *,
                  project: str | None = None, secrets: tuple[str, ...] = (),
-                 namespace: str | None = None, spool_dir: Path | None = None) -> None:
+                 namespace: str | None = None, spool_dir: Path | None = None,
+                 find_only: bool = False) -> None:
         self.info = info
+        #: Only close a run that exists (a wait that knows nothing but the job id): never create.
+        self.find_only = find_only
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.project = project
@@ -288,8 +292,14 @@ class MlflowObserver:
                 log.warning("MLflow tracking server %s unreachable; %s is not recorded now",
                             self.tracking_uri, self.info.job_name)
                 return None
-            from mlflow import MlflowClient
-
+            try:
+                with requires_extra("mlflow", "The MLflow sink"):
+                    from mlflow import MlflowClient
+            except MissingExtraError as exc:  # like an unreachable server: the job runs on
+                self.enabled = False
+                self.calls.errors.append(str(exc))
+                log.warning("%s; %s is not recorded", exc, self.info.job_name)
+                return None
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
 
@@ -341,6 +351,8 @@ class MlflowObserver:
                 self.calls("reopening the run",
                            lambda: client.update_run(self.run_id, status="RUNNING"))
             return True
+        if self.find_only:
+            return False
         ok, run = self.calls("creating the run", lambda: client.create_run(
             exp_id, tags=self.base_tags(job_id), run_name=self.info.job_name))
         if ok:
@@ -436,6 +448,9 @@ class MlflowObserver:
         if stopped is not None and getattr(stopped, "completed_at", None):
             snapshot = stopped
         record = self.close_record(snapshot, error)
+        if (self.find_only and self.run_id is None and self._connect() is not None
+                and not self._open(record["job_id"], reopen=False) and not self.calls.errors):
+            return  # no run recorded this job: nothing to close
         if not (self.enabled and _healthy(self.tracking_uri)):
             self.calls.errors.append(f"tracking server {self.tracking_uri} unreachable")
         elif self._connect() is not None and self._close(record):
@@ -467,6 +482,8 @@ class MlflowObserver:
             "domino.status": getattr(snapshot, "raw_status", None)
             or (type(error).__name__ if error else None),
             "domino.hardware_tier": getattr(snapshot, "hardware_tier", None),
+            "domino.commit_id": getattr(snapshot, "commit_id", None),
+            "mlflow.source.git.commit": getattr(snapshot, "commit_id", None),
             "domino.output_commit_id": getattr(snapshot, "output_commit_id", None),
             "domino.submitted_at": _iso(submitted),
             "domino.started_at": _iso(started),

@@ -12,6 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from openlineage.client.event_v2 import RunEvent, RunState
@@ -63,10 +64,15 @@ class OpenLineageObserver:
     """Core observer for one Domino job run. Never raises (the emitter swallows failures)."""
 
     def __init__(self, run: LineageRun, emit: Callable[[RunEvent], None],
-                 flush: Callable[[], None] | None = None, tail_lines: int = TAIL_LINES) -> None:
+                 flush: Callable[[], None] | None = None, tail_lines: int = TAIL_LINES,
+                 settle: Callable[[], Any] | None = None,
+                 journal_dir: Path | None = None) -> None:
         self.run = run
+        #: Where the job journal and parent markers live (``journal.py``); None: neither.
+        self.journal_dir = journal_dir
         self._emit = emit
         self._flush = flush
+        self._settle = settle
         self.tail: deque[str] = deque(maxlen=tail_lines)
         self.facts = DominoFacts()
         self.emitted: list[RunState] = []
@@ -84,6 +90,23 @@ class OpenLineageObserver:
     # --- core observer protocol ---
     def on_submitted(self, handle: Any, spec: Any) -> None:
         self.facts = DominoFacts.from_submission(handle, spec)
+        info = self.run.info
+        if self.journal_dir is not None:
+            from .journal import record_job
+
+            # A wait in another process ends this same run, with these facts.
+            record_job(self.journal_dir, str(handle.job_id), info, self.run.namespace, self.facts)
+            if info.parent is not None and info.orchestrator != "airflow":
+                from .parents import start_parent_run
+
+                # Once per parent run, before its first job's START (Airflow's provider sends
+                # its own DAG-run and task events).
+                start_parent_run(info.parent, orchestrator=info.orchestrator,
+                                 with_root=info.orchestrator == "prefect")
+        if getattr(handle, "attached", False):
+            # A retry (or a resumed deferral) reattached to the job an earlier try started:
+            # that try sent START for this same lineage run.
+            return
         self._send(RunState.START)
 
     def on_status(self, snapshot: Any) -> None:
@@ -105,8 +128,10 @@ class OpenLineageObserver:
         tail = list(self.tail) or list(getattr(error, "stdout_tail", None) or [])
         state, detail = final_state(snapshot, error, tail)
         self._send(state, when=self.facts.completed_at, error=detail, log_tail=tail)
-        if self._flush is not None:
-            try:
+        try:
+            if self._flush is not None:
                 self._flush()
-            except Exception as exc:  # pragma: no cover - flush already isolates failures
-                log.warning("Lineage flush failed: %s", exc)
+            if self._settle is not None:
+                self._settle()  # bounded: spooled events go out before the task returns
+        except Exception as exc:  # pragma: no cover - both already isolate failures
+            log.warning("Lineage flush failed: %s", exc)

@@ -1,10 +1,18 @@
 """Events for the orchestrator's own run (a Prefect flow run, a Dagster run, a CLI session), so
 the ``parent`` facet of every Domino job's events points at a run that exists, not an orphan.
 
-Integrations call ``emit_parent_event(parent, "START", orchestrator=…)`` when their run begins
-and ``"COMPLETE"``/``"FAIL"``/``"ABORT"`` when it ends, with the same ``ParentRun`` they put in
-``LineageInfo.parent``. Airflow needs none: its OpenLineage provider emits DAG-run events. Like
-every lineage call, this never raises and does nothing unless OpenLineage is configured.
+When they go out:
+
+* **START** when the first Domino job of that parent is submitted (the job's
+  ``OpenLineageObserver`` calls ``start_parent_run``): once per parent run, also when many jobs run in it and from several
+  processes (a marker per parent run in the spool directory, created with ``O_EXCL``).
+* **COMPLETE / FAIL / ABORT** from the orchestrator's own end: ``finish_parent_run`` — Prefect's
+  flow-run state hooks, the Dagster run-status sensor, the CLI when its command returns. It sends
+  only for a parent whose START went out (a flow run without Domino jobs stays silent), once.
+
+Airflow needs none: its OpenLineage provider emits the DAG-run and task-instance events the
+Domino job's ``parent`` facet names. Like every lineage call, these never raise and do nothing
+unless OpenLineage is configured.
 """
 
 from __future__ import annotations
@@ -18,7 +26,14 @@ from .config import LineageSettings
 if TYPE_CHECKING:
     from . import ParentRun
 
-__all__ = ["JOB_TYPES", "emit_parent_event", "parent_event"]
+__all__ = [
+    "JOB_TYPES",
+    "cli_session_parent",
+    "emit_parent_event",
+    "finish_parent_run",
+    "parent_event",
+    "start_parent_run",
+]
 
 log = logging.getLogger("domino_orchestrate.lineage")
 
@@ -79,3 +94,69 @@ def emit_parent_event(parent: ParentRun, state: str, *, orchestrator: str,
         log.warning("Lineage event for %s run %s not sent: %s: %s", orchestrator, parent.name,
                     type(exc).__name__, exc)
         return False
+
+
+def _marker(parent: ParentRun, what: str) -> str:
+    from .ids import as_uuid
+
+    return f"{as_uuid(parent.run_id)}.{what}"
+
+
+def start_parent_run(parent: ParentRun, *, orchestrator: str, with_root: bool = False) -> bool:
+    """Emit the parent run's START unless it already went out (from this or another process
+    sharing the spool directory). ``with_root`` first starts the parent's root the same way (a
+    Prefect subflow's root flow run is live too; a Dagster re-execution's root run is not).
+    Returns whether this call sent the parent's START; never raises."""
+    if with_root and parent.root_run_id and parent.root_name:
+        from . import ParentRun as _ParentRun
+        from .ids import as_uuid
+
+        if as_uuid(parent.root_run_id) != as_uuid(parent.run_id):
+            start_parent_run(_ParentRun(parent.root_namespace or parent.namespace,
+                                        parent.root_name, parent.root_run_id),
+                             orchestrator=orchestrator)
+    try:
+        settings = LineageSettings.from_env()
+        if not settings.openlineage:
+            return False
+        from .journal import mark_once
+
+        if not mark_once(settings.spool_dir, _marker(parent, "start")):
+            return False
+    except Exception as exc:
+        log.warning("Lineage START of %s run %s not sent: %s", orchestrator, parent.name, exc)
+        return False
+    return emit_parent_event(parent, "START", orchestrator=orchestrator)
+
+
+def finish_parent_run(parent: ParentRun, state: str, *, orchestrator: str,
+                      error: str | None = None, event_time: datetime | None = None) -> bool:
+    """Emit the parent run's terminal event (COMPLETE, FAIL or ABORT), once, and only when its
+    START went out (a run without Domino jobs emits nothing). Never raises."""
+    try:
+        settings = LineageSettings.from_env()
+        if not settings.openlineage:
+            return False
+        from .journal import mark_once, marked
+
+        if not marked(settings.spool_dir, _marker(parent, "start")):
+            return False
+        if not mark_once(settings.spool_dir, _marker(parent, "end")):
+            return False
+    except Exception as exc:
+        log.warning("Lineage %s of %s run %s not sent: %s", state, orchestrator, parent.name, exc)
+        return False
+    return emit_parent_event(parent, state, orchestrator=orchestrator, error=error,
+                             event_time=event_time)
+
+
+def cli_session_parent(config: Any = None, name: str = "domino-orchestrate") -> ParentRun:
+    """A new parent run for one CLI invocation (its own run id), in the Domino jobs' namespace:
+    put it in ``LineageInfo.parent`` (START goes out with the first job) and call
+    ``finish_parent_run(parent, "COMPLETE"|"FAIL"|"ABORT", orchestrator="cli")`` at the end."""
+    import uuid
+
+    from . import ParentRun as _ParentRun
+    from .config import job_namespace
+
+    return _ParentRun(namespace=job_namespace(config), name=name, run_id=str(uuid.uuid4()))

@@ -35,7 +35,7 @@ import attr
 from openlineage.client.serde import Serde
 from openlineage.client.transport import Config, Transport, register_transport
 
-from .config import DATABAND_TOKEN_ENV, DATABAND_URL_ENV, LineageSettings
+from .config import DATABAND_TOKEN_ENV, DATABAND_URL_ENV, SPOOL_ENV, LineageSettings
 from .spool import Spool, SpooledEvent
 
 __all__ = [
@@ -50,6 +50,21 @@ __all__ = [
 ]
 
 log = logging.getLogger("domino_orchestrate.lineage")
+
+#: Seconds a job's end waits for spooled events to go out (``Emitter.settle``).
+DELIVERY_WAIT_ENV = "DOMINO_ORCHESTRATE_LINEAGE_DELIVERY_WAIT"
+DEFAULT_DELIVERY_WAIT_S = 5.0
+
+
+def delivery_wait() -> float:
+    """``DOMINO_ORCHESTRATE_LINEAGE_DELIVERY_WAIT`` seconds (5 by default; 0 = do not wait)."""
+    import os
+
+    try:
+        return max(0.0, float(os.environ.get(DELIVERY_WAIT_ENV) or DEFAULT_DELIVERY_WAIT_S))
+    except ValueError:
+        return DEFAULT_DELIVERY_WAIT_S
+
 
 #: Most events in one POST when draining a spool.
 MAX_BATCH = 100
@@ -344,7 +359,8 @@ def build_destinations(settings: LineageSettings) -> list[SpoolingTransport]:
         from openlineage.client import OpenLineageClient
         from openlineage.client.transport.noop import NoopTransport
 
-        probe = OpenLineageClient()
+        probe = (OpenLineageClient(config=dict(settings.client_config))
+                 if settings.client_config else OpenLineageClient())
         inner = probe.transport
         if not isinstance(inner, NoopTransport):
             _shorten_http_retries(inner, probe.config.transport)
@@ -387,6 +403,35 @@ class Emitter:
     def flush(self) -> None:
         for dest in self.destinations:
             dest.flush()
+
+    def settle(self, wait_s: float | None = None) -> int:
+        """Try to deliver what is spooled, for at most ``wait_s`` seconds (default
+        ``DOMINO_ORCHESTRATE_LINEAGE_DELIVERY_WAIT``, 5): called when a job ends, so an
+        ephemeral worker does not take undelivered events with it. Returns how many events stay
+        spooled; when some do, a WARNING names the spool and ``domino-orchestrate lineage
+        flush``, the command that delivers them from wherever that directory is reachable."""
+        if wait_s is None:
+            wait_s = delivery_wait()
+        deadline = time.monotonic() + max(0.0, wait_s)
+        pause = 0.2
+        while True:
+            left = [d for d in self.destinations if d.spool.count()]
+            if not left:
+                return 0
+            for dest in left:
+                dest.drain(budget_s=max(0.0, deadline - time.monotonic()))
+            left = [d for d in self.destinations if d.spool.count()]
+            if not left or time.monotonic() + pause > deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+        remaining = sum(d.spool.count() for d in left)
+        if remaining:
+            log.warning(
+                "%d lineage event(s) not delivered yet, kept in %s: run `domino-orchestrate "
+                "lineage flush` where that directory is (set %s to a shared volume on ephemeral "
+                "workers)", remaining, ", ".join(str(d.spool.dir) for d in left), SPOOL_ENV)
+        return remaining
 
     def close(self) -> None:
         for dest in self.destinations:
@@ -434,6 +479,7 @@ def flush_spool(spool_dir: str | Path | None = None, *,
     remaining = 0
     if settings.spool_dir.is_dir():
         for child in settings.spool_dir.iterdir():
-            if child.is_dir() and child.name != "mlflow":  # MLflow closes: mlflow_sink's spool
+            # MLflow closes (mlflow_sink's spool), the job journal and parent markers are no events.
+            if child.is_dir() and child.name not in {"mlflow", "jobs", "parents"}:
                 remaining += Spool(child).count()
     return delivered, remaining

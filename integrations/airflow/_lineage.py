@@ -3,8 +3,10 @@
 What lives here: ``build_lineage_info`` (the ``LineageInfo`` of one task run, whose parent is the
 run Airflow's own OpenLineage integration reports for the task, and whose root is the DAG run),
 ``lineage_to_dict``/``lineage_from_dict`` (so the info can cross the trigger boundary as
-primitives) and ``parse_datasets``. Nothing here imports Airflow or the core lineage package at
-module import time (operators import this module while DAG files are parsed).
+primitives), ``parse_datasets``, and ``airflow_openlineage_config`` (registered with the core at
+import: Domino-job events are on whenever Airflow's ``[openlineage]`` section configures a
+transport). Nothing here imports Airflow or a third-party package at module import time
+(operators import this module while DAG files are parsed).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ if TYPE_CHECKING:
     from domino_orchestrate.core.lineage import Dataset, LineageInfo
 
 __all__ = [
+    "airflow_openlineage_config",
     "build_lineage_info",
     "lineage_from_dict",
     "lineage_namespace",
     "lineage_to_dict",
     "parse_datasets",
+    "submission_facts",
     "task_run_ids",
 ]
 
@@ -31,28 +35,49 @@ DatasetLike: TypeAlias = "str | Dataset | Mapping[str, str]"
 
 
 def parse_datasets(items: Iterable[DatasetLike] | None) -> tuple[Dataset, ...]:
-    """``"namespace:name"`` strings, ``Dataset`` or ``{"namespace", "name"}`` dicts → Datasets.
+    """``"namespace:name"`` strings, ``Dataset`` or ``{"namespace", "name"}`` dicts → Datasets
+    (core ``parse_datasets``: one rule for every integration)."""
+    from domino_orchestrate.core.lineage import parse_datasets as _parse
 
-    A string splits at its last ``:`` that is not part of ``://`` (so ``s3://bucket:key`` keeps
-    ``s3://bucket`` as namespace); a string without one gets the namespace ``"default"``.
-    """
-    from domino_orchestrate.core.lineage import Dataset
+    return _parse(items)
 
-    out: list[Dataset] = []
-    for item in items or ():
-        if isinstance(item, Dataset):
-            out.append(item)
-        elif isinstance(item, Mapping):
-            out.append(Dataset(str(item["namespace"]), str(item["name"])))
-        elif isinstance(item, str):
-            head, sep, tail = item.rpartition(":")
-            if not sep or tail.startswith("//") or not head:
-                out.append(Dataset("default", item))
-            else:
-                out.append(Dataset(head, tail))
-        else:
-            raise TypeError(f"Unsupported dataset {item!r}: use 'namespace:name' or Dataset")
-    return tuple(out)
+
+def airflow_openlineage_config() -> dict[str, Any] | None:
+    """The openlineage-python client configuration Airflow's OpenLineage provider uses
+    (``[openlineage] config_conn_id``, ``config_path`` or ``transport``), or None when Airflow
+    configures none or ``[openlineage] disabled`` is set. Registered with the core, so Domino-job
+    events go where Airflow's own task events go without ``OPENLINEAGE__TRANSPORT__*`` env."""
+    try:
+        from airflow.providers.openlineage.plugins.adapter import (  # type: ignore[import-not-found]
+            OpenLineageAdapter,
+        )
+        from airflow.sdk import conf  # type: ignore[attr-defined]
+
+        if conf.getboolean("openlineage", "disabled", fallback=False):
+            return None
+        config = OpenLineageAdapter().get_openlineage_config()
+    except Exception:  # provider missing or its config unreadable: env/file config still apply
+        return None
+    return dict(config) if isinstance(config, Mapping) and config.get("transport") else None
+
+
+def _register() -> None:
+    from domino_orchestrate.core.lineage.config import register_client_config
+
+    register_client_config(airflow_openlineage_config)
+
+
+_register()
+
+
+def submission_facts(observers: Iterable[Any]) -> dict[str, Any] | None:
+    """What the OpenLineage observer learnt at submission (``DominoFacts.to_dict()``), so the
+    deferred wait's events carry the same facets as a synchronous one; None without one."""
+    for observer in observers:
+        facts = getattr(observer, "facts", None)
+        if facts is not None and callable(getattr(facts, "to_dict", None)):
+            return dict(facts.to_dict())
+    return None
 
 
 def lineage_namespace() -> str:
@@ -147,38 +172,18 @@ def build_lineage_info(
     )
 
 
-def lineage_to_dict(info: LineageInfo) -> dict[str, Any]:
-    """Primitives only (JSON-safe), for trigger kwargs."""
-    parent = info.parent
-    return {
-        "orchestrator": info.orchestrator,
-        "job_name": info.job_name,
-        "run_key": list(info.run_key),
-        "parent": None if parent is None else {
-            "namespace": parent.namespace, "name": parent.name, "run_id": parent.run_id,
-            "root_namespace": parent.root_namespace, "root_name": parent.root_name,
-            "root_run_id": parent.root_run_id,
-        },
-        "inputs": [[d.namespace, d.name] for d in info.inputs],
-        "outputs": [[d.namespace, d.name] for d in info.outputs],
-        "nominal_time": info.nominal_time.isoformat() if info.nominal_time else None,
-        "tags": dict(info.tags),
-    }
+def lineage_to_dict(info: LineageInfo, facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Primitives only (JSON-safe), for trigger kwargs; ``facts`` = ``submission_facts()``."""
+    from domino_orchestrate.core.lineage.journal import info_to_dict
+
+    data = info_to_dict(info)
+    if facts:
+        data["facts"] = dict(facts)
+    return data
 
 
 def lineage_from_dict(data: Mapping[str, Any]) -> LineageInfo:
-    from domino_orchestrate.core.lineage import Dataset, LineageInfo, ParentRun
+    """The ``LineageInfo`` ``lineage_to_dict`` wrote (``facts`` is read by the trigger)."""
+    from domino_orchestrate.core.lineage.journal import info_from_dict
 
-    parent = data.get("parent")
-    nominal = data.get("nominal_time")
-    return LineageInfo(
-        orchestrator=str(data["orchestrator"]),
-        job_name=str(data["job_name"]),
-        run_key=tuple(str(p) for p in data["run_key"]),
-        parent=None if not parent else ParentRun(**parent),
-        inputs=tuple(Dataset(ns, name) for ns, name in data.get("inputs") or ()),
-        outputs=tuple(Dataset(ns, name) for ns, name in data.get("outputs") or ()),
-        nominal_time=datetime.fromisoformat(nominal) if nominal else None,
-        tags=dict(data.get("tags") or {}),
-    )
-
+    return info_from_dict(data)

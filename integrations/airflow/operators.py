@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 
-from ._lineage import DatasetLike, build_lineage_info, lineage_to_dict
+from ._lineage import DatasetLike, build_lineage_info, lineage_to_dict, submission_facts
 from .hooks_lazy import LazyDominoHook
 from .links import JOB_ID_KEY, DominoJobLink, push_job_xcoms
 from .openlineage import DominoOpenLineageMixin
@@ -359,7 +359,9 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
                 conn_id=self.domino_conn_id,
                 handle=handle.to_dict(),
                 poll_options=options.to_dict(),
-                lineage=lineage_to_dict(self._domino_lineage) if self._domino_lineage else None,
+                lineage=lineage_to_dict(self._domino_lineage,
+                                        submission_facts(self._domino_observers))
+                if self._domino_lineage else None,
                 project=self.project,
             ),
             method_name="execute_complete",

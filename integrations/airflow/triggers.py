@@ -109,7 +109,9 @@ class DominoJobTrigger(BaseTrigger):
         recorder = asyncio.create_task(logged.record_periodically())
         try:
             observers = [
-                *(lineage_observers(lineage_from_dict(self.lineage), client.config)
+                # Same facets as a synchronous wait: the submission facts came along.
+                *(lineage_observers(lineage_from_dict(self.lineage), client.config,
+                                    job_id=handle.job_id, facts=self.lineage.get("facts"))
                   if self.lineage else []),
                 _TaskLogNotices(self.log),
             ]

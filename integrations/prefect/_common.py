@@ -210,10 +210,67 @@ def lineage_for(
         outputs=tuple(outputs),
     )
     try:
-        return list(lineage_observers(info, config)), dict(lineage_env(info, config))
+        observers = list(lineage_observers(info, config))
+        if observers:
+            _end_parent_runs_with_their_flows(info.parent)
+        return observers, dict(lineage_env(info, config))
     except Exception as exc:  # lineage must never fail the job
         log.warning("Lineage is disabled for this task: %s", exc)
         return [], {}
+
+
+#: The lineage parent of each flow run that started a Domino job here (for its end hook).
+_parents: dict[str, ParentRun] = {}
+_parents_lock = threading.Lock()
+
+
+def _end_parent_runs_with_their_flows(parent: ParentRun | None) -> None:
+    """Let this flow run and the flow runs around it end their lineage runs.
+
+    The parent run's START goes out with its first Domino job (core); its COMPLETE/FAIL/ABORT
+    comes from Prefect's flow-run state hooks, added here (once per flow object) to the running
+    flow and to every flow above it in this process (a subflow's root is a lineage parent too).
+    """
+    from prefect.context import FlowRunContext
+
+    if parent is None:
+        return
+    with _parents_lock:
+        _parents.setdefault(str(parent.run_id), parent)
+        if parent.root_run_id and parent.root_name:
+            _parents.setdefault(str(parent.root_run_id), ParentRun(
+                parent.root_namespace or parent.namespace, parent.root_name, parent.root_run_id))
+        while len(_parents) > _MAX_ATTEMPTS:
+            _parents.pop(next(iter(_parents)))
+    ctx: Any = FlowRunContext.get()
+    for _ in range(_MAX_DEPTH):
+        if not isinstance(ctx, FlowRunContext) or ctx.flow is None:
+            break
+        flow = ctx.flow
+        for hooks in (flow.on_completion_hooks, flow.on_failure_hooks,
+                      flow.on_cancellation_hooks, flow.on_crashed_hooks):
+            if isinstance(hooks, list) and _flow_run_ended not in hooks:
+                hooks.append(_flow_run_ended)
+        token = getattr(ctx, "_token", None)  # the context this one was entered over
+        ctx = getattr(token, "old_value", None)
+
+
+def _flow_run_ended(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect flow-run state hook: the flow run's lineage COMPLETE / FAIL / ABORT (sent only
+    when its START went out, i.e. it ran Domino jobs; once)."""
+    from domino_orchestrate.core.lineage import finish_parent_run
+
+    with _parents_lock:
+        parent = _parents.get(str(flow_run.id))
+    if parent is None:
+        parent = ParentRun("prefect", str(flow.name), str(flow_run.id))
+    if state.is_completed():
+        outcome, error = "COMPLETE", None
+    elif state.is_cancelled() or state.is_cancelling():
+        outcome, error = "ABORT", state.message
+    else:  # failed or crashed
+        outcome, error = "FAIL", state.message
+    finish_parent_run(parent, outcome, orchestrator="prefect", error=error or None)
 
 
 # --- options and handles -----------------------------------------------------------------------

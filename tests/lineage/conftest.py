@@ -41,6 +41,8 @@ def clean_lineage_env(
     monkeypatch.chdir(tmp_path)
     spool = tmp_path / "spool"
     monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(spool))
+    # A job's end does not wait for a backend a test keeps down (tests of the wait set it).
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_DELIVERY_WAIT", "0")
     transports._emitters.clear()
     yield spool
     transports._emitters.clear()

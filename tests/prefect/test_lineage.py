@@ -36,7 +36,19 @@ def test_lineage_events_parent_and_env(
     summary = state.result()
     parent_run_id = str(state.state_details.flow_run_id)
 
-    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    everything = [json.loads(line) for line in events_file.read_text().splitlines()]
+    events = [e for e in everything if e["job"]["namespace"] != "prefect"]
+    # The flow runs' own events, so the job's parent and root are no orphans: each START before
+    # the job's, each COMPLETE from the flow-run hook.
+    flows = [(e["job"]["name"], e["run"]["runId"], e["eventType"]) for e in everything
+             if e["job"]["namespace"] == "prefect"]
+    sub_run_id = events[0]["run"]["facets"]["parent"]["run"]["runId"]
+    assert sorted(flows) == sorted([
+        ("lineage-parent", parent_run_id, "START"), ("lineage-parent", parent_run_id, "COMPLETE"),
+        ("run_domino_job", sub_run_id, "START"), ("run_domino_job", sub_run_id, "COMPLETE")])
+    order = [(e["job"]["name"], e["eventType"]) for e in everything]
+    assert order.index(("lineage-parent", "START")) < order.index(("run_domino_job", "START")) \
+        < order.index(("run_domino_job.start_domino_job", "START"))
     types = [e["eventType"] for e in events]
     assert types[0] == "START" and types[-1] == "COMPLETE" and set(types) <= {"START", "RUNNING", "COMPLETE"}
     assert {e["job"]["name"] for e in events} == {"run_domino_job.start_domino_job"}
