@@ -2,8 +2,8 @@
 
 ``from domino import Domino`` → ``from domino_orchestrate.compat import Domino``. The methods
 scripts use to start and follow executions keep python-domino's names, signatures and return
-shapes (``runs_start_blocking`` returns ``{"runId", "message"}``, ``job_start_blocking`` the final
-v4 job JSON, ``runs_list``/``jobs_list``/``job_status``/``runs_status`` Domino's JSON as it came,
+shapes (``runs_start_blocking`` returns ``{"runId", "id", "message"}``, ``job_start_blocking``
+the final v4 job JSON, ``runs_list``/``jobs_list``/``job_status``/``runs_status`` Domino's JSON as it came,
 ``runs_stdout`` the text), with the core's behaviour underneath:
 
 * stdout is logged line by line while the execution runs (logger ``domino_orchestrate.compat``;
@@ -180,14 +180,15 @@ class Domino:
 
     def _started_message(self, run_id: str) -> dict[str, Any]:
         url = self._client.job_url(run_id)
-        return {"runId": run_id,
+        return {"runId": run_id, "id": run_id,
                 "message": f"Run for project {self.project} started. You can view progress "
                            f"here: {url}"}
 
     def runs_start(self, command: Sequence[str] | str, is_direct: Any = _UNSET,
                    commit_id: Any = _UNSET, title: str | None = None, tier: str | None = None,
                    publish_api_endpoint: Any = _UNSET, **kwargs: Any) -> dict[str, Any]:
-        """Start a v1 run (``command`` = file and arguments); returns ``{"runId", "message"}``."""
+        """Start a v1 run (``command`` = file and arguments); returns ``{"runId", "id",
+        "message"}``."""
         spec = self._run_spec(command, is_direct, commit_id, title, tier, publish_api_endpoint,
                               kwargs, "runs_start")
         return self._started_message(self._client.start_run(spec).job_id)
@@ -199,8 +200,8 @@ class Domino:
                             retry_count: int = 5, **kwargs: Any) -> dict[str, Any]:
         """Start a v1 run and follow it to its end, logging stdout as it comes.
 
-        Returns python-domino's start answer ``{"runId", "message"}``. Raises
-        ``RunFailedException`` on Failed/Error/Stopped, ``PollTimeoutError`` after
+        Returns Domino's start answer as python-domino does: ``{"runId", "id", "message"}``.
+        Raises ``RunFailedException`` on Failed/Error/Stopped, ``PollTimeoutError`` after
         ``max_poll_time`` (the run is stopped first).
         """
         spec = self._run_spec(command, is_direct, commit_id, title, tier, publish_api_endpoint,
