@@ -40,7 +40,7 @@ from .messages import MessageReader
 from .models import HardwareTier, JobHandle, JobSnapshot, JobSpec, LogLine, PollOptions, RunSpec
 from .observe import Observers
 from .status import JobStatus
-from .stdout import LogCursor
+from .stdout import LogCursor, LogPass
 
 __all__ = [
     "BoundedRequest", "Context", "Flow", "LogStream", "RetryBudget", "idempotency_key",
@@ -192,6 +192,19 @@ def _parse_stdout(body: Any) -> tuple[str, str]:
     if "stdout" not in body:
         raise ValueError("it has no 'stdout' field")
     return _text_or_empty(body["stdout"], "'stdout'"), _text_or_empty(body.get("setup"), "'setup'")
+
+
+def _parse_streamed_stdout(body: Any) -> tuple[str, LogPass | None, str]:
+    """``(stdout, reading, setup)`` from a streamed answer (``StreamedObject.close()``: the
+    stdout text went to ``reading`` as it arrived) or from decoded JSON (``reading`` is None)."""
+    if isinstance(body, tuple) and len(body) == 2 and isinstance(body[1], LogPass):
+        members, reading = body
+        return "", reading, _text_or_empty(_object(members, "a stdout answer").get("setup"),
+                                           "'setup'")
+    if isinstance(body, tuple) and len(body) == 2 and body[1] is None:
+        body = body[0]  # streamed, but "stdout" was absent or not a string: judged as decoded
+    text, setup = _parse_stdout(body)
+    return text, None, setup
 
 
 def _parse_tiers(body: Any) -> list[HardwareTier]:
@@ -506,20 +519,43 @@ class LogStream:
         self.observers.notice(logging.WARNING, "%s", message)
 
     def fetch(self, final: bool, remaining: float | None = None) -> Flow:
-        """Fetch the log and hand on its new lines; returns the log's size in characters."""
-        text, setup = yield from stdout_flow(self.ctx, self.handle.job_id, remaining)
+        """Fetch the log and hand on its new lines; returns the log's size in characters.
+
+        Domino resends the whole log every time, so the answer is streamed: the driver decodes
+        it as it arrives (``api.StreamedObject``), the part already delivered streams past the
+        cursor's checksum unkept, and each new line goes out once complete (``LogPass``). Memory
+        holds a read's piece and the newest line, not the log. A log that is not append-only is
+        fetched once more whole, for the cursor to find its place by content; a driver that does
+        not stream sends the decoded JSON, read the same way."""
+        owner, project = self.ctx.config.owner_and_project
+        request = api.stdout(owner, project, self.handle.job_id)
+        if not (self.opts.include_setup_log and not self.setup.finished):
+            # (The setup log's lines come first, so until they are out the answer is read whole.)
+            def begin() -> LogPass:
+                return self.stdout.begin(self._deliver, final=final)
+
+            request = replace(request, stream=lambda: api.StreamedObject("stdout", begin))
+        text, reading, setup = yield from _read(request, _parse_streamed_stdout, remaining)
+        if reading is not None and reading.resync:
+            text, setup = yield from stdout_flow(self.ctx, self.handle.job_id, remaining)
+            reading = None
         if self.opts.include_setup_log:
             for line in self.setup.feed(setup, final=True):
                 self.observers.line(self._clean(line))
         del setup
-        for line in self.stdout.feed(text, final=final):
-            line = self._clean(line)
-            self.tail.append(line.text)
-            self.observers.line(line)
-            message = self.messages.feed(line)
-            if message is not None:
-                self.observers.message(message)
-        return len(text)
+        if reading is None:
+            for line in self.stdout.feed(text, final=final):
+                self._deliver(line)
+        self.observers.fetched()
+        return len(text) if reading is None else reading.size
+
+    def _deliver(self, line: LogLine) -> None:
+        line = self._clean(line)
+        self.tail.append(line.text)
+        self.observers.line(line)
+        message = self.messages.feed(line)
+        if message is not None:
+            self.observers.message(message)
 
     def _clean(self, line: LogLine) -> LogLine:
         # Scrubbed at the source, so no log, error message or lineage event repeats a secret.

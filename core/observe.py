@@ -1,7 +1,8 @@
 """Observers: how logging, lineage and orchestrator UIs follow a job without owning the loop.
 
 An observer implements any of ``on_submitted``, ``on_status``, ``on_line``, ``on_message``,
-``on_notice`` and ``on_finished``. ``on_message(message)`` gets each message the job reported from
+``on_fetched``, ``on_notice`` and ``on_finished``. ``on_fetched()`` follows the lines of each
+stdout fetch, so an observer can batch them into one log call per poll. ``on_message(message)`` gets each message the job reported from
 inside (a Dagster Pipes message on a stdout line, parsed once in ``core/messages.py``; the line
 itself also reaches ``on_line``), once per job even across reattaches: an observer with a
 ``message_ledger`` attribute (a ``MessageLedger``) decides what counts as handled already, else
@@ -34,6 +35,7 @@ class JobObserver(Protocol):
     def on_status(self, snapshot: JobSnapshot) -> None: ...
     def on_line(self, line: LogLine) -> None: ...
     def on_message(self, message: JobMessage) -> None: ...
+    def on_fetched(self) -> None: ...
     def on_notice(self, level: int, message: str) -> None: ...
     def on_finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None: ...
 
@@ -81,6 +83,11 @@ class Observers:
     def message(self, message: JobMessage) -> None:
         """Hand a message the job reported to every observer's ``on_message``."""
         self._call("on_message", message)
+
+    def fetched(self) -> None:
+        """The lines of one stdout fetch were all delivered: observers that batch lines (one log
+        call per poll, not per line) flush them in ``on_fetched``."""
+        self._call("on_fetched")
 
     def notice(self, level: int, message: str, *args: Any) -> None:
         """Log ``message % args`` and hand it to every observer's ``on_notice``."""

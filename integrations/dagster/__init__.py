@@ -12,7 +12,9 @@ factories (installed as ``domino_orchestrate.dagster``).
 
 from __future__ import annotations
 
+from . import _extra  # noqa: F401  (first: names a missing extra before any Dagster import)
 from .assets import PLACEHOLDERS, domino_job_asset, domino_job_op, render_command, step_env
+from .pipes import PipesDominoClient, PipesDominoMessageReader
 from .resource import (
     CLIENT_NAME,
     DominoJobResult,
@@ -27,6 +29,8 @@ __all__ = [
     "PLACEHOLDERS",
     "DominoJobResult",
     "DominoResource",
+    "PipesDominoClient",
+    "PipesDominoMessageReader",
     "StepIdentity",
     "continues_parent",
     "domino_job_asset",
