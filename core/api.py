@@ -6,11 +6,12 @@ and body into a value or one typed error; both transports (sync and async) call 
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -30,7 +31,9 @@ from .errors import (
 )
 from .models import JobSpec, RunSpec
 
-__all__ = ["ApiRequest", "Sleep", "decode_json", "interpret", "retry_after_seconds"]
+__all__ = [
+    "ApiRequest", "Sleep", "StreamedObject", "decode_json", "interpret", "retry_after_seconds",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,10 @@ class ApiRequest:
     #: Expect an empty or non-JSON success body (stop and restart return no useful JSON).
     empty_ok: bool = False
     not_found: type[NotFoundError] = NotFoundError
+    #: Optional: makes a fresh body decoder (``feed(bytes)``, ``close() -> value``) for a success
+    #: answer, so a transport can decode it as it arrives instead of holding it whole. A driver
+    #: may ignore it and send the decoded JSON instead; flows accept both.
+    stream: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -277,7 +284,11 @@ def decode_json(content: bytes) -> Any:
     """Parse a JSON body leniently: invalid UTF-8 bytes and lone surrogate escapes become U+FFFD
     and raw control characters inside strings are accepted, so one bad byte in a log can never
     make a whole response unreadable. Raises ``ValueError`` only for what is not JSON at all."""
-    text = content.decode("utf-8", "replace").lstrip("\ufeff")
+    return _decode_text(content.decode("utf-8", "replace"))
+
+
+def _decode_text(text: str) -> Any:
+    text = text.lstrip("\ufeff")
     try:
         value = json.loads(text, strict=False)
     except RecursionError:
@@ -313,6 +324,202 @@ def _without_surrogates(value: Any) -> Any:
             item.update(cleaned)
             stack.extend((item, k) for k in item)
     return root[0]
+
+
+_JSON_SPACE = " \t\n\r"
+#: The inside of a JSON string, up to its closing quote or an escape that has not fully arrived.
+_STRING_BODY = re.compile(r'(?:[^"\\]++|\\.)*+', re.DOTALL)
+_HIGH_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}")
+_RAW_DECODER = json.JSONDecoder(strict=False)
+_NUMBER_CHARS = re.compile(r"[-+0-9.eE]*")
+
+
+def _safe_cut(segment: str) -> int:
+    """Where to cut the inside of a JSON string so the part before decodes on its own: before a
+    ``\\u`` escape whose digits have not all arrived, or a high surrogate whose pair may follow."""
+    cut = len(segment)
+    for _ in range(2):
+        found = segment.rfind("\\u", max(0, cut - 6), cut)
+        if found < 0:
+            break
+        run = found
+        while run > 0 and segment[run - 1] == "\\":
+            run -= 1
+        if (found - run) % 2:  # an escaped backslash followed by a plain "u"
+            break
+        escape = segment[found:cut]
+        if len(escape) < 6 or _HIGH_SURROGATE_ESCAPE.fullmatch(escape):
+            cut = found
+            continue
+        break
+    return cut
+
+
+def _decode_piece(segment: str) -> str:
+    """The text of part of a JSON string's inside (complete escapes only), as ``decode_json``
+    gives it (lone surrogates become U+FFFD)."""
+    text: str = json.loads('"' + segment + '"', strict=False)
+    if "\\u" in segment and _SURROGATE_ESCAPE.search(segment):
+        text = _clean(text)
+    return text
+
+
+class StreamedObject:
+    """Decodes a JSON object as its bytes arrive; its string member ``key`` (Domino's whole log,
+    resent on every fetch) is handed on piece by piece and never held whole.
+
+    ``begin()`` is called when that member's string starts and returns a consumer with
+    ``feed(text)`` and ``close()``. The consumer is fed exactly the text ``decode_json`` would give
+    for that string, and closed only once the whole body was read and found valid. ``close()``
+    returns ``(members, consumer)``: the other members as ``decode_json`` decodes them, and the
+    consumer, or None when ``key`` was absent or not a string (its value is then in ``members``).
+    A body that is not an object is decoded whole and returned as ``(value, None)``. What is not
+    JSON raises ``ValueError`` (also a second ``key`` member, which a streamed read cannot undo).
+    """
+
+    def __init__(self, key: str, begin: Callable[[], Any]) -> None:
+        self._key = key
+        self._begin = begin
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+        self._state = "start"
+        self._began = False  # a character other than a leading BOM was seen
+        self._buf = ""  # text not handled yet (an escape split between two reads)
+        self._parts: list[str] = []  # the raw token being collected (a name, a small value)
+        self._whole: list[str] | None = None  # a body that is not an object, decoded at the end
+        self._name: str | None = None
+        self._consumer: Any = None
+        self.members: dict[str, Any] = {}
+
+    def feed(self, data: bytes) -> None:
+        """Take the next bytes of the body."""
+        self._text(self._utf8.decode(data))
+
+    def close(self) -> tuple[Any, Any]:
+        """The body is complete: check it and close the consumer (see the class docstring)."""
+        self._text(self._utf8.decode(b"", final=True))
+        if self._whole is not None:
+            return _decode_text("".join(self._whole)), None
+        if self._state == "start":
+            return _decode_text(""), None  # raises, as for an empty body
+        if self._state != "end":
+            raise ValueError("the JSON body ended before the object was complete")
+        if self._consumer is not None:
+            self._consumer.close()
+        return self.members, self._consumer
+
+    def _set(self, value: Any) -> None:
+        name = self._name
+        if name == self._key and (self._consumer is not None or name in self.members):
+            raise ValueError(f"the member {name!r} appears twice")
+        self.members[name] = value  # type: ignore[index]
+
+    def _text(self, text: str) -> None:  # one state machine, kept in one place
+        if self._whole is not None:
+            self._whole.append(text)
+            return
+        buf = self._buf + text if self._buf else text
+        self._buf = ""
+        i, n = 0, len(buf)
+        while i < n:
+            state, char = self._state, buf[i]
+            if state in ("string", "name", "stream"):
+                i = self._string(buf, i, state)
+                if i < 0:
+                    return
+                continue
+            if state == "value_raw":  # a number, literal, object or array: small, decoded whole
+                raw = "".join(self._parts) + buf[i:]
+                number = _NUMBER_CHARS.match(raw).end()  # type: ignore[union-attr]
+                if number == len(raw):
+                    self._parts = [raw]  # a number (or nothing yet) may go on in the next read
+                    return
+                try:
+                    value, end = _RAW_DECODER.raw_decode(raw)
+                except ValueError:
+                    self._parts = [raw]  # incomplete so far (or invalid: seen at the end)
+                    return
+                if end < number:  # "1." or "1e": json.loads refuses it too
+                    raise ValueError(f"invalid number {raw[:number]!r}")
+                self._parts = []
+                self._set(_without_surrogates(value))
+                buf, i, n = raw[end:], 0, len(raw) - end
+                self._state = "after_value"
+                continue
+            if char in _JSON_SPACE and state != "start":
+                i += 1
+                continue
+            i += 1
+            if state == "start":
+                if char == "\ufeff" and not self._began:
+                    continue
+                self._began = True
+                if char in _JSON_SPACE:
+                    continue
+                if char != "{":
+                    self._whole = [buf[i - 1 :]]
+                    return
+                self._state = "first_name"
+            elif state in ("first_name", "next_name"):
+                if char == "}" and state == "first_name":
+                    self._state = "end"
+                elif char == '"':
+                    self._state = "name"
+                else:
+                    raise ValueError(f"expected a member name, found {char!r}")
+            elif state == "colon":
+                if char != ":":
+                    raise ValueError(f"expected ':', found {char!r}")
+                self._state = "value"
+            elif state == "value":
+                if char == '"' and self._name == self._key:
+                    self._set(None)  # raises on a second member of that name
+                    del self.members[self._key]
+                    self._consumer = self._begin()
+                    self._state = "stream"
+                elif char == '"':
+                    self._state = "string"
+                else:
+                    i -= 1
+                    self._state = "value_raw"
+            elif state == "after_value":
+                if char == ",":
+                    self._state = "next_name"
+                elif char == "}":
+                    self._state = "end"
+                else:
+                    raise ValueError(f"expected ',' or '}}', found {char!r}")
+            else:  # end
+                raise ValueError("extra data after the JSON object")
+
+    def _string(self, buf: str, i: int, state: str) -> int:
+        """Consume the inside of a string from ``buf[i]``: the index after its closing quote, or
+        -1 when the string goes on in the next read."""
+        end = _STRING_BODY.match(buf, i).end()  # type: ignore[union-attr]
+        # It stops at the closing quote, the end of this read, or a backslash ending this read.
+        closed = end < len(buf) and buf[end] == '"'
+        segment = buf[i:end]
+        if not closed:
+            cut = _safe_cut(segment) if state == "stream" else len(segment)
+            self._buf = buf[i + cut :]
+            segment = segment[:cut]
+        if state == "stream":
+            if segment:
+                self._consumer.feed(_decode_piece(segment))
+        else:
+            self._parts.append(segment)
+        if not closed:
+            return -1
+        if state == "stream":
+            self._state = "after_value"
+        else:
+            value = _decode_piece("".join(self._parts))
+            self._parts = []
+            if state == "name":
+                self._name, self._state = value, "colon"
+            else:
+                self._set(value)
+                self._state = "after_value"
+        return end + 1
 
 
 def interpret(

@@ -42,7 +42,13 @@ from . import api
 from . import retry as _retry
 from .api import ApiRequest
 from .config import DominoConfig, proxy_for, redact, tls_verify, without_userinfo
-from .errors import AuthenticationError, CertificateError, DominoError, TransportError
+from .errors import (
+    AuthenticationError,
+    CertificateError,
+    DominoError,
+    InvalidResponseError,
+    TransportError,
+)
 from .retry import RetryPolicy, RetryQuota
 
 __all__ = ["MAX_REDIRECTS", "AsyncTransport", "SyncTransport", "same_origin"]
@@ -73,6 +79,56 @@ def same_origin(current: str, target: str) -> bool:
 
 class _Deadline(Exception):
     """The whole-request deadline passed (internal: becomes a TransportError)."""
+
+
+class _Streamed:
+    """A success answer already decoded by its request's streaming decoder (``ApiRequest.stream``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _SinkError(Exception):
+    """A streaming decoder refused the body (internal: becomes an InvalidResponseError)."""
+
+    status: int = 0
+    headers: Any = None
+
+    def __init__(self, error: Exception, empty: bool) -> None:
+        super().__init__(str(error))
+        self.error, self.empty = error, empty
+
+
+class _Sink:
+    """Feeds a success body to its request's streaming decoder as it arrives."""
+
+    __slots__ = ("decoder", "empty")
+
+    def __init__(self, req: ApiRequest) -> None:
+        self.decoder = req.stream() if req.stream is not None else None
+        self.empty = True
+
+    def feed(self, chunk: bytes) -> None:
+        if self.empty and chunk.strip():
+            self.empty = False
+        try:
+            self.decoder.feed(chunk)  # type: ignore[union-attr]
+        except Exception as exc:  # a defect too must reach the user as a typed error
+            raise _SinkError(exc, False) from None
+
+    def close(self) -> _Streamed:
+        if self.empty:
+            raise _SinkError(ValueError("empty body"), True)
+        try:
+            return _Streamed(self.decoder.close())  # type: ignore[union-attr]
+        except Exception as exc:
+            raise _SinkError(exc, False) from None
+
+
+def _streams(req: ApiRequest, status: int) -> bool:
+    return req.stream is not None and 200 <= status < 300
 
 
 class _Base:
@@ -145,9 +201,27 @@ class _Base:
             return "GET", target, None
         return method, target, body
 
-    def result(self, req: ApiRequest, status: int, headers: Any, content: bytes) -> Any:
+    def result(self, req: ApiRequest, status: int, headers: Any, content: Any) -> Any:
+        if isinstance(content, _Streamed):
+            return content.value
         # Both libraries' header maps are case-insensitive already.
         return api.interpret(req, status, headers, content, secrets=self._secrets)
+
+    def stream_error(self, req: ApiRequest, status: int, headers: Any,
+                     failed: _SinkError) -> DominoError:
+        """The typed error for a success answer its streaming decoder could not read."""
+        if failed.empty:  # the same error (or None, for empty_ok) as a body read whole
+            try:
+                return _Streamed(api.interpret(req, status, headers, b"",  # type: ignore[return-value]
+                                               secrets=self._secrets))
+            except DominoError as exc:
+                return exc
+        return InvalidResponseError(
+            f"Domino returned unreadable JSON for {req.method} {req.path} (HTTP {status}): "
+            f"{redact(str(failed.error), self._secrets)}. A proxy or load balancer may be "
+            "answering instead of Domino.",
+            status_code=status, method=req.method, path=req.path, excerpt="",
+        )
 
     def deadline_error(self, req: ApiRequest) -> TransportError:
         return TransportError(
@@ -361,7 +435,7 @@ class SyncTransport(_Base):
 
     def _exchange(
         self, req: ApiRequest, method: str, url: str, body: Any, deadline: float
-    ) -> tuple[int, Any, bytes]:
+    ) -> tuple[int, Any, Any]:
         import urllib3
 
         inflight = self._local.inflight = _Inflight()
@@ -375,11 +449,17 @@ class SyncTransport(_Base):
                 timeout=(left, left), allow_redirects=False, stream=True,
             )
             try:
-                content = _read_body(response, deadline)
+                sink = _Sink(req) if _streams(req, response.status_code) else None
+                content = _read_body(response, deadline, sink)
             finally:
                 response.close()
         except _Deadline:
             raise self.deadline_error(req) from None
+        except _SinkError as exc:
+            failed = self.stream_error(req, response.status_code, response.headers, exc)
+            if isinstance(failed, _Streamed):
+                return response.status_code, response.headers, failed
+            raise failed from None
         except requests.exceptions.SSLError as exc:
             raise (self.certificate_error(req, exc) or _transport_error(req, exc, False)) from None
         except requests.ConnectTimeout as exc:
@@ -404,8 +484,9 @@ class SyncTransport(_Base):
             session.close()
 
 
-def _read_body(response: requests.Response, deadline: float) -> bytes:
-    """Read the body before ``deadline``: each read may wait only for the time that is left."""
+def _read_body(response: requests.Response, deadline: float, sink: _Sink | None = None) -> Any:
+    """Read the body before ``deadline``: each read may wait only for the time that is left.
+    With a ``sink`` each piece goes to the request's decoder as it arrives (nothing is kept)."""
     raw = response.raw
     sock = getattr(getattr(raw, "_connection", None), "sock", None)
     chunks = []
@@ -418,10 +499,17 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
         chunk = raw.read1(65536, decode_content=True)
         if not chunk:
             break
-        chunks.append(chunk)
+        if sink is None:
+            chunks.append(chunk)
+        else:
+            sink.feed(chunk)
     if time.monotonic() >= deadline:
         raise _Deadline  # the watchdog cut the connection: the body may look complete
-    return b"".join(chunks)
+    return b"".join(chunks) if sink is None else sink.close()
+
+
+#: ``asyncio.timeout`` (Python 3.11+) bounds a request without the extra task ``wait_for`` makes.
+_ASYNC_TIMEOUT: Any = getattr(asyncio, "timeout", None)
 
 
 class AsyncTransport(_Base):
@@ -492,26 +580,50 @@ class AsyncTransport(_Base):
 
     async def _exchange(
         self, req: ApiRequest, method: str, url: str, body: Any, deadline: float
-    ) -> tuple[int, Any, bytes]:
+    ) -> tuple[int, Any, Any]:
         import httpx
 
         try:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _Deadline
-            response = await asyncio.wait_for(
-                self.client.request(method, url, json=body, headers=self.headers(req, body)),
-                left,
-            )
-        except (_Deadline, asyncio.TimeoutError):
+            roundtrip = self._roundtrip(req, method, url, body)
+            if _ASYNC_TIMEOUT is None:
+                return await asyncio.wait_for(roundtrip, left)
+            async with _ASYNC_TIMEOUT(left):
+                return await roundtrip
+        except (_Deadline, asyncio.TimeoutError, TimeoutError):
             raise self.deadline_error(req) from None
+        except _SinkError as exc:
+            failed = self.stream_error(req, exc.status, exc.headers, exc)
+            if isinstance(failed, _Streamed):
+                return exc.status, exc.headers, failed
+            raise failed from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise (self.certificate_error(req, exc) or _transport_error(req, exc, False)) from None
         except (httpx.HTTPError, OSError) as exc:
             if time.monotonic() >= deadline:
                 raise self.deadline_error(req) from None
             raise _transport_error(req, exc, sent=True) from None
-        return response.status_code, response.headers, response.content
+
+    async def _roundtrip(self, req: ApiRequest, method: str, url: str,
+                         body: Any) -> tuple[int, Any, Any]:
+        request = self.client.build_request(method, url, json=body,
+                                            headers=self.headers(req, body))
+        response = await self.client.send(request, stream=True)
+        status, headers = response.status_code, response.headers
+        try:
+            if not _streams(req, status):
+                return status, headers, await response.aread()
+            sink = _Sink(req)
+            async for chunk in response.aiter_bytes():
+                sink.feed(chunk)
+            return status, headers, sink.close()
+        except _SinkError as exc:
+            exc.status, exc.headers = status, headers
+            raise
+        finally:
+            await response.aclose()
 
     async def aclose(self) -> None:
         if self._client is not None:
