@@ -132,7 +132,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer()
     server.start()
     try:
-        # Per-test databases are copies of one with the store's tables already made (faster).
+        # The database the tests share (emptied before each), its tables made once.
         server.template = server.create_database()
         LineageStore(server.url(server.template)).close()
         yield server
@@ -142,8 +142,21 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A fresh, empty database on the session's server."""
-    name = postgres_server.create_database(postgres_server.template)
+    """The session's store database, emptied (TRUNCATE is much faster than a new database)."""
+    import psycopg
+
+    from domino_orchestrate.trace import schema
+
+    with psycopg.connect(postgres_server.dsn(postgres_server.template), autocommit=True) as conn:
+        names = ", ".join(t.name for t in schema.metadata.sorted_tables if t is not schema.meta)
+        conn.execute(f"TRUNCATE {names}")
+    yield postgres_server.url(postgres_server.template)
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A new database without any table."""
+    name = postgres_server.create_database()
     yield postgres_server.url(name)
     postgres_server.drop_database(name)
 

@@ -40,8 +40,12 @@ TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
 EVENT_TYPES = frozenset({"START", "RUNNING", "OTHER", *TERMINAL})
 #: Ties in eventTime are broken by lifecycle order, then by the event's hash (deterministic).
 _RANK = {"START": 0, "RUNNING": 1, "OTHER": 2, "COMPLETE": 3, "FAIL": 3, "ABORT": 3}
-#: Longest text kept from a field (a runaway error message or name must not bloat the store).
+#: Longest text kept from a descriptive field (a runaway error message must not bloat the store).
 MAX_TEXT = 2000
+#: Longest identifiers accepted, in UTF-8 bytes: together they stay under PostgreSQL's limit for
+#: one index entry (~2.7 kB). A run id is a UUID; these bounds only stop garbage.
+MAX_BYTES = {"run.runId": 256, "job.namespace": 512, "job.name": 512, "namespace": 512,
+             "name": 1024, "version": 256, "tag": 1000}
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -109,6 +113,15 @@ def event_hash(event: Mapping[str, Any]) -> str:
 # --- parsing ---------------------------------------------------------------------------------
 
 
+def _clean(value: str) -> str:
+    value = value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (valid JSON escapes, not valid UTF-8)
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 def _text(value: Any, where: str, *, required: bool = False) -> str | None:
     if value is None or value == "":
         if required:
@@ -118,7 +131,12 @@ def _text(value: Any, where: str, *, required: bool = False) -> str | None:
         if required:
             raise InvalidEventError(where, f"must be a string, not {type(value).__name__}")
         return None  # optional facet fields of the wrong type are ignored, not fatal
-    value = value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    value = _clean(value)
+    limit = MAX_BYTES.get(where.rsplit(".", 1)[-1] if "]" in where else where)
+    if limit is not None and len(value.encode("utf-8")) > limit:
+        if required:
+            raise InvalidEventError(where, f"is longer than {limit} bytes")
+        value = value.encode("utf-8")[:limit].decode("utf-8", "ignore")
     return value[:MAX_TEXT]
 
 
@@ -154,7 +172,7 @@ def _datasets(value: Any, where: str) -> tuple[DatasetRef, ...]:
         namespace = _text(item.get("namespace"), f"{where}[{index}].namespace", required=True)
         name = _text(item.get("name"), f"{where}[{index}].name", required=True)
         version = _mapping(_mapping(item.get("facets")).get("version")).get("datasetVersion")
-        ref = DatasetRef(str(namespace), str(name), _text(version, "datasetVersion"))
+        ref = DatasetRef(str(namespace), str(name), _text(version, "version"))
         if ref not in refs:
             refs.append(ref)
     return tuple(refs)
@@ -170,8 +188,9 @@ def _tags(*facets: Any) -> tuple[str, ...]:
                 continue
             value = _text(_mapping(entry).get("value"), "tag")
             tag = f"{key}={value}" if value else key
+            tag = tag.encode("utf-8")[:MAX_BYTES["tag"]].decode("utf-8", "ignore")
             if tag not in tags:
-                tags.append(tag[:MAX_TEXT])
+                tags.append(tag)
     return tuple(tags)
 
 
@@ -194,7 +213,7 @@ def parse_event(event: Any) -> Fragment:
     namespace = _text(job.get("namespace"), "job.namespace", required=True)
     component = _text(job.get("name"), "job.name", required=True)
     event_type = event.get("eventType") or "OTHER"
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         raise InvalidEventError("eventType", f"must be one of {sorted(EVENT_TYPES)}, "
                                 f"not {str(event_type)[:32]!r}")
     event_time = parse_time(event.get("eventTime"))
