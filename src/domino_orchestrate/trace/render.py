@@ -12,12 +12,16 @@ What must not live here: queries (``store.py``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from .model import ComponentRun, DatasetRef, TraceNode
 
-__all__ = ["edges", "format_time", "to_dot", "to_mermaid", "to_rich_tree"]
+if TYPE_CHECKING:
+    import graphviz
+
+__all__ = ["edges", "format_time", "to_dot", "to_graph", "to_mermaid", "to_rich_tree"]
 
 _FILL = {"COMPLETE": "#d4edda", "FAIL": "#f8d7da", "ABORT": "#fde2c8", "RUNNING": "#d6e4f0"}
 
@@ -52,21 +56,44 @@ def _node_id(run: ComponentRun) -> str:
     return "r_" + re.sub(r"[^A-Za-z0-9_]", "_", run.run_id)
 
 
-def to_dot(root: TraceNode) -> str:
-    """Graphviz DOT source of the trace (``dot -Tsvg`` draws it)."""
+def _job_link(run: ComponentRun) -> str | None:
+    url = run.domino_job_url
+    return url if url and url.startswith(("http://", "https://")) else None
+
+
+def to_graph(root: TraceNode, link: Callable[[ComponentRun], str | None] = _job_link,
+             output: DatasetRef | None = None) -> graphviz.Digraph:
+    """The trace as a ``graphviz.Digraph``: each run a node linking to ``link(run)`` (default:
+    its Domino job, when http(s)); with ``output``, that dataset as a last node after the root.
+
+    Every name goes through ``graphviz.escape``: a backslash stays a backslash and a name like
+    ``<script>…</script>`` is text, not an HTML-like label (which ``dot`` would refuse).
+    """
     import graphviz
 
     graph = graphviz.Digraph("trace", graph_attr={"rankdir": "LR"},
                              node_attr={"shape": "box", "style": "rounded,filled",
-                                        "fontname": "Helvetica"})
+                                        "fontname": "Helvetica"},
+                             edge_attr={"fontname": "Helvetica", "fontsize": "10"})
     for run in root.runs():
         attrs = {"fillcolor": _FILL.get(run.status, "#eeeeee")}
-        if run.domino_job_url and run.domino_job_url.startswith(("http://", "https://")):
-            attrs["URL"] = run.domino_job_url
-        graph.node(_node_id(run), _label(run), **attrs)
+        url = link(run)
+        if url:
+            attrs.update(URL=url, target="_top",
+                         tooltip=graphviz.escape(f"{run.component} run {run.run_id}"))
+        graph.node(_node_id(run), graphviz.escape(_label(run)), **attrs)
     for producer, consumer, dataset in edges(root):
-        graph.edge(_node_id(producer), _node_id(consumer), label=dataset.name)
-    return graph.source
+        graph.edge(_node_id(producer), _node_id(consumer), label=graphviz.escape(dataset.name))
+    if output is not None:
+        graph.node("output", graphviz.escape(output.name), shape="note", style="filled",
+                   fillcolor="#ffffff")
+        graph.edge(_node_id(root.run), "output")
+    return graph
+
+
+def to_dot(root: TraceNode) -> str:
+    """Graphviz DOT source of the trace (``dot -Tsvg`` draws it)."""
+    return to_graph(root).source
 
 
 def _mermaid_text(text: str) -> str:
