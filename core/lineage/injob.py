@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..extras import requires_extra
 from .config import (
     DEFAULT_MLFLOW_EXPERIMENT,
     MLFLOW_EXPERIMENT_ENV,
@@ -88,8 +89,9 @@ def mlflow_run(*, tracking_uri: str | None = None, experiment: str | None = None
     closes it with Domino's final status. With none, a run of the job's own is started and ended
     (FINISHED, or FAILED when the block raises).
     """
-    import mlflow
-    from mlflow import MlflowClient
+    with requires_extra("mlflow", "domino_orchestrate.injob.mlflow_run"):
+        import mlflow
+        from mlflow import MlflowClient
 
     from .mlflow_sink import JOB_ID_TAG
 
@@ -131,7 +133,8 @@ def openlineage_parent(*, tracking_uri: str | None = None, experiment: str | Non
     """The ``OPENLINEAGE_PARENT_*`` variables naming this job's OpenLineage run, read from its
     MLflow run's tags (so lineage emitted inside the job, e.g. by dbt-ol or Spark, links to it);
     ``{}`` when the orchestrator recorded none."""
-    from mlflow import MlflowClient
+    with requires_extra("mlflow", "domino_orchestrate.injob.openlineage_parent"):
+        from mlflow import MlflowClient
 
     env = os.environ
     uri = _tracking_uri(tracking_uri, env)

@@ -11,6 +11,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from domino_orchestrate.core.extras import require_extra, requires_extra
+
+# Without the extra, say which one to install (finding Airflow does not import it: still cheap).
+require_extra("airflow", __name__)
+
 if TYPE_CHECKING:
     from .hooks import DominoHook
     from .links import DominoJobLink
@@ -44,7 +49,8 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
+    with requires_extra("airflow", f"{__name__}.{name}"):  # e.g. the OpenLineage provider
+        value = getattr(import_module(module, __name__), name)
     globals()[name] = value
     return value
 

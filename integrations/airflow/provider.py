@@ -3,6 +3,8 @@
 Airflow calls this while discovering providers, so it must import nothing heavy (not even Airflow).
 It lists the connection type ``domino`` with its hook, the operators, sensor, trigger and the
 "Domino job" extra link, so the UI connection form and ``airflow providers list`` know them.
+Airflow takes the provider's documentation URL (``documentation-url``) from the distribution's
+``Project-URL: Documentation`` (``[project.urls]`` in pyproject.toml), not from this dict.
 """
 
 from __future__ import annotations
@@ -59,12 +61,10 @@ _PKG = "domino_orchestrate.airflow"
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    # The one version string (pyproject reads it from here too); importing the top package is cheap.
+    from domino_orchestrate import __version__
 
-        return version("domino-orchestrate")
-    except Exception:  # pragma: no cover - not installed as a distribution
-        return "0.1.0"
+    return __version__
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -12,6 +12,7 @@ factories (installed as ``domino_orchestrate.dagster``).
 
 from __future__ import annotations
 
+from . import _extra  # noqa: F401  (first: names a missing extra before any Dagster import)
 from .assets import PLACEHOLDERS, domino_job_asset, domino_job_op, render_command, step_env
 from .pipes import PipesDominoClient, PipesDominoMessageReader
 from .resource import (

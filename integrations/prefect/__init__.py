@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import _extra  # noqa: F401  (first: names a missing extra before any Prefect import)
 from .credentials import DominoCredentials
 from .jobs import DominoJob, DominoJobRun
 from .tasks import (
