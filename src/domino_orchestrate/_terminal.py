@@ -5,11 +5,13 @@ excerpts, log messages quoting a response) goes through ``safe_text`` first, so 
 drive the terminal: escape sequences (colours, OSC window titles and hyperlinks, cursor moves,
 screen clears, device queries) are removed whole, so the text stays readable; any other control
 character, 8-bit C1 control or bidirectional override is shown as a visible escape (``\\x0d``,
-``\\u202e``); a lone surrogate becomes U+FFFD. Tabs are kept. The CLI's own status line is the only
-escape sequence written, and only to a TTY.
+``\\u202e``); a lone surrogate becomes U+FFFD. Tabs are kept. The CLI's own status line (drawn by
+rich: colours, width, ``NO_COLOR``) is the only escape sequence written, and only to a terminal.
 
-Also here: the ``domino_orchestrate`` logger on stderr (``--verbose``, ``DOMINO_LOG_LEVEL``), and
-``Console``, the observer that prints a followed job.
+Also here: the ``domino_orchestrate`` logger on stderr (``--verbose``, ``DOMINO_LOG_LEVEL``),
+``Console``, the observer that prints a followed job, and ``rich_console`` for the commands' own
+tables and coloured words. Text from Domino reaches rich only as ``rich.text.Text`` (never as
+markup), after ``safe_text``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ __all__ = [
     "log_to_stderr",
     "one_line",
     "release_streams",
+    "render",
+    "rich_console",
     "robust_streams",
     "safe_text",
+    "status_style",
 ]
 
 log = logging.getLogger("domino_orchestrate")
@@ -145,6 +150,50 @@ def log_to_stderr() -> None:
 
 # --- the console ---------------------------------------------------------------------------------
 
+#: Colours of statuses on a terminal (colours only: under NO_COLOR the status line has no SGR).
+_STATUS_STYLES = {"succeeded": "green", "failed": "red", "error": "red", "stopped": "red",
+                  "running": "cyan", "submitting": "blue"}
+
+
+def status_style(status: str) -> str:
+    """The rich style of a Domino status word ("" for statuses without a colour)."""
+    return _STATUS_STYLES.get(status.strip().lower(), "yellow" if status else "")
+
+
+def rich_console(stream: TextIO, width: int | None = None) -> Any:
+    """A rich console for ``stream``: styles and live drawing only when ``stream`` is a terminal
+    (rich's rule: ``isatty``, ``TTY_COMPATIBLE``, ``FORCE_COLOR``), no colour under ``NO_COLOR``,
+    plain text for a pipe or file. ``width`` fixes the width (default: the terminal's, 80 for a
+    pipe). Print through ``render`` rather than with it: rich raises when its stream is gone."""
+    from rich.console import Console as RichConsole
+
+    return RichConsole(file=stream, highlight=False, emoji=False, markup=False,
+                       soft_wrap=False, width=width)
+
+
+def render(renderable: Any, stream: TextIO, *, width: int | None = None, **options: Any) -> str:
+    """``renderable`` as rich would print it on ``stream`` (its colours, width, terminal or
+    not), returned as a string, so the caller writes it and a closed terminal or a pipe whose
+    reader left is handled where the caller handles it. ``options`` go to ``Console.print``."""
+    import io
+
+    from rich.console import Console as RichConsole
+
+    target = rich_console(stream, width)
+    buffer = io.StringIO()
+    RichConsole(file=buffer, highlight=False, emoji=False, markup=False, soft_wrap=False,
+                width=target.width, force_terminal=target.is_terminal,
+                color_system=target.color_system, no_color=target.no_color,
+                ).print(renderable, **options)
+    return buffer.getvalue()
+
+
+def _clear_line() -> str:
+    from rich.control import Control
+    from rich.segment import ControlType
+
+    return str(Control((ControlType.CARRIAGE_RETURN,), (ControlType.ERASE_IN_LINE, 2)))
+
 
 class Console:
     """An observer printing a followed job: its lines on stdout/stderr as they arrive, notes on
@@ -155,10 +204,12 @@ class Console:
 
     def __init__(self, out: TextIO, err: TextIO) -> None:
         self.out, self.err = out, err
-        self.live = err.isatty()
+        self.live = bool(rich_console(err).is_interactive)
+        self._clear_sequence = _clear_line()  # carriage return, erase the line
         self.status = "Submitting"
         self.job_id = ""
         self.started = time.monotonic()
+        self.handle: Any = None
         self.final: Any = None
         self.error: BaseException | None = None
         self._gone: set[TextIO] = set()
@@ -183,12 +234,19 @@ class Console:
 
     def _clear(self) -> None:
         if self.live:
-            self._write(self.err, "\r\033[K")
+            self._write(self.err, self._clear_sequence)
 
     def _draw(self) -> None:
+        """The status line, ``[Running] <job id> 01:23``, cut to the terminal's width (a wrapped
+        line could not be cleared). Rich renders it into a string; ``_write`` sends it, so a
+        terminal that went away is handled in one place."""
+        from rich.text import Text
+
         elapsed = int(time.monotonic() - self.started)
-        self._write(self.err, f"\r\033[K[{self.status}] {self.job_id} "
-                              f"{elapsed // 60:02d}:{elapsed % 60:02d}")
+        line = Text.assemble("[", (self.status, status_style(self.status)), "] ", self.job_id,
+                             f" {elapsed // 60:02d}:{elapsed % 60:02d}")
+        shown = render(line, self.err, end="", no_wrap=True, overflow="ellipsis", crop=True)
+        self._write(self.err, self._clear_sequence + shown)
 
     def _tick(self) -> None:
         while not self._done.wait(0.5):
@@ -197,6 +255,7 @@ class Console:
 
     # observer methods
     def on_submitted(self, handle: Any, spec: Any) -> None:
+        self.handle = handle
         self.job_id = safe_text(str(handle.job_id))
         verb = "Reattached to" if handle.attached else "Started"
         url = f" {handle.url}" if handle.url else ""
@@ -230,9 +289,14 @@ class Console:
     def on_finished(self, snapshot: Any, error: BaseException | None) -> None:
         self.final, self.error = snapshot, error
 
-    def note(self, message: str, *, raw: bool = False) -> None:
-        """A line on stderr; ``raw`` means the caller already made it safe."""
+    def note(self, message: str, *, raw: bool = False, style: str = "") -> None:
+        """A line on stderr; ``raw`` means the caller already made it safe; ``style`` colours it
+        on a terminal (rich style, e.g. "green")."""
         text = message if raw else one_line(message)
+        if style and self.live:
+            from rich.text import Text
+
+            text = render(Text(text, style=style), self.err, end="", soft_wrap=True)
         with self._lock:
             self._clear()
             self._write(self.err, text + "\n")

@@ -1,4 +1,4 @@
-"""The ``domino-orchestrate`` command: start and follow Domino jobs from a shell, run the sandbox.
+"""The domino-orchestrate command: start and follow Domino jobs from a shell, run the sandbox.
 
     domino-orchestrate run "python train.py" --title nightly      # v4 job, streamed, exit 0 on Succeeded
     domino-orchestrate run --run main.py arg1                       # a v1 run
@@ -6,13 +6,14 @@
     domino-orchestrate sandbox --port 8899 --project alice/demo=./demo
     domino-orchestrate lineage flush
 
-Exit codes are in ``EXIT_CODES`` (printed by ``--help``). Signals: see ``_signals``; what reaches the
-terminal: see ``_terminal``.
+Built on typer (parsing, help, shell completion) and rich (tables, colours, the live status line;
+only on a terminal, never with NO_COLOR colours). Exit codes are in EXIT_CODES (printed by
+--help). Signals: see _signals; what reaches the terminal: see _terminal. The entry point is
+main().
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -23,7 +24,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from ._signals import Interrupted, SignalGuard, exit_code
 from ._terminal import (
@@ -32,162 +35,423 @@ from ._terminal import (
     log_to_stderr,
     one_line,
     release_streams,
+    render,
     robust_streams,
     safe_text,
+    status_style,
 )
 
 log = logging.getLogger("domino_orchestrate")
+
+PROG = "domino-orchestrate"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_API = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE: a bug in domino-orchestrate, not in the job or Domino
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; in general 128 + the signal number
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away (`logs JOB | head`)
 
+# The --help epilog (rich keeps its line breaks; no square brackets: they would be markup).
 EXIT_CODES = """\
 exit codes:
-  0      succeeded (run, logs -f: the job Succeeded; status: the job has not failed)
+  0      succeeded (run, logs -f: the job Succeeded; status: it has not failed)
   1      the job ended Failed, Error or Stopped
-  2      bad input: usage, options, configuration (host, credentials, project, CA bundle)
-  3      timed out: --max-poll-time passed (run stops the job), or a stop was not confirmed
-  4      could not talk to Domino: network, TLS, HTTP errors, invalid or unexpected responses
-  70     internal error in domino-orchestrate (please report it; -vv shows the traceback)
-  128+N  ended by signal N: 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP. run stops its job
-         and confirms the stop first; logs --follow never stops the job it watches.
-         141 (SIGPIPE): logs lost its reader (logs JOB | head)
+  2      bad input: usage, options, configuration (host, key, project, CA bundle)
+  3      timed out: --max-poll-time passed (run stops the job), or a stop was
+         not confirmed
+  4      could not talk to Domino: network, TLS, HTTP errors, invalid answers
+  70     internal error in domino-orchestrate (please report it; -vv shows why)
+  128+N  ended by signal N: 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP; run
+         stops its job and confirms the stop first; logs --follow never stops
+         the job it watches; 141 (SIGPIPE): logs lost its reader (logs | head)
 """
 
+#: The OpenLineage job name of a CLI session (the parent run of the Domino jobs it starts).
+SESSION_JOB_NAME = "domino-orchestrate-cli"
 
-def _json_arg(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
-
-
-def _connection_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("connection (defaults: the Domino environment variables)")
-    group.add_argument("--host", default=None, help="Domino URL (DOMINO_API_HOST)")
-    group.add_argument("--api-key", default=None, help="API key (DOMINO_USER_API_KEY)")
-    group.add_argument("--auth-token", default=None,
-                       help="bearer token (visible to other local users in the process list: "
-                            "prefer --token-file)")
-    group.add_argument("--token-file", default=None, help="bearer token file (DOMINO_TOKEN_FILE)")
-    group.add_argument("--api-proxy", default=None, help="API proxy (DOMINO_API_PROXY)")
-    group.add_argument("--project", default=os.environ.get("DOMINO_PROJECT"),
-                       help="owner/name (DOMINO_PROJECT, or DOMINO_PROJECT_OWNER/NAME)")
-    group.add_argument("--timeout", type=float, default=30.0,
-                       help="seconds a request to Domino may take (default 30)")
-    group.add_argument("--ca-bundle", type=_existing_path, default=None, metavar="PATH",
-                       help="CA certificates (file or directory) to verify Domino's TLS "
-                            "certificate, e.g. a private CA (DOMINO_VERIFY_CERTIFICATE=PATH)")
+_CONNECTION = "Connection (defaults: the Domino environment variables)"
+_POLLING = "Following the job"
+_JOB = "The job"
+_LINEAGE = "Lineage"
 
 
-def _existing_path(value: str) -> str:
-    if not Path(value).exists():
-        raise argparse.ArgumentTypeError(f"no such file or directory: {value!r}")
+# --- option values -------------------------------------------------------------------------------
+
+
+def _existing_path(value: str | None) -> str | None:
+    if value is not None and not Path(value).exists():
+        raise typer.BadParameter(f"no such file or directory: {value!r}")
     return value
 
 
-def _common_args() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                        help="more log output on stderr: -v info, -vv debug "
-                             "(default: DOMINO_LOG_LEVEL, else warnings)")
-    return common
+def _json_value(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not valid JSON: {exc}") from None
 
 
-def _poll_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--poll-freq", type=float, default=5.0,
-                        help="seconds between status polls, at most (default 5)")
-    parser.add_argument("--max-poll-time", type=float, default=6000.0,
-                        help="seconds to follow the job before giving up (default 6000); run "
-                             "then stops the job, logs --follow leaves it running")
-    parser.add_argument("--retry-count", type=int, default=5,
-                        help="consecutive failed polls tolerated (default 5)")
-    parser.add_argument("--include-setup-log", action="store_true",
-                        help="also print Domino's setup log")
+def parse_dataset(value: str) -> Any:
+    """A dataset named on the command line, as OpenLineage names it.
+
+    Two forms: NAMESPACE:NAME (warehouse:sales.orders, bigquery:proj.ds.table; the name may
+    contain colons) or a URI SCHEME://AUTHORITY/PATH, split as the OpenLineage naming spec does
+    (s3://bucket/key is namespace s3://bucket, name key; postgres://db:5432/shop.public.orders is
+    postgres://db:5432 and shop.public.orders; file:///data/x.csv is namespace file, name
+    /data/x.csv). Raises ``typer.BadParameter`` saying what to write instead.
+    """
+    from domino_orchestrate.core.lineage import Dataset
+
+    text = value.strip()
+    example = ("write NAMESPACE:NAME (e.g. warehouse:sales.orders) or a URI "
+               "(e.g. s3://bucket/path/file.csv)")
+    if not text or text != safe_text(text) or any(c.isspace() for c in text):
+        raise typer.BadParameter(f"{safe_text(value)!r} is not a dataset name (no spaces or "
+                                 f"control characters): {example}")
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        if not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+            raise typer.BadParameter(f"{text!r}: {scheme!r} is not a URI scheme; {example}")
+        authority, _, path = rest.partition("/")
+        if scheme == "file" and not authority:
+            name = "/" + path
+            if name == "/":
+                raise typer.BadParameter(f"{text!r} names no file; {example}")
+            return Dataset("file", name)
+        if not authority or not path:
+            raise typer.BadParameter(f"{text!r} needs both a location and a path after "
+                                     f"{scheme}:// ({scheme}://LOCATION/PATH); {example}")
+        return Dataset(f"{scheme}://{authority}", path)
+    namespace, sep, name = text.partition(":")
+    if not sep or not namespace or not name:
+        raise typer.BadParameter(f"{text!r} has no namespace: {example}")
+    return Dataset(namespace, name)
 
 
-def _stop_timeout_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stop-timeout", type=float, default=60.0,
-                        help="seconds to wait for a stop (after a signal, or --max-poll-time) to "
-                             "be confirmed (default 60)")
+def _datasets(values: list[str] | None) -> tuple[Any, ...]:
+    return tuple(parse_dataset(v) for v in values or ())
 
 
-def _subparser(sub: Any, name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
-    return sub.add_parser(  # type: ignore[no-any-return]
-        name, help=text, description=text, parents=[_common_args()], epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,
+def _version(value: bool) -> None:
+    if value:
+        from domino_orchestrate import __version__
+
+        typer.echo(f"{PROG} {__version__}")
+        raise typer.Exit()
+
+
+# Options shared by several commands, declared once.
+Verbose = Annotated[int, typer.Option(
+    "-v", "--verbose", count=True, show_default=False, metavar="",
+    help="More log output on stderr: -v info, -vv debug (default: DOMINO_LOG_LEVEL, else "
+         "warnings).")]
+Host = Annotated[str | None, typer.Option(
+    help="Domino URL (default DOMINO_API_HOST).", rich_help_panel=_CONNECTION)]
+ApiKey = Annotated[str | None, typer.Option(
+    help="API key (default DOMINO_USER_API_KEY).", rich_help_panel=_CONNECTION)]
+AuthToken = Annotated[str | None, typer.Option(
+    help="Bearer token; other local users can read it in the process list, so prefer "
+         "--token-file.", rich_help_panel=_CONNECTION)]
+TokenFile = Annotated[str | None, typer.Option(
+    help="File holding a bearer token (default DOMINO_TOKEN_FILE).", rich_help_panel=_CONNECTION)]
+ApiProxy = Annotated[str | None, typer.Option(
+    help="Domino API proxy (default DOMINO_API_PROXY).", rich_help_panel=_CONNECTION)]
+Project = Annotated[str | None, typer.Option(
+    help="The project, owner/name (default DOMINO_PROJECT, or DOMINO_PROJECT_OWNER and "
+         "DOMINO_PROJECT_NAME).", rich_help_panel=_CONNECTION)]
+RequestTimeout = Annotated[float, typer.Option(
+    "--timeout", help="Seconds a whole request to Domino may take.", rich_help_panel=_CONNECTION)]
+CaBundle = Annotated[str | None, typer.Option(
+    metavar="PATH", callback=_existing_path, rich_help_panel=_CONNECTION,
+    help="CA certificates (file or directory) to verify Domino's TLS certificate, e.g. a private "
+         "CA (default DOMINO_VERIFY_CERTIFICATE=PATH).")]
+PollFreq = Annotated[float, typer.Option(
+    help="Seconds between status polls, at most.", rich_help_panel=_POLLING)]
+MaxPollTime = Annotated[float, typer.Option(
+    help="Seconds to follow the job before giving up; run then stops the job, logs --follow "
+         "leaves it running.", rich_help_panel=_POLLING)]
+RetryCount = Annotated[int, typer.Option(
+    help="Consecutive failed polls tolerated.", rich_help_panel=_POLLING)]
+IncludeSetupLog = Annotated[bool, typer.Option(
+    "--include-setup-log", help="Also print Domino's setup log.", rich_help_panel=_POLLING)]
+StopTimeout = Annotated[float, typer.Option(
+    help="Seconds to wait for a stop (after a signal, --max-poll-time, or stop) to be "
+         "confirmed.", rich_help_panel=_POLLING)]
+JsonOutput = Annotated[bool, typer.Option(
+    "--json", help="Print JSON on stdout instead of text for people.")]
+JobId = Annotated[str, typer.Argument(help="The Domino job (or run) id.", show_default=False)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """How to reach Domino, from the connection options (unset: the core reads the env)."""
+
+    host: str | None = None
+    api_key: str | None = None
+    auth_token: str | None = None
+    token_file: str | None = None
+    api_proxy: str | None = None
+    project: str | None = None
+    timeout: float = 30.0
+    ca_bundle: str | None = None
+    verbose: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Polling:
+    """How to follow a job, from the polling options."""
+
+    poll_freq: float = 5.0
+    max_poll_time: float = 6000.0
+    retry_count: int = 5
+    include_setup_log: bool = False
+
+
+def _verbosity(ctx: typer.Context, local: int) -> int:
+    """-v counts before and after the command name: -v run -v is -vv."""
+    return int((ctx.obj or {}).get("verbose", 0)) + local
+
+
+# --- the app -------------------------------------------------------------------------------------
+
+app = typer.Typer(
+    name=PROG,
+    help="Start and follow Domino jobs from a shell; run a local Domino sandbox.",
+    epilog=EXIT_CODES,
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # our own one-line errors and exit codes (see _dispatch)
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    verbose: Verbose = 0,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version of domino-orchestrate and exit.")] = False,
+) -> None:
+    """Start and follow Domino jobs from a shell; run a local Domino sandbox."""
+    ctx.obj = {"verbose": verbose}
+
+
+@app.command(epilog=EXIT_CODES, help=(
+    "Start a job and follow it to its end, streaming its output; a signal stops it.\n\n"
+    "With --json the job's output goes to stderr, and stdout gets one JSON document: "
+    '{"handle": ..., "final": ...} (final is null with --no-wait).'))
+def run(
+    ctx: typer.Context,
+    command: Annotated[list[str], typer.Argument(
+        show_default=False, metavar="COMMAND",
+        help='The command. One argument is a shell command line, sent as written ("python '
+             'train.py --lr 0.1"); several are the words of one command, quoted so each reaches '
+             "the job as one word. Put -- before a command whose words start with a dash.")],
+    v1: Annotated[bool, typer.Option("--run", help="Start a v1 run instead of a v4 job.",
+                                     rich_help_panel=_JOB)] = False,
+    direct: Annotated[bool, typer.Option(
+        "--direct", help="v1 runs: run the command through the shell.",
+        rich_help_panel=_JOB)] = False,
+    title: Annotated[str | None, typer.Option(
+        help="The job's title in Domino.", rich_help_panel=_JOB)] = None,
+    hardware_tier: Annotated[str | None, typer.Option(
+        help="Hardware tier name or id.", rich_help_panel=_JOB)] = None,
+    environment_id: Annotated[str | None, typer.Option(
+        help="Compute environment id.", rich_help_panel=_JOB)] = None,
+    commit_id: Annotated[str | None, typer.Option(
+        help="Project files commit to run.", rich_help_panel=_JOB)] = None,
+    branch: Annotated[str | None, typer.Option(
+        help="Git branch of the main repository.", rich_help_panel=_JOB)] = None,
+    git_ref: Annotated[str | None, typer.Option(
+        callback=_json_value, metavar="JSON", rich_help_panel=_JOB,
+        help='Git ref of the main repository as JSON, e.g. {"type":"tags","value":"v1"}.')] = None,
+    spark: Annotated[str | None, typer.Option(
+        callback=_json_value, metavar="JSON", rich_help_panel=_JOB,
+        help="On-demand Spark cluster properties (JSON).")] = None,
+    compute_cluster: Annotated[str | None, typer.Option(
+        callback=_json_value, metavar="JSON", rich_help_panel=_JOB,
+        help="Compute cluster properties (JSON).")] = None,
+    volume: Annotated[list[str] | None, typer.Option(
+        metavar="ID", help="External volume mount id (repeatable).", rich_help_panel=_JOB)] = None,
+    idempotency_key: Annotated[str | None, typer.Option(
+        help="Reattach to the job started with this key instead of starting another.",
+        rich_help_panel=_JOB)] = None,
+    no_wait: Annotated[bool, typer.Option(
+        "--no-wait", help="Print the job id and return without following the job.",
+        rich_help_panel=_JOB)] = False,
+    inputs: Annotated[list[str] | None, typer.Option(
+        "--input", metavar="DATASET", rich_help_panel=_LINEAGE,
+        help="A dataset the job reads, for lineage (repeatable): NAMESPACE:NAME, e.g. "
+             "warehouse:sales.orders, or a URI, e.g. s3://bucket/raw/orders.csv.")] = None,
+    outputs: Annotated[list[str] | None, typer.Option(
+        "--output", metavar="DATASET", rich_help_panel=_LINEAGE,
+        help="A dataset the job writes, for lineage (repeatable); same forms as --input.")] = None,
+    json_output: JsonOutput = False,
+    host: Host = None, api_key: ApiKey = None, auth_token: AuthToken = None,
+    token_file: TokenFile = None, api_proxy: ApiProxy = None, project: Project = None,
+    timeout: RequestTimeout = 30.0, ca_bundle: CaBundle = None,
+    poll_freq: PollFreq = 5.0, max_poll_time: MaxPollTime = 6000.0, retry_count: RetryCount = 5,
+    include_setup_log: IncludeSetupLog = False, stop_timeout: StopTimeout = 60.0,
+    verbose: Verbose = 0,
+) -> None:
+    """Start a job and follow it to its end, streaming its output; a signal stops it."""
+    connection = Connection(host, api_key, auth_token, token_file, api_proxy, project, timeout,
+                            ca_bundle, _verbosity(ctx, verbose))
+    polling = Polling(poll_freq, max_poll_time, retry_count, include_setup_log)
+    request = RunRequest(
+        words=tuple(command), v1=v1, direct=direct, title=title, hardware_tier=hardware_tier,
+        environment_id=environment_id, commit_id=commit_id, branch=branch, git_ref=git_ref,
+        spark=spark, compute_cluster=compute_cluster, volumes=tuple(volume or ()),
+        idempotency_key=idempotency_key, no_wait=no_wait, inputs=_checked(inputs, "--input"),
+        outputs=_checked(outputs, "--output"), stop_timeout=stop_timeout, json_output=json_output,
     )
+    raise typer.Exit(_dispatch(connection.verbose, _cmd_run, connection, polling, request))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="domino-orchestrate", epilog=EXIT_CODES,
-        description="Start and follow Domino jobs from a shell; run a local Domino sandbox.",
-        parents=[_common_args()], formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND",
-                                title="commands")
-
-    run = _subparser(sub, "run", "start a job and follow it to its end; a signal stops it")
-    _connection_args(run)
-    _poll_args(run)
-    run.add_argument("command", nargs="+",
-                     help="the command: one argument is a shell command line, sent as written "
-                          "(\"python train.py --lr 0.1\"); several are the words of one command, "
-                          "quoted so each reaches the job as one word")
-    run.add_argument("--run", dest="v1", action="store_true", help="start a v1 run instead")
-    run.add_argument("--direct", action="store_true", help="v1: run the command through the shell")
-    run.add_argument("--title", help="the job's title in Domino")
-    run.add_argument("--hardware-tier", help="hardware tier name or id")
-    run.add_argument("--environment-id")
-    run.add_argument("--commit-id")
-    run.add_argument("--branch")
-    run.add_argument("--git-ref", type=_json_arg, help='JSON, e.g. {"type":"tags","value":"v1"}')
-    run.add_argument("--spark", type=_json_arg, help="on-demand Spark cluster properties (JSON)")
-    run.add_argument("--compute-cluster", type=_json_arg, help="compute cluster properties (JSON)")
-    run.add_argument("--volume", action="append", help="external volume mount id (repeatable)")
-    run.add_argument("--idempotency-key", help="reattach instead of starting twice for this key")
-    run.add_argument("--no-wait", action="store_true", help="print the job id and return")
-    _stop_timeout_arg(run)
-
-    for name, text in (("status", "print a job's status"),
-                       ("stop", "stop a job and confirm it stopped")):
-        cmd = _subparser(sub, name, text)
-        _connection_args(cmd)
-        cmd.add_argument("job_id")
-        if name == "stop":
-            _stop_timeout_arg(cmd)
-    logs = _subparser(sub, "logs", "print a job's stdout; --follow watches it, never stops it")
-    _connection_args(logs)
-    _poll_args(logs)
-    logs.add_argument("job_id")
-    logs.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
-
-    sub.add_parser("sandbox", help="run a local Domino-compatible server", add_help=False)
-    lineage = _subparser(sub, "lineage", "lineage maintenance")
-    lineage.add_argument("action", choices=["flush"], help="deliver spooled lineage events")
-    return parser
+def _checked(values: list[str] | None, option: str) -> tuple[Any, ...]:
+    try:
+        return _datasets(values)
+    except typer.BadParameter as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"'{option}'") from None
 
 
-def _project(args: argparse.Namespace) -> str | None:
-    if args.project:
-        return str(args.project)
+@app.command(epilog=EXIT_CODES)
+def status(
+    ctx: typer.Context,
+    job_id: JobId,
+    json_output: JsonOutput = False,
+    host: Host = None, api_key: ApiKey = None, auth_token: AuthToken = None,
+    token_file: TokenFile = None, api_proxy: ApiProxy = None, project: Project = None,
+    timeout: RequestTimeout = 30.0, ca_bundle: CaBundle = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Print a job's status: a table, or with --json the JSON summary. Exit 1 if it failed."""
+    connection = Connection(host, api_key, auth_token, token_file, api_proxy, project, timeout,
+                            ca_bundle, _verbosity(ctx, verbose))
+    raise typer.Exit(_dispatch(connection.verbose, _cmd_status, connection, job_id, json_output))
+
+
+@app.command(epilog=EXIT_CODES)
+def stop(
+    ctx: typer.Context,
+    job_id: JobId,
+    stop_timeout: StopTimeout = 60.0,
+    json_output: JsonOutput = False,
+    host: Host = None, api_key: ApiKey = None, auth_token: AuthToken = None,
+    token_file: TokenFile = None, api_proxy: ApiProxy = None, project: Project = None,
+    timeout: RequestTimeout = 30.0, ca_bundle: CaBundle = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Stop a job and confirm it stopped."""
+    connection = Connection(host, api_key, auth_token, token_file, api_proxy, project, timeout,
+                            ca_bundle, _verbosity(ctx, verbose))
+    raise typer.Exit(_dispatch(connection.verbose, _cmd_stop, connection, job_id, stop_timeout,
+                               json_output))
+
+
+@app.command(epilog=EXIT_CODES)
+def logs(
+    ctx: typer.Context,
+    job_id: JobId,
+    follow: Annotated[bool, typer.Option(
+        "--follow", "-f", help="Stream until the job ends (never stops it).")] = False,
+    host: Host = None, api_key: ApiKey = None, auth_token: AuthToken = None,
+    token_file: TokenFile = None, api_proxy: ApiProxy = None, project: Project = None,
+    timeout: RequestTimeout = 30.0, ca_bundle: CaBundle = None,
+    poll_freq: PollFreq = 5.0, max_poll_time: MaxPollTime = 6000.0, retry_count: RetryCount = 5,
+    include_setup_log: IncludeSetupLog = False,
+    verbose: Verbose = 0,
+) -> None:
+    """Print a job's output; --follow watches it to its end and never stops it."""
+    connection = Connection(host, api_key, auth_token, token_file, api_proxy, project, timeout,
+                            ca_bundle, _verbosity(ctx, verbose))
+    polling = Polling(poll_freq, max_poll_time, retry_count, include_setup_log)
+    raise typer.Exit(_dispatch(connection.verbose, _cmd_logs, connection, polling, job_id,
+                               follow))
+
+
+@app.command(
+    add_help_option=False,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def sandbox(ctx: typer.Context) -> None:
+    """Run a local Domino-compatible server (sandbox --help lists its options)."""
+    from domino_orchestrate.sandbox.server import main as sandbox_main
+
+    raise typer.Exit(int(sandbox_main(list(ctx.args)) or 0))
+
+
+def lineage_flush(
+    ctx: typer.Context,
+    verbose: Verbose = 0,
+) -> None:
+    """Deliver spooled lineage events (OpenLineage, Databand, MLflow closes) now."""
+    raise typer.Exit(_dispatch(_verbosity(ctx, verbose), _cmd_lineage_flush))
+
+
+def _lineage_app() -> typer.Typer:
+    """The lineage commands: the trace store's app (domino_orchestrate.trace.cli) with flush
+    added; without it (not installed, or it cannot be imported) flush alone."""
+    try:
+        from domino_orchestrate.trace.cli import lineage_app
+    except ImportError as exc:
+        log.debug("Lineage store commands unavailable: %s", exc)
+        lineage_app = typer.Typer(help="Lineage maintenance.", no_args_is_help=True)
+    lineage_app.command("flush", epilog=EXIT_CODES)(lineage_flush)
+    return lineage_app  # type: ignore[no-any-return]
+
+
+app.add_typer(_lineage_app(), name="lineage")
+
+
+# --- the commands' work --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    """What run was asked to do, beyond how to connect and poll."""
+
+    words: tuple[str, ...]
+    v1: bool = False
+    direct: bool = False
+    title: str | None = None
+    hardware_tier: str | None = None
+    environment_id: str | None = None
+    commit_id: str | None = None
+    branch: str | None = None
+    git_ref: Any = None
+    spark: Any = None
+    compute_cluster: Any = None
+    volumes: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+    no_wait: bool = False
+    inputs: tuple[Any, ...] = ()
+    outputs: tuple[Any, ...] = ()
+    stop_timeout: float = 60.0
+    json_output: bool = False
+
+
+def _project(connection: Connection) -> str | None:
+    if connection.project:
+        return connection.project
+    if os.environ.get("DOMINO_PROJECT"):
+        return os.environ["DOMINO_PROJECT"]
     owner, name = os.environ.get("DOMINO_PROJECT_OWNER"), os.environ.get("DOMINO_PROJECT_NAME")
     return f"{owner}/{name}" if owner and name else None
 
 
-def _client(args: argparse.Namespace) -> Any:
+def _client(connection: Connection) -> Any:
     from domino_orchestrate.core import DominoClient
     from domino_orchestrate.core.config import without_userinfo
 
     client = DominoClient(
-        args.host, _project(args), api_key=args.api_key, auth_token=args.auth_token,
-        domino_token_file=args.token_file, api_proxy=args.api_proxy, timeout=args.timeout,
-        verify=args.ca_bundle,
+        connection.host, _project(connection), api_key=connection.api_key,
+        auth_token=connection.auth_token, domino_token_file=connection.token_file,
+        api_proxy=connection.api_proxy, timeout=connection.timeout, verify=connection.ca_bundle,
     )
-    apply_log_level(args.verbose)  # the flags win over DOMINO_LOG_LEVEL, which the config re-read
+    apply_log_level(connection.verbose)  # the flags win over DOMINO_LOG_LEVEL, re-read by config
     config = client.config
     log.info("Domino %s, project %s, authentication: %s%s", without_userinfo(config.host),
              config.project or "(none)", config.credentials.kind,
@@ -195,12 +459,11 @@ def _client(args: argparse.Namespace) -> Any:
     return client
 
 
-def _poll_options(args: argparse.Namespace, **fields: Any) -> Any:
+def _poll_options(polling: Polling, **fields: Any) -> Any:
     from domino_orchestrate.core import PollOptions
 
     values = {
-        "poll_freq": args.poll_freq, "max_poll_time": args.max_poll_time,
-        "retry_count": args.retry_count, "include_setup_log": args.include_setup_log,
+        **dataclasses.asdict(polling),
         "timeout_name": "--max-poll-time",  # timeout messages name the flag the user can raise
         **fields,
     }
@@ -218,55 +481,113 @@ def _command_line(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else shlex.join(words)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from domino_orchestrate.core import JobSpec, RunSpec, idempotency_key
+def _print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _session_parent(key: str, config: Any) -> Any:
+    """The CLI session as an OpenLineage run: the parent of the job it starts. Its id follows the
+    idempotency key, so a session reattaching with --idempotency-key continues the same run."""
+    from domino_orchestrate.core.lineage import ParentRun
+    from domino_orchestrate.core.lineage.config import job_namespace
+    from domino_orchestrate.core.lineage.ids import as_uuid
+
+    return ParentRun(job_namespace(config), SESSION_JOB_NAME, as_uuid(f"cli-session\x1f{key}"))
+
+
+def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> int:
+    from domino_orchestrate.core import (
+        DominoError,
+        JobFailedError,
+        JobSpec,
+        RunSpec,
+        idempotency_key,
+    )
     from domino_orchestrate.core.lineage import (
         LineageInfo,
+        emit_parent_event,
         lineage_env,
         lineage_observers,
         with_env_prefix,
     )
 
-    client = _client(args)
-    key = args.idempotency_key or idempotency_key("cli", time.time_ns(), os.getpid())
-    command_line = _command_line(args.command)
-    info = LineageInfo(orchestrator="cli", job_name=args.title or command_line[:80],
-                       run_key=("cli", key))
+    client = _client(connection)
+    key = request.idempotency_key or idempotency_key("cli", time.time_ns(), os.getpid())
+    command_line = _command_line(request.words)
+    parent = _session_parent(key, client.config)
+    info = LineageInfo(orchestrator="cli", job_name=request.title or command_line[:80],
+                       run_key=("cli", key), parent=parent, inputs=request.inputs,
+                       outputs=request.outputs)
     env = lineage_env(info, client.config)
     spec: JobSpec | RunSpec
-    if args.v1:
-        command = tuple(args.command)
-        if args.direct:
+    if request.v1:
+        command = request.words
+        if request.direct:
             command = (with_env_prefix(command_line, env) if env else command_line,)
-        spec = RunSpec(command=command, is_direct=args.direct, commit_id=args.commit_id,
-                       title=args.title, tier=args.hardware_tier)
+        spec = RunSpec(command=command, is_direct=request.direct, commit_id=request.commit_id,
+                       title=request.title, tier=request.hardware_tier)
     else:
-        tier = args.hardware_tier
         spec = JobSpec(
             command=with_env_prefix(command_line, env) if env else command_line,
-            title=args.title, hardware_tier_name=tier, environment_id=args.environment_id,
-            commit_id=args.commit_id, branch=args.branch, main_repo_git_ref=args.git_ref,
-            on_demand_spark_cluster_properties=args.spark,
-            compute_cluster_properties=args.compute_cluster, external_volume_mounts=args.volume,
+            title=request.title, hardware_tier_name=request.hardware_tier,
+            environment_id=request.environment_id, commit_id=request.commit_id,
+            branch=request.branch, main_repo_git_ref=request.git_ref,
+            on_demand_spark_cluster_properties=request.spark,
+            compute_cluster_properties=request.compute_cluster,
+            external_volume_mounts=list(request.volumes) or None,
         )
-    options = _poll_options(args, stop_timeout=args.stop_timeout)
+    options = _poll_options(polling, stop_timeout=request.stop_timeout)
     observers: list[Any] = list(lineage_observers(info, client.config))
-    with Console(sys.stdout, sys.stderr) as console:
-        observers.insert(0, console)
-        try:
-            start = client.start_run if args.v1 else client.start_job
-            handle = start(spec, idempotency_key=key, observers=observers)
-            if args.no_wait:
-                print(handle.job_id)
-                return EXIT_OK
-            final = client.wait(handle, options, observers=observers)
-        except (Interrupted, KeyboardInterrupt) as exc:
-            # The client has already stopped the job (or what the interrupted start created)
-            # and reported the outcome to the console; say how it ended, last.
-            console.note(_interrupted_run(_signal_name(exc), console))
-            return exit_code(exc)
-        console.note(f"Domino {handle.kind} {final.job_id} {final.raw_status}")
-    return EXIT_OK
+    # --json keeps stdout for the one JSON document: the job's output goes to stderr.
+    out = sys.stderr if request.json_output else sys.stdout
+    emit_parent_event(parent, "START", orchestrator="cli")
+    outcome, error = "ABORT", None
+    try:
+        with Console(out, sys.stderr) as console:
+            observers.insert(0, console)
+            try:
+                start = client.start_run if request.v1 else client.start_job
+                handle = start(spec, idempotency_key=key, observers=observers)
+                if request.no_wait:
+                    if request.json_output:
+                        _print_json({"handle": handle.to_dict(), "final": None})
+                    else:
+                        print(handle.job_id)
+                    outcome = "COMPLETE"
+                    return EXIT_OK
+                final = client.wait(handle, options, observers=observers)
+            except (Interrupted, KeyboardInterrupt) as exc:
+                # The client has already stopped the job (or what the interrupted start created)
+                # and reported the outcome to the console; say how it ended, last.
+                console.note(_interrupted_run(_signal_name(exc), console))
+                error = f"interrupted by {_signal_name(exc)}"
+                if request.json_output and console.final is not None:
+                    _print_json({"handle": handle_dict(console), "final": console.final.summary()})
+                return exit_code(exc)
+            except DominoError as exc:
+                outcome, error = "FAIL", str(exc)
+                if request.json_output and isinstance(exc, JobFailedError):
+                    _print_json({"handle": handle_dict(console), "final": exc.snapshot.summary()})
+                raise
+            outcome = "COMPLETE"
+            console.note(f"Domino {handle.kind} {final.job_id} {final.raw_status}",
+                         style=status_style(final.raw_status or ""))
+            if request.json_output:
+                _print_json({"handle": handle.to_dict(), "final": final.summary()})
+        return EXIT_OK
+    except BaseException as exc:
+        if outcome != "FAIL" and not isinstance(exc, (Interrupted, KeyboardInterrupt)):
+            outcome, error = "FAIL", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        emit_parent_event(parent, outcome, orchestrator="cli", error=error)
+
+
+def handle_dict(console: Console) -> dict[str, Any] | None:
+    """The started job's handle as JSON, from what the console saw (None before a start)."""
+    handle = console.handle
+    return None if handle is None else dict(handle.to_dict())
 
 
 def _interrupted_run(name: str, console: Console) -> str:
@@ -284,42 +605,69 @@ def _interrupted_run(name: str, console: Console) -> str:
     return f"interrupted by {name}: Domino job {job} was asked to stop"
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
-    snapshot = _client(args).get_job(args.job_id)
-    print(json.dumps(snapshot.summary(), indent=2, default=str))
+def _cmd_status(connection: Connection, job_id: str, json_output: bool) -> int:
+    snapshot = _client(connection).get_job(job_id)
+    summary = snapshot.summary()
+    if json_output:
+        _print_json(summary)
+    else:
+        _print_table(summary)
     return EXIT_OK if not snapshot.status.is_failure else EXIT_FAILED
 
 
-def _cmd_stop(args: argparse.Namespace) -> int:
-    final = _client(args).stop_job(args.job_id, timeout=args.stop_timeout)
-    print(safe_text(f"{args.job_id} {final.raw_status if final else 'stop requested'}"))
+def _print_table(summary: dict[str, Any]) -> None:
+    """A job summary as two aligned columns, field and value. Every value comes from Domino, so
+    each is made safe and given to rich as plain Text (never markup); long values (URLs) are
+    never folded, so they stay copyable."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", no_wrap=True, overflow="ignore")
+    rows = [(name, safe_text("" if value is None else str(value))) for name, value in
+            summary.items()]
+    for name, shown in rows:
+        table.add_row(name, Text(shown, style=status_style(shown) if name == "status" else ""))
+    width = max(len(name) for name, _ in rows) + 2 + max(len(shown) for _, shown in rows)
+    shown = render(table, sys.stdout, width=width)
+    sys.stdout.write("".join(line.rstrip(" ") + "\n" for line in shown.splitlines()))
+
+
+def _cmd_stop(connection: Connection, job_id: str, stop_timeout: float,
+              json_output: bool) -> int:
+    final = _client(connection).stop_job(job_id, timeout=stop_timeout)
+    if json_output:
+        _print_json({"job_id": job_id, "final": final.summary() if final else None})
+    else:
+        print(safe_text(f"{job_id} {final.raw_status if final else 'stop requested'}"))
     return EXIT_OK
 
 
-def _cmd_logs(args: argparse.Namespace) -> int:
+def _cmd_logs(connection: Connection, polling: Polling, job_id: str, follow: bool) -> int:
     from domino_orchestrate.core import JobHandle
 
-    client = _client(args)
-    if not args.follow:
-        for line in client.stdout(args.job_id, include_setup_log=args.include_setup_log):
+    client = _client(connection)
+    if not follow:
+        for line in client.stdout(job_id, include_setup_log=polling.include_setup_log):
             stream = sys.stderr if line.stream == "stderr" else sys.stdout
             stream.write(safe_text(line.text) + "\n")
         return EXIT_OK
     # Watching never stops a job: neither an interrupt nor --max-poll-time stops it.
-    options = _poll_options(args, stop_on_timeout=False, stop_on_interrupt=False)
+    options = _poll_options(polling, stop_on_timeout=False, stop_on_interrupt=False)
     with Console(sys.stdout, sys.stderr) as console:
-        console.job_id = safe_text(args.job_id)
+        console.job_id = safe_text(job_id)
         try:
-            client.wait(JobHandle(args.job_id), options, observers=[console])
+            client.wait(JobHandle(job_id), options, observers=[console])
         except (Interrupted, KeyboardInterrupt) as exc:
             console.note(f"interrupted by {_signal_name(exc)}: stopped following Domino job "
-                         f"{args.job_id}; it keeps running (domino-orchestrate stop "
-                         f"{args.job_id} stops it)")
+                         f"{job_id}; it keeps running (domino-orchestrate stop "
+                         f"{job_id} stops it)")
             return exit_code(exc)
     return EXIT_OK
 
 
-def _cmd_lineage(args: argparse.Namespace) -> int:
+def _cmd_lineage_flush() -> int:
     from domino_orchestrate.core.lineage import flush_spool
 
     delivered, remaining = flush_spool()
@@ -327,9 +675,17 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
     return EXIT_OK if remaining == 0 else EXIT_API
 
 
+# --- errors, signals, the entry point ------------------------------------------------------------
+
+
 def _error(message: object) -> None:
+    """One line on stderr, "error: …" (the word in red on a terminal)."""
+    from rich.text import Text
+
+    line = render(Text.assemble(("error:", "red"), " ", one_line(str(message))), sys.stderr,
+                  soft_wrap=True)
     with contextlib.suppress(OSError):  # stderr gone (a closed terminal): the exit code tells
-        sys.stderr.write(f"error: {one_line(str(message))}\n")
+        sys.stderr.write(line)
         sys.stderr.flush()
 
 
@@ -339,20 +695,21 @@ def _repeat_signal_message(signum: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: the process's arguments); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sandbox":
         from domino_orchestrate.sandbox.server import main as sandbox_main
 
         return int(sandbox_main(argv[1:]) or 0)
     robust_streams()
-    args = build_parser().parse_args(argv)
-    args.verbose = getattr(args, "verbose", 0)
     log_to_stderr()
-    handlers = {"run": _cmd_run, "status": _cmd_status, "stop": _cmd_stop, "logs": _cmd_logs,
-                "lineage": _cmd_lineage}
     try:
         with SignalGuard(_repeat_signal_message):
-            return _dispatch(handlers[args.command_name], args)
+            app(args=argv, prog_name=PROG)
+        return EXIT_OK  # typer exits; not reached
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None
+                                                           else EXIT_USAGE)
     except (Interrupted, KeyboardInterrupt) as exc:
         # A signal outside a job's wait (status, stop, logs, a start being set up).
         _error(f"interrupted by {_signal_name(exc)}")
@@ -361,7 +718,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         release_streams()
 
 
-def _dispatch(handler: Any, args: argparse.Namespace) -> int:
+def _dispatch(verbose: int, handler: Any, *args: Any) -> int:
+    """Run one command's work; map what can go wrong to one error line and its exit code."""
     from domino_orchestrate.core import (
         ConfigurationError,
         DominoError,
@@ -371,8 +729,8 @@ def _dispatch(handler: Any, args: argparse.Namespace) -> int:
     )
 
     try:
-        apply_log_level(args.verbose)
-        return int(handler(args))
+        apply_log_level(verbose)
+        return int(handler(*args))
     except ConfigurationError as exc:
         _error(exc)
         return EXIT_USAGE

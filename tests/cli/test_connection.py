@@ -27,7 +27,7 @@ def test_ca_bundle_reaches_a_domino_behind_a_private_ca(tls_hostile: Any, privat
     assert untrusted.returncode == 4, untrusted.stderr
     assert "Traceback" not in untrusted.stderr
 
-    trusted = run_cli(env, "status", JOB, "--ca-bundle", str(private_ca.ca_pem))
+    trusted = run_cli(env, "status", JOB, "--json", "--ca-bundle", str(private_ca.ca_pem))
     assert trusted.returncode == 0, trusted.stderr
     assert '"status": "Succeeded"' in trusted.stdout
 

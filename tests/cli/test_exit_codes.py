@@ -32,7 +32,7 @@ def codes() -> dict[str, int]:
     shown = run_cli(dict(os.environ), "--help")
     assert shown.returncode == 0
     table = shown.stdout.split("exit codes:", 1)[1]
-    rows = dict(re.findall(r"^  (\d+)\s+(.+)$", table, re.MULTILINE))
+    rows = dict(re.findall(r"^\s*(\d+)\s+(.+)$", table, re.MULTILINE))
     found = {name: int(code) for name, words in CATEGORIES.items()
              for code, text in rows.items() if words in text}
     assert set(found) == set(CATEGORIES), rows
