@@ -65,9 +65,6 @@ exit codes:
          the job it watches; 141 (SIGPIPE): logs lost its reader (logs | head)
 """
 
-#: The OpenLineage job name of a CLI session (the parent run of the Domino jobs it starts).
-SESSION_JOB_NAME = "domino-orchestrate-cli"
-
 _CONNECTION = "Connection (defaults: the Domino environment variables)"
 _POLLING = "Following the job"
 _JOB = "The job"
@@ -107,8 +104,8 @@ def parse_dataset(value: str) -> Any:
     example = ("write NAMESPACE:NAME (e.g. warehouse:sales.orders) or a URI "
                "(e.g. s3://bucket/path/file.csv)")
     if not text or text != safe_text(text) or any(c.isspace() for c in text):
-        raise typer.BadParameter(f"{safe_text(value)!r} is not a dataset name (no spaces or "
-                                 f"control characters): {example}")
+        raise typer.BadParameter(f"{value!r} is not a dataset name (no spaces or control "
+                                 f"characters): {example}")  # repr shows them escaped
     scheme, sep, rest = text.partition("://")
     if sep:
         if not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
@@ -124,8 +121,10 @@ def parse_dataset(value: str) -> Any:
                                      f"{scheme}:// ({scheme}://LOCATION/PATH); {example}")
         return Dataset(f"{scheme}://{authority}", path)
     namespace, sep, name = text.partition(":")
-    if not sep or not namespace or not name:
+    if not sep:
         raise typer.BadParameter(f"{text!r} has no namespace: {example}")
+    if not namespace or not name:
+        raise typer.BadParameter(f"{text!r} needs both a namespace and a name: {example}")
     return Dataset(namespace, name)
 
 
@@ -486,16 +485,6 @@ def _print_json(document: Any) -> None:
     sys.stdout.flush()
 
 
-def _session_parent(key: str, config: Any) -> Any:
-    """The CLI session as an OpenLineage run: the parent of the job it starts. Its id follows the
-    idempotency key, so a session reattaching with --idempotency-key continues the same run."""
-    from domino_orchestrate.core.lineage import ParentRun
-    from domino_orchestrate.core.lineage.config import job_namespace
-    from domino_orchestrate.core.lineage.ids import as_uuid
-
-    return ParentRun(job_namespace(config), SESSION_JOB_NAME, as_uuid(f"cli-session\x1f{key}"))
-
-
 def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> int:
     from domino_orchestrate.core import (
         DominoError,
@@ -506,7 +495,8 @@ def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> i
     )
     from domino_orchestrate.core.lineage import (
         LineageInfo,
-        emit_parent_event,
+        cli_session_parent,
+        finish_parent_run,
         lineage_env,
         lineage_observers,
         with_env_prefix,
@@ -515,7 +505,9 @@ def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> i
     client = _client(connection)
     key = request.idempotency_key or idempotency_key("cli", time.time_ns(), os.getpid())
     command_line = _command_line(request.words)
-    parent = _session_parent(key, client.config)
+    # This invocation is the OpenLineage parent run of its job: its START goes out with the
+    # job's, its end below, so the job's parent facet never names an orphan.
+    parent = cli_session_parent(client.config)
     info = LineageInfo(orchestrator="cli", job_name=request.title or command_line[:80],
                        run_key=("cli", key), parent=parent, inputs=request.inputs,
                        outputs=request.outputs)
@@ -541,7 +533,6 @@ def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> i
     observers: list[Any] = list(lineage_observers(info, client.config))
     # --json keeps stdout for the one JSON document: the job's output goes to stderr.
     out = sys.stderr if request.json_output else sys.stdout
-    emit_parent_event(parent, "START", orchestrator="cli")
     outcome, error = "ABORT", None
     try:
         with Console(out, sys.stderr) as console:
@@ -581,7 +572,7 @@ def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> i
             outcome, error = "FAIL", f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        emit_parent_event(parent, outcome, orchestrator="cli", error=error)
+        finish_parent_run(parent, outcome, orchestrator="cli", error=error)
 
 
 def handle_dict(console: Console) -> dict[str, Any] | None:
