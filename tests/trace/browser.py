@@ -34,7 +34,9 @@ CHROMIUM_ARGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 )
-CLI = Path(sys.executable).with_name("domino-orchestrate")
+#: The installed console script, as users run it (``python -m`` if this venv has none).
+_SCRIPT = Path(sys.executable).with_name("domino-orchestrate")
+CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "domino_orchestrate"]
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "ServedPage", "browser_page", "chromium"]
 
@@ -52,7 +54,7 @@ class ServedPage:
     def __enter__(self) -> ServedPage:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
         self._process = subprocess.Popen(
-            [str(CLI), "lineage", "serve", "--store", str(self.store_path),
+            [*CLI, "lineage", "serve", "--store", str(self.store_path),
              "--host", "127.0.0.1", "--port", "0"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, env=env, start_new_session=True)

@@ -241,3 +241,20 @@ def test_dot_draws_a_trace_whose_names_are_markup(client: TestClient, seeded: Se
     assert "&lt;script&gt;window.__xss=2&lt;/script&gt;</text>" in drawn.stdout  # the edge
     page = client.get("/trace?output=archive.zip").text
     assert '<figure class="graph" id="trace-graph"><svg' in page  # drawn, not the text fallback
+
+
+def test_the_page_reads_the_store_live_and_says_when_it_is_gone(tmp_path: Path) -> None:
+    path = tmp_path / "lineage.db"
+    pipeline = churn_pipeline()
+    with LineageStore(path) as store, TestClient(create_app(store)) as client:
+        assert "No runs in this store yet." in client.get("/").text
+        store.ingest_many(pipeline.events)  # e.g. the DominoStoreTransport of a running DAG
+        assert client.get("/").text.count('class="run"') == 8
+
+        store.close()  # its connections: the next request opens the path again
+        path.unlink()
+        path.mkdir()  # the store's path is now a directory: SQLite cannot open it
+        response = client.get("/")
+        assert response.status_code == 503
+        assert "did not answer" in response.text
+        assert client.get("/api/recent").json()["error"].startswith(f"lineage store {store.url}")
