@@ -25,6 +25,7 @@ __all__ = [
     "MLFLOW_URI_ENV",
     "NAMESPACE_ENV",
     "SPOOL_ENV",
+    "STORE_ENV",
     "LineageSettings",
     "job_namespace",
     "mlflow_experiment_name",
@@ -34,6 +35,9 @@ __all__ = [
 
 NAMESPACE_ENV = "OPENLINEAGE_NAMESPACE"
 DATABAND_URL_ENV = "DOMINO_ORCHESTRATE_DATABAND_URL"
+#: The lineage store (``domino_orchestrate.trace``): a path or SQLAlchemy URL; when set, job
+#: events are also written there (``lineage recent``/``trace``/… read it).
+STORE_ENV = "DOMINO_ORCHESTRATE_LINEAGE_STORE"
 DATABAND_TOKEN_ENV = "DOMINO_ORCHESTRATE_DATABAND_TOKEN"
 SPOOL_ENV = "DOMINO_ORCHESTRATE_LINEAGE_SPOOL"
 MLFLOW_URI_ENV = "DOMINO_ORCHESTRATE_MLFLOW_TRACKING_URI"
@@ -69,7 +73,7 @@ def openlineage_configured(env: Mapping[str, str] | None = None, cwd: Path | Non
     env = os.environ if env is None else env
     if env.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
         return False
-    if env.get(DATABAND_URL_ENV) or env.get("OPENLINEAGE_URL"):
+    if env.get(DATABAND_URL_ENV) or env.get("OPENLINEAGE_URL") or env.get(STORE_ENV):
         return True
     if any(key.startswith("OPENLINEAGE__TRANSPORT") for key in env):
         return True
@@ -171,6 +175,8 @@ class LineageSettings:
     #: openlineage-python's own config (openlineage.yml, OPENLINEAGE_URL, OPENLINEAGE__TRANSPORT__*)
     openlineage_client: bool = False
     databand_url: str | None = None
+    #: The lineage store to write to (``STORE_ENV``); may hold a database password.
+    store: str | None = field(default=None, repr=False)
     databand_token: str | None = field(default=None, repr=False)
     spool_dir: Path = field(default_factory=lambda: _default_spool_dir(os.environ))
     mlflow_tracking_uri: str | None = None
@@ -203,6 +209,7 @@ class LineageSettings:
             openlineage_client=client_config is not None
             or (enabled and _uses_openlineage_client_config(env, cwd)),
             databand_url=(env.get(DATABAND_URL_ENV) or None) if enabled else None,
+            store=(env.get(STORE_ENV) or None) if enabled else None,
             databand_token=env.get(DATABAND_TOKEN_ENV) or None,
             spool_dir=_default_spool_dir(env),
             mlflow_tracking_uri=mlflow_uri,
@@ -217,7 +224,7 @@ class LineageSettings:
     def fingerprint(self) -> tuple[Any, ...]:
         """Identity of the delivery setup, for caching emitters per configuration."""
         return (
-            self.openlineage, self.openlineage_client, self.databand_url,
+            self.openlineage, self.openlineage_client, self.databand_url, self.store,
             hash(self.databand_token), str(self.spool_dir), self.cooldown_s, self.timeout_s,
             self.client_config_key,
         )

@@ -33,7 +33,12 @@ from typing import Any
 
 import attr
 from openlineage.client.serde import Serde
-from openlineage.client.transport import Config, Transport, register_transport
+from openlineage.client.transport import (
+    Config,
+    Transport,
+    get_default_factory,
+    register_transport,
+)
 
 from .config import DATABAND_TOKEN_ENV, DATABAND_URL_ENV, SPOOL_ENV, LineageSettings
 from .spool import Spool, SpooledEvent
@@ -50,6 +55,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("domino_orchestrate.lineage")
+
+#: ``type: domino_store`` (the lineage store) resolves by name wherever our lineage is loaded; a
+#: dotted path, so SQLAlchemy is imported only when a store is configured.
+get_default_factory().register_transport(
+    "domino_store", "domino_orchestrate.trace.transport.DominoStoreTransport")
 
 #: Seconds a job's end waits for spooled events to go out (``Emitter.settle``).
 DELIVERY_WAIT_ENV = "DOMINO_ORCHESTRATE_LINEAGE_DELIVERY_WAIT"
@@ -368,6 +378,13 @@ def build_destinations(settings: LineageSettings) -> list[SpoolingTransport]:
                 inner, Spool(settings.spool_dir / "openlineage"), "openlineage",
                 cooldown_s=settings.cooldown_s,
             ))
+    if settings.store:
+        from domino_orchestrate.trace.transport import DominoStoreConfig, DominoStoreTransport
+
+        destinations.append(SpoolingTransport(
+            DominoStoreTransport(DominoStoreConfig(store=settings.store)),
+            Spool(settings.spool_dir / "store"), "store", cooldown_s=settings.cooldown_s,
+        ))
     if settings.databand_url:
         databand = DatabandTransport(DatabandConfig(
             url=settings.databand_url, token=settings.databand_token, timeout=settings.timeout_s,

@@ -43,6 +43,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
+from domino_orchestrate.core.lineage.config import STORE_ENV  # a path or SQLAlchemy URL
+
 from .errors import StoreConfigError
 
 __all__ = [
@@ -60,8 +62,6 @@ __all__ = [
     "tags",
 ]
 
-#: A path or a SQLAlchemy URL (``postgresql+psycopg://user:pw@host/db``) of the store.
-STORE_ENV = "DOMINO_ORCHESTRATE_LINEAGE_STORE"
 SCHEMA_VERSION = 1
 
 metadata = MetaData()

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 
 from . import schema
 from .errors import (
@@ -160,9 +160,7 @@ class LineageStore:
                     conn = conn.execution_options(write=True)
                 with conn.begin():
                     yield conn
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, IntegrityError):
-                raise
+        except (OperationalError, InterfaceError) as exc:  # the database, not our SQL
             raise StoreUnavailableError(
                 f"lineage store {self.url} did not answer: "
                 f"{str(exc.orig).splitlines()[0][:200] if exc.orig else type(exc).__name__}"
@@ -179,9 +177,9 @@ class LineageStore:
                         conn.execute(insert(schema.meta).values(
                             key="schema_version", value=schema.SCHEMA_VERSION))
                 return
-            except (IntegrityError, StoreUnavailableError):
-                # Two processes creating the tables at once: the loser's CREATE fails; retry
-                # sees them there. Anything else is real.
+            except (IntegrityError, ProgrammingError):
+                # Two processes creating the tables at once: the loser's CREATE fails; a retry
+                # sees them there.
                 if attempt == 2:
                     raise
 
