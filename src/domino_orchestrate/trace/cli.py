@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -47,7 +47,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON (each answe
 LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, help="at most this many runs")]
 TagOption = Annotated[str | None, typer.Option("--tag", help="only runs with this tag")]
 
-T = TypeVar("T")
+#: Characters of a run id shown in tables (a unique prefix of 6+ is accepted everywhere).
+ID_WIDTH = 13
 
 
 def _stdout() -> Any:
@@ -60,7 +61,9 @@ def _fail(message: str, code: int) -> typer.Exit:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(file=sys.stderr, highlight=False).print(f"[red]error:[/red] {escape(message)}")
+    # soft_wrap: a message is one line, whatever the terminal's width (greppable, copyable).
+    Console(file=sys.stderr, highlight=False, soft_wrap=True).print(
+        f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -87,17 +90,25 @@ def _runs_table(runs: Sequence[Any], title: str) -> Any:
     from .render import format_time
 
     table = Table(title=title, title_justify="left")
-    for column in ("run id", "component", "status", "started (UTC)", "ended (UTC)",
-                   "Domino job", "outputs", "tags"):
+    # A run id prefix is enough for inspect/tag/trace (--json has the whole ids).
+    table.add_column("run id", no_wrap=True)
+    table.add_column("component", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("started (UTC)", no_wrap=True)
+    table.add_column("took", no_wrap=True, justify="right")
+    for column in ("Domino job", "outputs"):
         table.add_column(column, overflow="fold")
     colours = {"COMPLETE": "green", "FAIL": "red", "ABORT": "yellow"}
     for run in runs:
         colour = colours.get(run.status, "blue")
+        took = ""
+        if run.start_time and run.end_time:
+            seconds = (run.end_time - run.start_time).total_seconds()
+            took = f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
         table.add_row(
-            escape(run.run_id), escape(run.component), f"[{colour}]{run.status}[/{colour}]",
-            format_time(run.start_time), format_time(run.end_time),
-            escape(run.domino_job_id or ""),
-            escape(", ".join(o.name for o in run.outputs)), escape(", ".join(run.tags)))
+            escape(run.run_id[:ID_WIDTH]), escape(run.component),
+            f"[{colour}]{run.status}[/{colour}]", format_time(run.start_time), took,
+            escape(run.domino_job_id or ""), escape(", ".join(o.name for o in run.outputs)))
     return table
 
 
@@ -260,7 +271,7 @@ def stale(
     for column in ("run", "rule", "reason"):
         table.add_column(column, overflow="fold")
     for finding in findings:
-        table.add_row(escape(f"{finding.run.component} {finding.run.run_id[:8]}"),
+        table.add_row(escape(f"{finding.run.component} {finding.run.run_id[:ID_WIDTH]}"),
                       finding.rule, escape(finding.reason))
     _stdout().print(table)
 
@@ -278,7 +289,7 @@ def _flag_command(name: str, action: Callable[[Any, str], Any], verb: str) -> No
         else:
             typer.echo(f"{verb} {dataset.key}")
 
-    command.__doc__ = ("Flag an output for review (see `review`)." if name == "flag"
+    command.__doc__ = ("Flag an output for review (see lineage review)." if name == "flag"
                        else "Remove an output's review flag.")
     lineage_app.command(name)(command)
 
@@ -288,7 +299,8 @@ _flag_command("unflag", lambda store, output: store.unflag(output), "unflagged")
 
 
 @lineage_app.command()
-def review(limit: Annotated[int | None, typer.Option("--limit", "-n", min=1)] = None,
+def review(limit: Annotated[int | None, typer.Option(
+               "--limit", "-n", min=1, help="at most this many runs (default: all)")] = None,
            store: StoreOption = None, as_json: JsonOption = False) -> None:
     """Rank the runs behind flagged outputs: those in the most flagged outputs' traces first
     (ties: newest first). Start debugging at the top."""
@@ -313,7 +325,8 @@ def review(limit: Annotated[int | None, typer.Option("--limit", "-n", min=1)] = 
         table.add_column(column, overflow="fold")
     for entry in ranking:
         table.add_row(f"{entry.count}/{entry.total} ({entry.coverage:.0%})",
-                      escape(entry.run.component), escape(entry.run.run_id), entry.run.status,
+                      escape(entry.run.component), escape(entry.run.run_id[:ID_WIDTH]),
+                      entry.run.status,
                       format_time(entry.run.start_time))
     _stdout().print(table)
 
