@@ -164,6 +164,24 @@ class DominoClient(_ClientBase):
 
     >>> client = DominoClient("https://domino.example.com", "alice/churn", api_key="…")
     >>> final = client.run_job("python train.py", title="nightly", on_line=print)
+
+    Constructor arguments (the same for ``AsyncDominoClient``, which adds ``max_connections``):
+
+    - ``host``: Domino's URL; ``DOMINO_API_HOST`` when omitted.
+    - ``project``: ``owner/name``; ``DOMINO_PROJECT`` (or ``DOMINO_PROJECT_OWNER`` and
+      ``DOMINO_PROJECT_NAME``) when omitted.
+    - ``api_key``: a user API key (``DOMINO_USER_API_KEY``).
+    - ``auth_token``: a bearer token; wins over the token file and the API key.
+    - ``domino_token_file``: a token file, re-read on every request (``DOMINO_TOKEN_FILE``).
+    - ``api_proxy``: Domino's API proxy inside a workspace or job (``DOMINO_API_PROXY``).
+    - ``verify``: ``True``, ``False`` or a CA bundle path (``DOMINO_VERIFY_CERTIFICATE``).
+    - ``max_retries``: retries of a read request (``DOMINO_MAX_RETRIES``, default 4).
+    - ``timeout``: seconds one whole HTTP request may take (30).
+    - ``config``: a ready ``DominoConfig`` instead of the settings above.
+    - ``retry_policy``: which failures to retry and how long to back off.
+
+    Credentials follow python-domino's precedence: ``api_proxy``, ``auth_token``,
+    ``domino_token_file``, ``api_key``, then the environment variables.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -188,6 +206,7 @@ class DominoClient(_ClientBase):
             return done.value
 
     def close(self) -> None:
+        """Close the HTTP connections (also on leaving a ``with`` block)."""
         self._transport.close()
 
     def __enter__(self) -> DominoClient:
@@ -198,9 +217,11 @@ class DominoClient(_ClientBase):
 
     # --- API ---
     def version(self) -> dict[str, Any]:
+        """Domino's version information (``GET /version``); a cheap connectivity check."""
         return self._drive(flows.object_flow(api.version()))
 
     def project_id(self) -> str:
+        """The id of the configured project (looked up once by owner and name, then cached)."""
         return self._drive(flows.project_id_flow(self._ctx))
 
     def start_job(self, spec: JobSpec | str, *, idempotency_key: str | None = None,
@@ -226,6 +247,7 @@ class DominoClient(_ClientBase):
             raise
 
     def get_job(self, job: JobRef) -> JobSnapshot:
+        """The job's current state, as one ``JobSnapshot`` (no waiting)."""
         return self._drive(flows.get_flow(self._ctx, _handle(job)))
 
     def wait(self, job: JobRef, options: PollOptions | None = None, *,
@@ -247,6 +269,30 @@ class DominoClient(_ClientBase):
     def run_job(self, spec: JobSpec | str, options: PollOptions | None = None, *,
                 idempotency_key: str | None = None, on_line: LineCallback | None = None,
                 observers: Iterable[Any] = (), **fields: Any) -> JobSnapshot:
+        """Start a Domino job and wait for it to end, streaming its output.
+
+        The same as ``start_job`` followed by ``wait``: an interrupt (Ctrl-C, an
+        orchestrator's kill) or ``max_poll_time`` stops the job and confirms the stop.
+
+        Args:
+            spec: The command as written (sent unchanged), or a complete ``JobSpec``.
+            options: How to poll and stream (``PollOptions``; defaults apply when omitted).
+            idempotency_key: With a key, a job already started with it that is running or
+                succeeded is reattached instead of starting a second one (what an automatic
+                retry needs).
+            on_line: Called with each ``LogLine`` of output while the job runs.
+            observers: Objects notified of the job's life (lineage uses this).
+            **fields: ``JobSpec`` fields when ``spec`` is a command, e.g. ``title=``,
+                ``hardware_tier_name=``, ``environment_id=``, ``commit_id=``.
+
+        Returns:
+            The job's final ``JobSnapshot`` (``status`` is ``Succeeded``).
+
+        Raises:
+            JobFailedError: The job ended ``Failed``, ``Error`` or ``Stopped``.
+            PollTimeoutError: ``max_poll_time`` passed (the job was stopped).
+            DominoError: Configuration, network or API errors (subclasses say which).
+        """
         observers = list(observers)
         handle = self.start_job(spec, idempotency_key=idempotency_key, observers=observers, **fields)
         return self.wait(handle, options, on_line=on_line, observers=observers)
@@ -254,6 +300,24 @@ class DominoClient(_ClientBase):
     def run_run(self, spec: RunSpec | Sequence[str] | str, options: PollOptions | None = None, *,
                 idempotency_key: str | None = None, on_line: LineCallback | None = None,
                 observers: Iterable[Any] = (), **fields: Any) -> JobSnapshot:
+        """Start a Domino v1 run and wait for it to end, streaming its output.
+
+        Args:
+            spec: The command, as one string or a list of words, or a complete ``RunSpec``.
+            options: How to poll and stream (``PollOptions``).
+            idempotency_key: Reattach to a run already started with this key instead of
+                starting another.
+            on_line: Called with each ``LogLine`` of output while the run runs.
+            observers: Objects notified of the run's life (lineage uses this).
+            **fields: ``RunSpec`` fields when ``spec`` is a command (``title=``, ``tier=``…).
+
+        Returns:
+            The run's final ``JobSnapshot``.
+
+        Raises:
+            JobFailedError: The run ended ``Failed``, ``Error`` or ``Stopped``.
+            PollTimeoutError: ``max_poll_time`` passed (the run was stopped).
+        """
         observers = list(observers)
         handle = self.start_run(spec, idempotency_key=idempotency_key, observers=observers, **fields)
         return self.wait(handle, options, on_line=on_line, observers=observers)
@@ -264,33 +328,48 @@ class DominoClient(_ClientBase):
         return self._drive(self._stop(job, commit_results, wait, timeout))
 
     def restart_job(self, job: JobRef, *, use_original_input_commit: bool = True) -> JobHandle | None:
+        """Start a job again with the same settings; the new job's handle (``None`` if Domino returned none).
+
+        Args:
+            job: The job to restart.
+            use_original_input_commit: Use the files of the original job's input commit, not the latest.
+        """
         return self._drive(self._restart(job, use_original_input_commit))
 
     def list_jobs(self, **params: Any) -> list[JobSnapshot]:
+        """The project's v4 jobs; ``params`` are Domino's query parameters (e.g. ``page_size=``)."""
         return self._drive(self._list_jobs(**params))
 
     def list_runs(self) -> list[JobSnapshot]:
+        """The project's v1 runs."""
         return self._drive(self._list_runs())
 
     def stdout(self, job: JobRef, *, include_setup_log: bool = False) -> list[LogLine]:
+        """The job's whole output so far, as lines (with the setup log first if asked)."""
         return self._drive(self._stdout(job, include_setup_log))
 
     def find_by_idempotency_key(self, key: str, kind: str = "job") -> list[JobSnapshot]:
+        """Jobs (``kind="job"``) or runs (``"run"``) started with ``idempotency_key=key``, newest first."""
         return self._drive(flows.find_by_key_flow(self._ctx, kind, key))
 
     def runtime_details(self, job: JobRef) -> dict[str, Any]:
+        """Domino's runtime execution details of a job (hardware, environment, timings), as returned."""
         return self._drive(flows.object_flow(api.runtime_details(_handle(job).job_id)))
 
     def hardware_tiers(self) -> list[HardwareTier]:
+        """The hardware tiers available to the project."""
         return self._drive(flows.hardware_tiers_flow(self._ctx))
 
     def environments(self) -> dict[str, Any]:
+        """The compute environments available to the project, as Domino returns them."""
         return self._drive(self._project_call(api.environments))
 
     def default_spark_settings(self) -> dict[str, Any]:
+        """The project's default on-demand Spark cluster settings, as Domino returns them."""
         return self._drive(self._project_call(api.spark_defaults))
 
     def commits(self) -> list[Any]:
+        """The project's commits, newest first, as Domino returns them."""
         return self._drive(self._commits())
 
     def _stop_after_interrupt(self, job: JobRef, options: PollOptions, exc: BaseException,
@@ -325,6 +404,7 @@ class AsyncDominoClient(_ClientBase):
             return done.value
 
     async def aclose(self) -> None:
+        """Close the HTTP connections (also on leaving an ``async with`` block)."""
         await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncDominoClient:
@@ -335,18 +415,34 @@ class AsyncDominoClient(_ClientBase):
 
     # --- API (same names and meaning as DominoClient) ---
     async def version(self) -> dict[str, Any]:
+        """Domino's version information (``GET /version``); a cheap connectivity check."""
         return await self._drive(flows.object_flow(api.version()))
 
     async def project_id(self) -> str:
+        """The id of the configured project (looked up once, then cached)."""
         return await self._drive(flows.project_id_flow(self._ctx))
 
     async def start_job(self, spec: JobSpec | str, *, idempotency_key: str | None = None,
                         observers: Iterable[Any] = (), **fields: Any) -> JobHandle:
+        """Start a Domino v4 job, once per ``idempotency_key``.
+
+        Args:
+            spec: The command as written (sent unchanged), or a complete ``JobSpec``.
+            idempotency_key: A job already started with this key that is running, or that succeeded
+                unseen, is reattached (``JobHandle.attached``); without a key a new job always starts.
+            observers: Objects notified of the start (lineage uses this).
+            **fields: ``JobSpec`` fields when ``spec`` is a command (``title=``,
+                ``hardware_tier_name=``…).
+
+        Returns:
+            A ``JobHandle`` to pass to ``wait``, ``get_job`` or ``stop_job``.
+        """
         return await self._start_once(_job_spec(spec, fields), idempotency_key, observers)
 
     async def start_run(self, spec: RunSpec | Sequence[str] | str, *,
                         idempotency_key: str | None = None, observers: Iterable[Any] = (),
                         **fields: Any) -> JobHandle:
+        """Start a Domino v1 run, once per ``idempotency_key`` (see ``DominoClient.start_run``)."""
         return await self._start_once(_run_spec(spec, fields), idempotency_key, observers)
 
     async def _start_once(self, spec: JobSpec | RunSpec, key: str | None,
@@ -361,11 +457,27 @@ class AsyncDominoClient(_ClientBase):
             raise
 
     async def get_job(self, job: JobRef) -> JobSnapshot:
+        """The job's current state, as one ``JobSnapshot`` (no waiting)."""
         return await self._drive(flows.get_flow(self._ctx, _handle(job)))
 
     async def wait(self, job: JobRef, options: PollOptions | None = None, *,
                    on_line: LineCallback | None = None,
                    observers: Iterable[Any] = ()) -> JobSnapshot:
+        """Follow a job to its end, streaming its output; stop it if this wait is interrupted.
+
+        Args:
+            job: A job id or the ``JobHandle`` a start returned.
+            options: How to poll and stream (``PollOptions``); ``max_poll_time`` bounds the wait.
+            on_line: Called with each ``LogLine`` of output, once each, in order.
+            observers: Objects notified of each status and line.
+
+        Returns:
+            The final ``JobSnapshot`` of a job that ``Succeeded``.
+
+        Raises:
+            JobFailedError: The job ended ``Failed``, ``Error`` or ``Stopped``.
+            PollTimeoutError: ``max_poll_time`` passed (stopped unless ``stop_on_timeout=False``).
+        """
         observers = list(observers)
         logs: flows.LogStream | None = None
         try:
@@ -382,6 +494,30 @@ class AsyncDominoClient(_ClientBase):
     async def run_job(self, spec: JobSpec | str, options: PollOptions | None = None, *,
                       idempotency_key: str | None = None, on_line: LineCallback | None = None,
                       observers: Iterable[Any] = (), **fields: Any) -> JobSnapshot:
+        """Start a Domino job and wait for it to end, streaming its output.
+
+        The same as ``start_job`` followed by ``wait``: an interrupt (Ctrl-C, an
+        orchestrator's kill) or ``max_poll_time`` stops the job and confirms the stop.
+
+        Args:
+            spec: The command as written (sent unchanged), or a complete ``JobSpec``.
+            options: How to poll and stream (``PollOptions``; defaults apply when omitted).
+            idempotency_key: With a key, a job already started with it that is running or
+                succeeded is reattached instead of starting a second one (what an automatic
+                retry needs).
+            on_line: Called with each ``LogLine`` of output while the job runs.
+            observers: Objects notified of the job's life (lineage uses this).
+            **fields: ``JobSpec`` fields when ``spec`` is a command, e.g. ``title=``,
+                ``hardware_tier_name=``, ``environment_id=``, ``commit_id=``.
+
+        Returns:
+            The job's final ``JobSnapshot`` (``status`` is ``Succeeded``).
+
+        Raises:
+            JobFailedError: The job ended ``Failed``, ``Error`` or ``Stopped``.
+            PollTimeoutError: ``max_poll_time`` passed (the job was stopped).
+            DominoError: Configuration, network or API errors (subclasses say which).
+        """
         observers = list(observers)
         handle = await self.start_job(spec, idempotency_key=idempotency_key, observers=observers,
                                       **fields)
@@ -390,6 +526,24 @@ class AsyncDominoClient(_ClientBase):
     async def run_run(self, spec: RunSpec | Sequence[str] | str, options: PollOptions | None = None,
                       *, idempotency_key: str | None = None, on_line: LineCallback | None = None,
                       observers: Iterable[Any] = (), **fields: Any) -> JobSnapshot:
+        """Start a Domino v1 run and wait for it to end, streaming its output.
+
+        Args:
+            spec: The command, as one string or a list of words, or a complete ``RunSpec``.
+            options: How to poll and stream (``PollOptions``).
+            idempotency_key: Reattach to a run already started with this key instead of
+                starting another.
+            on_line: Called with each ``LogLine`` of output while the run runs.
+            observers: Objects notified of the run's life (lineage uses this).
+            **fields: ``RunSpec`` fields when ``spec`` is a command (``title=``, ``tier=``…).
+
+        Returns:
+            The run's final ``JobSnapshot``.
+
+        Raises:
+            JobFailedError: The run ended ``Failed``, ``Error`` or ``Stopped``.
+            PollTimeoutError: ``max_poll_time`` passed (the run was stopped).
+        """
         observers = list(observers)
         handle = await self.start_run(spec, idempotency_key=idempotency_key, observers=observers,
                                       **fields)
@@ -397,37 +551,61 @@ class AsyncDominoClient(_ClientBase):
 
     async def stop_job(self, job: JobRef, *, commit_results: bool = True, wait: bool = True,
                        timeout: float = 60.0) -> JobSnapshot | None:
+        """Stop a job.
+
+        Args:
+            job: A job id or ``JobHandle``.
+            commit_results: Let Domino commit the job's results (Domino's "stop and commit").
+            wait: Wait until Domino reports a terminal state.
+            timeout: Seconds to wait for that confirmation.
+
+        Returns:
+            The stopped job's final ``JobSnapshot``, or ``None`` when ``wait`` is false.
+
+        Raises:
+            StopNotConfirmedError: The job did not reach a terminal state within ``timeout``.
+        """
         return await self._drive(self._stop(job, commit_results, wait, timeout))
 
     async def restart_job(self, job: JobRef, *,
                           use_original_input_commit: bool = True) -> JobHandle | None:
+        """Start a job again with the same settings; the new job's handle (``None`` if Domino returned none)."""
         return await self._drive(self._restart(job, use_original_input_commit))
 
     async def list_jobs(self, **params: Any) -> list[JobSnapshot]:
+        """The project's v4 jobs; ``params`` are Domino's query parameters (e.g. ``page_size=``)."""
         return await self._drive(self._list_jobs(**params))
 
     async def list_runs(self) -> list[JobSnapshot]:
+        """The project's v1 runs."""
         return await self._drive(self._list_runs())
 
     async def stdout(self, job: JobRef, *, include_setup_log: bool = False) -> list[LogLine]:
+        """The job's whole output so far, as lines (with the setup log first if asked)."""
         return await self._drive(self._stdout(job, include_setup_log))
 
     async def find_by_idempotency_key(self, key: str, kind: str = "job") -> list[JobSnapshot]:
+        """Jobs (``kind="job"``) or runs (``"run"``) started with ``idempotency_key=key``, newest first."""
         return await self._drive(flows.find_by_key_flow(self._ctx, kind, key))
 
     async def runtime_details(self, job: JobRef) -> dict[str, Any]:
+        """Domino's runtime execution details of a job, as returned."""
         return await self._drive(flows.object_flow(api.runtime_details(_handle(job).job_id)))
 
     async def hardware_tiers(self) -> list[HardwareTier]:
+        """The hardware tiers available to the project."""
         return await self._drive(flows.hardware_tiers_flow(self._ctx))
 
     async def environments(self) -> dict[str, Any]:
+        """The compute environments available to the project, as Domino returns them."""
         return await self._drive(self._project_call(api.environments))
 
     async def default_spark_settings(self) -> dict[str, Any]:
+        """The project's default on-demand Spark cluster settings, as Domino returns them."""
         return await self._drive(self._project_call(api.spark_defaults))
 
     async def commits(self) -> list[Any]:
+        """The project's commits, newest first, as Domino returns them."""
         return await self._drive(self._commits())
 
     async def _stop_after_interrupt(self, job: JobRef, options: PollOptions,

@@ -206,6 +206,11 @@ class Credentials:
     fallback_api_key: str | None = field(default=None, repr=False)
 
     def headers(self, *, use_fallback: bool = False) -> dict[str, str]:
+        """The authentication headers of the next request (a token file is re-read each time).
+
+        Args:
+            use_fallback: Use the API key that backs up an unreadable token file.
+        """
         if use_fallback and self.fallback_api_key:
             return {"X-Domino-Api-Key": self.fallback_api_key}
         if self.kind == "api_key" and self.api_key:
@@ -286,10 +291,12 @@ class DominoConfig:
         return split_project(self.project)
 
     def job_url(self, job_id: str) -> str:
+        """The URL of a job's page in Domino's UI."""
         owner, project = self.owner_and_project
         return self.ui_job_url.format(host=self.host, owner=owner, project=project, job_id=job_id)
 
     def with_project(self, project: str | None) -> DominoConfig:
+        """A copy of this configuration for another project (``owner/name``); unchanged if ``None``."""
         if project:
             split_project(project)
         return replace(self, project=project)

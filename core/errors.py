@@ -106,26 +106,35 @@ class DominoAPIError(DominoError):
 
 
 class BadRequestError(DominoAPIError):
+    """Domino rejected the request as invalid (HTTP 400): the message says which field."""
     pass
 
 
 class AuthenticationError(DominoAPIError):
+    """Domino refused the credentials (HTTP 401/403): check the API key, token or proxy."""
     pass
 
 
 class NotFoundError(DominoAPIError):
+    """Domino has no such object (HTTP 404)."""
     pass
 
 
 class ProjectNotFoundError(NotFoundError):
+    """The project ``owner/name`` does not exist or the credentials cannot see it."""
     pass
 
 
 class JobNotFoundError(NotFoundError):
+    """The job or run id is unknown to Domino (or in another project)."""
     pass
 
 
 class RateLimitedError(DominoAPIError):
+    """Domino asked to slow down (HTTP 429); ``retry_after`` is the wait it asked for, if any.
+
+    Retried automatically within the retry budget.
+    """
     retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
@@ -144,6 +153,7 @@ class RedirectError(DominoAPIError):
 
 
 class ServerError(DominoAPIError):
+    """Domino (or a proxy in front of it) failed (HTTP 5xx); retried automatically."""
     retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
@@ -153,6 +163,10 @@ class ServerError(DominoAPIError):
 
 
 class InvalidResponseError(DominoAPIError):
+    """Domino answered with something the API does not return (wrong shape, HTML, truncated).
+
+    The message names the endpoint; retried, since a restarting backend often causes it.
+    """
     # A proxy's HTML page or a truncated body is usually transient (a restarting backend).
     retryable = True
 

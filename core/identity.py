@@ -81,6 +81,11 @@ class ExecutionIdentity:
 
     def key(self, spec: JobSpec | RunSpec | Mapping[str, Any] | None,
             config: DominoConfig | None = None) -> str:
+        """The idempotency key of this unit of work starting ``spec`` against ``config``'s host and project.
+
+        The same scope, generation, spec and place give the same key (a retry reattaches); any change
+        gives a new key (a fresh job).
+        """
         where = (config.host, config.project or "") if config is not None else ("", "")
         return idempotency_key(
             self.orchestrator, *self.scope, f"gen={self.generation}", spec_fingerprint(spec), *where

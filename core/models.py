@@ -53,10 +53,12 @@ class JobSpec:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the fields, JSON-safe (what ``from_dict`` reads back)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        """A ``JobSpec`` from ``to_dict``'s output; unknown keys are ignored."""
         return cls(**_known(cls, data))
 
 
@@ -84,12 +86,14 @@ class RunSpec:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the fields, JSON-safe (what ``from_dict`` reads back)."""
         data = asdict(self)
         data["command"] = list(self.command)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        """A ``RunSpec`` from ``to_dict``'s output; unknown keys are ignored."""
         values = _known(cls, data)
         values["command"] = tuple(values.get("command", ()))
         return cls(**values)
@@ -108,15 +112,18 @@ class JobHandle:
     attached: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the fields, JSON-safe (what ``from_dict`` reads back)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobHandle:
+        """A ``JobHandle`` from ``to_dict``'s output; unknown keys are ignored."""
         return cls(**_known(cls, data))
 
 
 @dataclass(frozen=True)
 class HardwareTier:
+    """A hardware tier of the project: its id, display name, and whether it is the default."""
     id: str
     name: str
     is_default: bool = False
@@ -124,6 +131,7 @@ class HardwareTier:
 
 @dataclass(frozen=True)
 class LogLine:
+    """One line of a job's output and the stream it came from (``stdout``, ``stderr`` or ``setup``)."""
     text: str
     stream: Literal["stdout", "stderr", "setup"] = "stdout"
 
@@ -297,10 +305,12 @@ class PollOptions:
             raise ConfigurationError("log_interval must be > 0 seconds")
 
     def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the fields, JSON-safe (what ``from_dict`` reads back)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PollOptions:
+        """A ``PollOptions`` from ``to_dict``'s output; unknown keys are ignored."""
         return cls(**_known(cls, data))
 
 

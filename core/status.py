@@ -16,6 +16,11 @@ __all__ = ["JobStatus"]
 
 
 class JobStatus(str, Enum):
+    """A Domino job's or run's status, as Domino spells it (``JobStatus.SUCCEEDED == "Succeeded"``).
+
+    ``Succeeded`` is the only success; ``Failed``, ``Error`` and ``Stopped`` are failures; a
+    status the client does not know is ``UNKNOWN``.
+    """
     QUEUED = "Queued"
     SCHEDULED = "Scheduled"
     PENDING = "Pending"
