@@ -67,6 +67,7 @@ SECURITY_HEADERS = {
 STATUS_CLASS = {"COMPLETE": "ok", "FAIL": "fail", "ABORT": "aborted", "RUNNING": "running"}
 NO_DOT = ("Graphviz's dot program was not found on PATH, so the graph is shown as text below. "
           "Install Graphviz (apt-get install graphviz) to see it drawn.")
+DOT_FAILED = "Graphviz's dot program could not draw this graph, so it is shown as text below."
 
 
 # --- drawing --------------------------------------------------------------------------------
@@ -92,6 +93,10 @@ def _utc(when: datetime) -> datetime:
 
 def _when(value: datetime | None) -> str:
     return _utc(value).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def _when_short(value: datetime | None) -> str:
+    return _utc(value).strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
 def _duration(run: ComponentRun) -> str:
@@ -137,7 +142,7 @@ def _status_class(status: str) -> str:
 def _templates() -> Jinja2Templates:
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True))
-    env.filters.update(when=_when, duration=_duration, status_class=_status_class,
+    env.filters.update(when=_when, when_short=_when_short, duration=_duration, status_class=_status_class,
                        safe_link=safe_link, own_tags=_own_tags)
     env.globals.update(
         run_path=run_path,
@@ -255,7 +260,7 @@ def create_app(store: LineageStore) -> Starlette:
             problem = NO_DOT
         except graphviz.CalledProcessError as exc:
             log.warning("dot could not draw the trace of %r: %s", output, exc)
-            problem = "Graphviz's dot program could not draw this graph, so it is shown as text below."
+            problem = DOT_FAILED
         gave: dict[str, list[str]] = {root.run.run_id: [dataset.name] if dataset else []}
         for node in root.walk():
             if node.via is not None and node.via.name not in gave.setdefault(node.run.run_id, []):
