@@ -5,8 +5,10 @@ Blocks (register with ``prefect block register -m domino_orchestrate.prefect``):
 ``trigger()`` returns a ``DominoJobRun``).
 
 Tasks: ``start_domino_job``, ``start_domino_run``, ``wait_for_domino_job``, ``stop_domino_job``
-and their ``*_async`` twins. Subflows: ``run_domino_job``, ``run_domino_run`` and
-``run_domino_job_async``, ``run_domino_run_async``.
+— called from async code they return a coroutine (Prefect's ``async_dispatch``); their async
+forms are ``astart_domino_job``, ``astart_domino_run``, ``await_for_domino_job``,
+``astop_domino_job`` (the ``*_async`` names are deprecated aliases). Subflows: ``run_domino_job``,
+``run_domino_run`` and ``run_domino_job_async``, ``run_domino_run_async``.
 
 Jobs stream stdout to the run logger, leave link and status artifacts, fail the task with the
 status and the last lines of output, are stopped when the flow run is cancelled, times out or
@@ -18,18 +20,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import _extra  # noqa: F401  (first: names a missing extra before any Prefect import)
+from . import (
+    _extra,  # noqa: F401  (first: names a missing extra before any Prefect import)
+    tasks,
+)
 from .credentials import DominoCredentials
 from .jobs import DominoJob, DominoJobRun
 from .tasks import (
+    astart_domino_job,
+    astart_domino_run,
+    astop_domino_job,
+    await_for_domino_job,
     start_domino_job,
-    start_domino_job_async,
     start_domino_run,
-    start_domino_run_async,
     stop_domino_job,
-    stop_domino_job_async,
     wait_for_domino_job,
-    wait_for_domino_job_async,
 )
 
 if TYPE_CHECKING:
@@ -41,18 +46,18 @@ __all__ = [
     "DominoCredentials",
     "DominoJob",
     "DominoJobRun",
+    "astart_domino_job",
+    "astart_domino_run",
+    "astop_domino_job",
+    "await_for_domino_job",
     "run_domino_job",
     "run_domino_job_async",
     "run_domino_run",
     "run_domino_run_async",
     "start_domino_job",
-    "start_domino_job_async",
     "start_domino_run",
-    "start_domino_run_async",
     "stop_domino_job",
-    "stop_domino_job_async",
     "wait_for_domino_job",
-    "wait_for_domino_job_async",
 ]
 
 
@@ -63,4 +68,6 @@ def __getattr__(name: str) -> Any:
         from . import flows
 
         return getattr(flows, name)
+    if name in tasks.DEPRECATED_ALIASES:  # the *_async task names, with their warning
+        return getattr(tasks, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

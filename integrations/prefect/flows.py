@@ -19,12 +19,12 @@ from domino_orchestrate.core import JobSpec, PollOptions, RunSpec
 
 from .credentials import DominoCredentials
 from .tasks import (
+    astart_domino_job,
+    astart_domino_run,
+    await_for_domino_job,
     start_domino_job,
-    start_domino_job_async,
     start_domino_run,
-    start_domino_run_async,
     wait_for_domino_job,
-    wait_for_domino_job_async,
 )
 
 __all__ = ["run_domino_job", "run_domino_job_async", "run_domino_run", "run_domino_run_async"]
@@ -42,6 +42,10 @@ def run_domino_job(
     environment_id: str | None = None,
     commit_id: str | None = None,
     branch: str | None = None,
+    main_repo_git_ref: dict[str, str] | None = None,
+    on_demand_spark_cluster_properties: dict[str, Any] | None = None,
+    compute_cluster_properties: dict[str, Any] | None = None,
+    external_volume_mounts: list[str] | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
     poll_freq: float | None = None,
@@ -53,7 +57,11 @@ def run_domino_job(
     handle = start_domino_job(
         credentials, command, spec=spec, title=title, hardware_tier_name=hardware_tier_name,
         hardware_tier_id=hardware_tier_id, environment_id=environment_id, commit_id=commit_id,
-        branch=branch, project=project, idempotency_key=idempotency_key,
+        branch=branch, main_repo_git_ref=main_repo_git_ref,
+        on_demand_spark_cluster_properties=on_demand_spark_cluster_properties,
+        compute_cluster_properties=compute_cluster_properties,
+        external_volume_mounts=external_volume_mounts, project=project,
+        idempotency_key=idempotency_key,
     )
     return wait_for_domino_job(
         credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
@@ -73,6 +81,10 @@ async def run_domino_job_async(
     environment_id: str | None = None,
     commit_id: str | None = None,
     branch: str | None = None,
+    main_repo_git_ref: dict[str, str] | None = None,
+    on_demand_spark_cluster_properties: dict[str, Any] | None = None,
+    compute_cluster_properties: dict[str, Any] | None = None,
+    external_volume_mounts: list[str] | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
     poll_freq: float | None = None,
@@ -81,12 +93,16 @@ async def run_domino_job_async(
     poll_options: PollOptions | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Async twin of ``run_domino_job``."""
-    handle = await start_domino_job_async(
+    handle = await astart_domino_job(
         credentials, command, spec=spec, title=title, hardware_tier_name=hardware_tier_name,
         hardware_tier_id=hardware_tier_id, environment_id=environment_id, commit_id=commit_id,
-        branch=branch, project=project, idempotency_key=idempotency_key,
+        branch=branch, main_repo_git_ref=main_repo_git_ref,
+        on_demand_spark_cluster_properties=on_demand_spark_cluster_properties,
+        compute_cluster_properties=compute_cluster_properties,
+        external_volume_mounts=external_volume_mounts, project=project,
+        idempotency_key=idempotency_key,
     )
-    return await wait_for_domino_job_async(
+    return await await_for_domino_job(
         credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
         retry_count=retry_count, poll_options=poll_options,
     )
@@ -141,12 +157,12 @@ async def run_domino_run_async(
     poll_options: PollOptions | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Async twin of ``run_domino_run``."""
-    handle = await start_domino_run_async(
+    handle = await astart_domino_run(
         credentials, command, spec=spec, is_direct=is_direct, commit_id=commit_id, title=title,
         tier=tier, publish_api_endpoint=publish_api_endpoint, project=project,
         idempotency_key=idempotency_key,
     )
-    return await wait_for_domino_job_async(
+    return await await_for_domino_job(
         credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
         retry_count=retry_count, poll_options=poll_options,
     )

@@ -129,6 +129,18 @@ class DominoJob(JobBlock[Summary]):
     environment_id: str | None = Field(default=None, description="Compute environment id.")
     commit_id: str | None = Field(default=None, description="Git commit of the project to run.")
     branch: str | None = Field(default=None, description="Git branch of the project to run.")
+    main_repo_git_ref: dict[str, str] | None = Field(
+        default=None,
+        description="Git ref of the main repository: {'type': 'branches'|'tags'|'commitId', "
+        "'value': ...}.")
+    on_demand_spark_cluster_properties: dict[str, Any] | None = Field(
+        default=None, description="On-demand Spark cluster (deprecated by Domino in favour of "
+        "compute_cluster_properties): computeEnvironmentId, executorCount, …")
+    compute_cluster_properties: dict[str, Any] | None = Field(
+        default=None, description="Compute cluster for the job: clusterType (Spark, Ray, Dask, "
+        "MPI), computeEnvironmentId, masterHardwareTierId, workerCount, workerHardwareTierId, …")
+    external_volume_mounts: list[str] | None = Field(
+        default=None, description="Ids of external volumes to mount in the job.")
     idempotency_key: str | None = Field(
         default=None,
         description="Start at most one job per key; inside a task run a key is derived from the "
@@ -147,10 +159,14 @@ class DominoJob(JobBlock[Summary]):
     )
 
     def job_spec(self) -> JobSpec:
+        """The job to start: every ``job_start`` field of this block."""
         return JobSpec(
             command=self.command, title=self.title, hardware_tier_name=self.hardware_tier_name,
             hardware_tier_id=self.hardware_tier_id, environment_id=self.environment_id,
-            commit_id=self.commit_id, branch=self.branch,
+            commit_id=self.commit_id, branch=self.branch, main_repo_git_ref=self.main_repo_git_ref,
+            on_demand_spark_cluster_properties=self.on_demand_spark_cluster_properties,
+            compute_cluster_properties=self.compute_cluster_properties,
+            external_volume_mounts=self.external_volume_mounts,
         )
 
     def poll_options(self) -> PollOptions:

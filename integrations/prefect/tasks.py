@@ -1,8 +1,11 @@
-"""Prefect tasks: start, wait for and stop Domino jobs (v4) and runs (v1), sync and async.
+"""Prefect tasks: start, wait for and stop Domino jobs (v4) and runs (v1).
 
-Sync tasks (``start_domino_job``, ``wait_for_domino_job``, ``stop_domino_job``, ``start_domino_run``)
-are for ordinary ``def`` flows; the ``*_async`` twins are ``async def`` tasks for async flows
-(Prefect 3 does not run an async task to completion when a sync flow calls it).
+Each task follows Prefect's ``async_dispatch`` pattern: ``start_domino_job``,
+``wait_for_domino_job``, ``stop_domino_job`` and ``start_domino_run`` run and return their result
+when called from a ``def`` flow or task, and return a coroutine (their ``astart_domino_job``,
+``await_for_domino_job``, ``astop_domino_job``, ``astart_domino_run`` form) when called from an
+``async def`` one: ``await start_domino_job(...)``. The old ``*_async`` names still work, with a
+``DeprecationWarning``.
 
 Behaviour shared by all of them:
 
@@ -25,11 +28,13 @@ Behaviour shared by all of them:
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
-from prefect import task
+from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 
 from domino_orchestrate.core import JobHandle, JobSnapshot, JobSpec, PollOptions, RunSpec
@@ -39,14 +44,17 @@ from . import _common
 from .credentials import DominoCredentials
 
 __all__ = [
+    "JOB_FIELDS",
+    "DispatchingTask",
+    "astart_domino_job",
+    "astart_domino_run",
+    "astop_domino_job",
+    "await_for_domino_job",
+    "in_async_context",
     "start_domino_job",
-    "start_domino_job_async",
     "start_domino_run",
-    "start_domino_run_async",
     "stop_domino_job",
-    "stop_domino_job_async",
     "wait_for_domino_job",
-    "wait_for_domino_job_async",
 ]
 
 # Start tasks are never answered from Prefect's result cache: with results persisted, a flow-run
@@ -155,11 +163,118 @@ def _log_final(logger: Any, snapshot: JobSnapshot) -> dict[str, Any]:
     return summary
 
 
+# --- sync callers get sync, async callers get the coroutine -----------------------------------
+
+
+def in_async_context() -> bool:
+    """Prefect's ``async_dispatch`` rule: inside a flow or task run, whether that run is async;
+    outside any run, whether an event loop is running in this thread."""
+    from prefect.context import get_run_context
+    from prefect.exceptions import MissingContextError
+
+    try:
+        ctx = get_run_context()
+    except MissingContextError:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+    parent = getattr(ctx, "task", None) or getattr(ctx, "flow", None)
+    return bool(getattr(parent, "isasync", True))
+
+
+class DispatchingTask(Task[..., Any]):
+    """A sync Prefect task with an async twin (``.aio``), called the way Prefect's own
+    ``async_dispatch`` methods are: from a ``def`` flow or task it runs and returns its result;
+    from an ``async def`` flow or task (or a running event loop) it returns the twin's coroutine,
+    to be awaited. ``_sync=True``/``False`` forces one side. ``.submit``/``.map`` run the sync
+    task (in the task runner's threads); ``with_options`` applies to both."""
+
+    aio: Task[..., Any]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        force_sync = kwargs.pop("_sync", None)
+        run_async = not force_sync if force_sync is not None else in_async_context()
+        if run_async:
+            return self.aio(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+    def with_options(self, **options: Any) -> DispatchingTask:  # type: ignore[override]
+        twin = super().with_options(**options)
+        twin.__class__ = DispatchingTask  # Prefect rebuilds a plain Task
+        assert isinstance(twin, DispatchingTask)
+        twin.aio = self.aio.with_options(**options)
+        return twin
+
+
+def _dispatching(aio: Task[..., Any], **options: Any) -> Callable[[Callable[..., Any]],
+                                                                 DispatchingTask]:
+    """Make the decorated sync function a ``DispatchingTask`` whose async twin is ``aio``."""
+
+    def make(fn: Callable[..., Any]) -> DispatchingTask:
+        made = DispatchingTask(fn=fn, **options)
+        made.aio = aio
+        return made
+
+    return make
+
+
+_START_JOB: dict[str, Any] = {"name": "start_domino_job", "cache_policy": NO_CACHE,
+              "description": "Start a Domino job (v4), once per idempotency key."}
+_START_RUN: dict[str, Any] = {"name": "start_domino_run", "cache_policy": NO_CACHE,
+              "description": "Start a Domino run (v1), once per idempotency key."}
+_WAIT: dict[str, Any] = {"name": "wait_for_domino_job",
+         "description": "Follow a Domino job or run to its end, streaming its stdout."}
+_STOP: dict[str, Any] = {"name": "stop_domino_job", "description": "Stop a Domino job and confirm it stopped."}
+
+
 # --- start -------------------------------------------------------------------------------------
 
 
-@task(name="start_domino_job", description="Start a Domino job (v4), once per idempotency key.",
-      cache_policy=NO_CACHE)
+def _job_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``JobSpec`` fields among a start task's arguments."""
+    return {name: values[name] for name in JOB_FIELDS}
+
+
+#: Every ``job_start`` field (domino-api.md §2.3) a start task takes flat, as python-domino does.
+JOB_FIELDS = ("title", "hardware_tier_name", "hardware_tier_id", "environment_id", "commit_id",
+              "branch", "main_repo_git_ref", "on_demand_spark_cluster_properties",
+              "compute_cluster_properties", "external_volume_mounts")
+_RUN_FIELDS = ("is_direct", "commit_id", "title", "tier", "publish_api_endpoint")
+
+
+@task(**_START_JOB)
+async def astart_domino_job(
+    credentials: Credentials,
+    command: str | None = None,
+    *,
+    spec: JobSpec | Mapping[str, Any] | None = None,
+    title: str | None = None,
+    hardware_tier_name: str | None = None,
+    hardware_tier_id: str | None = None,
+    environment_id: str | None = None,
+    commit_id: str | None = None,
+    branch: str | None = None,
+    main_repo_git_ref: dict[str, str] | None = None,
+    on_demand_spark_cluster_properties: dict[str, Any] | None = None,
+    compute_cluster_properties: dict[str, Any] | None = None,
+    external_volume_mounts: list[str] | None = None,
+    project: str | None = None,
+    idempotency_key: str | None = None,
+) -> JobHandle:
+    """Async form of ``start_domino_job`` (which dispatches here from async code)."""
+    creds = await _acredentials(credentials)
+    start = _Start(creds, build_job_spec(command, spec, _job_fields(locals())), project,
+                   idempotency_key)
+    async with creds.get_async_client(project) as client:
+        handle = await client.start_job(start.job, idempotency_key=start.key,
+                                        observers=start.observers)
+    await _common.awrite_link_artifact(handle)
+    return start.started(handle)
+
+
+@_dispatching(astart_domino_job, **_START_JOB)
 def start_domino_job(
     credentials: Credentials,
     command: str | None = None,
@@ -171,56 +286,57 @@ def start_domino_job(
     environment_id: str | None = None,
     commit_id: str | None = None,
     branch: str | None = None,
+    main_repo_git_ref: dict[str, str] | None = None,
+    on_demand_spark_cluster_properties: dict[str, Any] | None = None,
+    compute_cluster_properties: dict[str, Any] | None = None,
+    external_volume_mounts: list[str] | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
 ) -> JobHandle:
-    """Start ``command`` as a Domino job and return its handle (reattaches on retries)."""
+    """Start ``command`` as a Domino job and return its handle (reattaches on retries).
+
+    Every ``job_start`` field is a flat argument (``title``, ``hardware_tier_name`` or
+    ``hardware_tier_id``, ``environment_id``, ``commit_id``/``branch``/``main_repo_git_ref``,
+    ``on_demand_spark_cluster_properties``, ``compute_cluster_properties``,
+    ``external_volume_mounts``); they override the same fields of ``spec``. From async code this
+    returns ``astart_domino_job``'s coroutine: ``await start_domino_job(...)``.
+    """
     creds = _credentials(credentials)
-    job = build_job_spec(command, spec, {
-        "title": title, "hardware_tier_name": hardware_tier_name,
-        "hardware_tier_id": hardware_tier_id, "environment_id": environment_id,
-        "commit_id": commit_id, "branch": branch,
-    })
-    start = _Start(creds, job, project, idempotency_key)
+    start = _Start(creds, build_job_spec(command, spec, _job_fields(locals())), project,
+                   idempotency_key)
     with creds.get_client(project) as client:
         handle = client.start_job(start.job, idempotency_key=start.key, observers=start.observers)
     _common.write_link_artifact(handle)
     return start.started(handle)
 
 
-@task(name="start_domino_job", description="Start a Domino job (v4), once per idempotency key.",
-      cache_policy=NO_CACHE)
-async def start_domino_job_async(
+@task(**_START_RUN)
+async def astart_domino_run(
     credentials: Credentials,
-    command: str | None = None,
+    command: Sequence[str] | str | None = None,
     *,
-    spec: JobSpec | Mapping[str, Any] | None = None,
-    title: str | None = None,
-    hardware_tier_name: str | None = None,
-    hardware_tier_id: str | None = None,
-    environment_id: str | None = None,
+    spec: RunSpec | Mapping[str, Any] | None = None,
+    is_direct: bool | None = None,
     commit_id: str | None = None,
-    branch: str | None = None,
+    title: str | None = None,
+    tier: str | None = None,
+    publish_api_endpoint: bool | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
 ) -> JobHandle:
-    """Async twin of ``start_domino_job``."""
+    """Async form of ``start_domino_run``."""
     creds = await _acredentials(credentials)
-    job = build_job_spec(command, spec, {
-        "title": title, "hardware_tier_name": hardware_tier_name,
-        "hardware_tier_id": hardware_tier_id, "environment_id": environment_id,
-        "commit_id": commit_id, "branch": branch,
-    })
-    start = _Start(creds, job, project, idempotency_key)
+    values = locals()
+    run = build_run_spec(command, spec, {name: values[name] for name in _RUN_FIELDS})
+    start = _Start(creds, run, project, idempotency_key)
     async with creds.get_async_client(project) as client:
-        handle = await client.start_job(start.job, idempotency_key=start.key,
+        handle = await client.start_run(start.run, idempotency_key=start.key,
                                         observers=start.observers)
     await _common.awrite_link_artifact(handle)
     return start.started(handle)
 
 
-@task(name="start_domino_run", description="Start a Domino run (v1), once per idempotency key.",
-      cache_policy=NO_CACHE)
+@_dispatching(astart_domino_run, **_START_RUN)
 def start_domino_run(
     credentials: Credentials,
     command: Sequence[str] | str | None = None,
@@ -234,13 +350,11 @@ def start_domino_run(
     project: str | None = None,
     idempotency_key: str | None = None,
 ) -> JobHandle:
-    """Start a v1 run (``command`` is the file and its arguments); follow it with
-    ``wait_for_domino_job``."""
+    """Start a v1 run (``command`` is the file and its arguments; python-domino's
+    ``runs_start`` fields flat); follow it with ``wait_for_domino_job``."""
     creds = _credentials(credentials)
-    run = build_run_spec(command, spec, {
-        "is_direct": is_direct, "commit_id": commit_id, "title": title, "tier": tier,
-        "publish_api_endpoint": publish_api_endpoint,
-    })
+    values = locals()
+    run = build_run_spec(command, spec, {name: values[name] for name in _RUN_FIELDS})
     start = _Start(creds, run, project, idempotency_key)
     with creds.get_client(project) as client:
         handle = client.start_run(start.run, idempotency_key=start.key, observers=start.observers)
@@ -248,40 +362,34 @@ def start_domino_run(
     return start.started(handle)
 
 
-@task(name="start_domino_run", description="Start a Domino run (v1), once per idempotency key.",
-      cache_policy=NO_CACHE)
-async def start_domino_run_async(
-    credentials: Credentials,
-    command: Sequence[str] | str | None = None,
-    *,
-    spec: RunSpec | Mapping[str, Any] | None = None,
-    is_direct: bool | None = None,
-    commit_id: str | None = None,
-    title: str | None = None,
-    tier: str | None = None,
-    publish_api_endpoint: bool | None = None,
-    project: str | None = None,
-    idempotency_key: str | None = None,
-) -> JobHandle:
-    """Async twin of ``start_domino_run``."""
-    creds = await _acredentials(credentials)
-    run = build_run_spec(command, spec, {
-        "is_direct": is_direct, "commit_id": commit_id, "title": title, "tier": tier,
-        "publish_api_endpoint": publish_api_endpoint,
-    })
-    start = _Start(creds, run, project, idempotency_key)
-    async with creds.get_async_client(project) as client:
-        handle = await client.start_run(start.run, idempotency_key=start.key,
-                                        observers=start.observers)
-    await _common.awrite_link_artifact(handle)
-    return start.started(handle)
-
-
 # --- wait --------------------------------------------------------------------------------------
 
 
-@task(name="wait_for_domino_job",
-      description="Follow a Domino job or run to its end, streaming its stdout.")
+@task(**_WAIT)
+async def await_for_domino_job(
+    credentials: Credentials,
+    job: JobRef,
+    *,
+    poll_freq: float | None = None,
+    max_poll_time: float | None = None,
+    retry_count: int | None = None,
+    poll_options: PollOptions | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Async form of ``wait_for_domino_job``."""
+    creds = await _acredentials(credentials)
+    handle = _common.handle_from(job)
+    options = _common.poll_options(poll_freq, max_poll_time, retry_count, poll_options)
+    logger = _common.run_logger()
+    async with creds.get_async_client(handle.project) as client:
+        observers = _wait_observers(handle, logger, client.config)
+        try:
+            snapshot = await _common.wait_async(client, handle, options, observers)
+        finally:
+            _forget(handle)
+    return _log_final(logger, snapshot)
+
+
+@_dispatching(await_for_domino_job, **_WAIT)
 def wait_for_domino_job(
     credentials: Credentials,
     job: JobRef,
@@ -309,35 +417,27 @@ def wait_for_domino_job(
     return _log_final(logger, snapshot)
 
 
-@task(name="wait_for_domino_job",
-      description="Follow a Domino job or run to its end, streaming its stdout.")
-async def wait_for_domino_job_async(
-    credentials: Credentials,
-    job: JobRef,
-    *,
-    poll_freq: float | None = None,
-    max_poll_time: float | None = None,
-    retry_count: int | None = None,
-    poll_options: PollOptions | Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Async twin of ``wait_for_domino_job``."""
-    creds = await _acredentials(credentials)
-    handle = _common.handle_from(job)
-    options = _common.poll_options(poll_freq, max_poll_time, retry_count, poll_options)
-    logger = _common.run_logger()
-    async with creds.get_async_client(handle.project) as client:
-        observers = _wait_observers(handle, logger, client.config)
-        try:
-            snapshot = await _common.wait_async(client, handle, options, observers)
-        finally:
-            _forget(handle)
-    return _log_final(logger, snapshot)
-
-
 # --- stop --------------------------------------------------------------------------------------
 
 
-@task(name="stop_domino_job", description="Stop a Domino job and confirm it stopped.")
+@task(**_STOP)
+async def astop_domino_job(
+    credentials: Credentials,
+    job: JobRef,
+    *,
+    commit_results: bool = True,
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Async form of ``stop_domino_job``."""
+    creds = await _acredentials(credentials)
+    handle = _common.handle_from(job)
+    async with creds.get_async_client(handle.project) as client:
+        final = await client.stop_job(handle, commit_results=commit_results, timeout=timeout)
+    assert final is not None
+    return _log_final(_common.run_logger(), final)
+
+
+@_dispatching(astop_domino_job, **_STOP)
 def stop_domino_job(
     credentials: Credentials,
     job: JobRef,
@@ -355,18 +455,22 @@ def stop_domino_job(
     return _log_final(_common.run_logger(), final)
 
 
-@task(name="stop_domino_job", description="Stop a Domino job and confirm it stopped.")
-async def stop_domino_job_async(
-    credentials: Credentials,
-    job: JobRef,
-    *,
-    commit_results: bool = True,
-    timeout: float = 60.0,
-) -> dict[str, Any]:
-    """Async twin of ``stop_domino_job``."""
-    creds = await _acredentials(credentials)
-    handle = _common.handle_from(job)
-    async with creds.get_async_client(handle.project) as client:
-        final = await client.stop_job(handle, commit_results=commit_results, timeout=timeout)
-    assert final is not None
-    return _log_final(_common.run_logger(), final)
+# --- the names before async dispatch -----------------------------------------------------------
+
+#: Deprecated ``*_async`` twins → their ``a*`` names.
+DEPRECATED_ALIASES = {
+    "start_domino_job_async": "astart_domino_job",
+    "start_domino_run_async": "astart_domino_run",
+    "wait_for_domino_job_async": "await_for_domino_job",
+    "stop_domino_job_async": "astop_domino_job",
+}
+
+
+def __getattr__(name: str) -> Any:
+    new = DEPRECATED_ALIASES.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{name} is deprecated: call {name.removesuffix('_async')} (it returns a coroutine in "
+        f"async code) or {new}", DeprecationWarning, stacklevel=2)
+    return globals()[new]
