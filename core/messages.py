@@ -21,7 +21,8 @@ import json
 import shlex
 import threading
 import zlib
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,12 +33,15 @@ __all__ = [
     "PIPES_VERSION_FIELD",
     "PROCESS_LEDGER",
     "JobMessage",
+    "MessageCollector",
     "MessageKey",
     "MessageLedger",
     "MessageReader",
+    "describe",
     "encode_param",
     "parse_message",
     "pipes_arguments",
+    "plain_metadata",
     "with_arguments",
 ]
 
@@ -236,3 +240,120 @@ class MessageReader:
             self.skipped += 1
             return None
         return message
+
+
+# --- one report for every orchestrator ----------------------------------------------------------
+
+
+def plain_metadata(metadata: Any) -> dict[str, Any]:
+    """Pipes metadata (``{"rows": {"raw_value": 42, "type": "int"}}``) as plain values
+    (``{"rows": 42}``); anything else is kept as it is."""
+    if not isinstance(metadata, Mapping):
+        return {}
+    return {str(name): value.get("raw_value") if isinstance(value, Mapping) and "raw_value" in value
+            else value for name, value in metadata.items()}
+
+
+def describe(message: JobMessage) -> str | None:
+    """One line for a task log saying what the job reported (None for the protocol's own
+    opened/closed messages, and for logs: their text is logged as it is)."""
+    params = message.params
+    where = f"Domino job {message.job_id} reported"
+    if message.method == "report_asset_materialization":
+        meta = ", ".join(f"{k}={v!r}" for k, v in plain_metadata(params.get("metadata")).items())
+        asset = params.get("asset_key") or "its asset"
+        return f"{where} a materialization of {asset}" + (f": {meta}" if meta else "")
+    if message.method == "report_asset_check":
+        verdict = "passed" if params.get("passed") else "FAILED"
+        return (f"{where} check {params.get('check_name')!s} on "
+                f"{params.get('asset_key') or 'its asset'}: {verdict}")
+    if message.method == "report_custom_message":
+        return f"{where}: {json.dumps(params.get('payload'), default=str)[:2000]}"
+    if message.method in ("opened", "closed", "log", "log_external_stream"):
+        return None
+    return f"{where} {message.method!r} (not a known Pipes method; kept in the report)"
+
+
+#: The payload key of ``domino_orchestrate.injob.report``'s messages (lineage, not a result).
+LINEAGE_PAYLOAD_KEY = "domino_orchestrate"
+#: Collectors kept per job in this process (a retry in the same process reports everything).
+_COLLECTORS: OrderedDict[str, MessageCollector] = OrderedDict()
+_COLLECTORS_KEPT = 256
+_collectors_lock = threading.Lock()
+
+
+class MessageCollector:
+    """Observer gathering what a job reported into one JSON-safe report — materializations,
+    check results, custom messages (the last one is the job's *result*), logs — the form Airflow
+    (XCom), Prefect (artifacts, result) and any other mapping read.
+
+    ``ledger``: the messages already handled (None: the observers' default, the process-wide
+    ledger). ``on_report(message, line)`` is told each new message with ``describe``'s line.
+    """
+
+    def __init__(self, ledger: MessageLedger | None = None,
+                 on_report: Callable[[JobMessage, str | None], None] | None = None) -> None:
+        if ledger is not None:
+            self.message_ledger = ledger
+        self.on_report = on_report
+        self.materializations: list[dict[str, Any]] = []
+        self.checks: list[dict[str, Any]] = []
+        self.custom_messages: list[Any] = []
+        self.logs: list[dict[str, Any]] = []
+        self.other: list[dict[str, Any]] = []
+        self.job_ids: list[str] = []
+
+    @classmethod
+    def for_job(cls, job_id: str) -> MessageCollector:
+        """The collector of ``job_id`` in this process: a retry that reattaches (and so skips
+        the messages already handled) still reports the earlier ones."""
+        with _collectors_lock:
+            found = _COLLECTORS.get(job_id)
+            if found is None:
+                found = _COLLECTORS[job_id] = cls()
+                while len(_COLLECTORS) > _COLLECTORS_KEPT:
+                    _COLLECTORS.popitem(last=False)
+            _COLLECTORS.move_to_end(job_id)
+            return found
+
+    def on_message(self, message: JobMessage) -> None:
+        params = message.params
+        if message.job_id not in self.job_ids:
+            self.job_ids.append(message.job_id)
+        if message.method == "report_asset_materialization":
+            self.materializations.append({
+                "asset_key": params.get("asset_key"), "data_version": params.get("data_version"),
+                "metadata": plain_metadata(params.get("metadata"))})
+        elif message.method == "report_asset_check":
+            self.checks.append({
+                "asset_key": params.get("asset_key"), "check_name": params.get("check_name"),
+                "passed": bool(params.get("passed")), "severity": params.get("severity"),
+                "metadata": plain_metadata(params.get("metadata"))})
+        elif message.method == "report_custom_message":
+            self.custom_messages.append(params.get("payload"))
+        elif message.method == "log":
+            self.logs.append({"level": params.get("level"), "message": params.get("message")})
+        elif message.method not in ("opened", "closed", "log_external_stream"):
+            self.other.append(message.to_dict())
+        if self.on_report is not None:
+            self.on_report(message, describe(message))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.materializations or self.checks or self.custom_messages or self.logs
+                    or self.other)
+
+    @property
+    def result(self) -> Any:
+        """The job's reported result: its last custom message's payload (None if none), not
+        counting lineage reports (``injob.report``: a payload under ``domino_orchestrate``)."""
+        for payload in reversed(self.custom_messages):
+            if not (isinstance(payload, Mapping) and set(payload) == {LINEAGE_PAYLOAD_KEY}):
+                return payload
+        return None
+
+    def report(self) -> dict[str, Any]:
+        """Everything reported, JSON-safe."""
+        return {"materializations": list(self.materializations), "checks": list(self.checks),
+                "custom_messages": list(self.custom_messages), "logs": list(self.logs),
+                "other": list(self.other), "result": self.result}

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from .messages import PROCESS_LEDGER, JobMessage, MessageLedger
 from .models import JobHandle, JobSnapshot, LogLine
 
-__all__ = ["JobObserver", "LineCallback", "Observers"]
+__all__ = ["LINES_PER_CALL", "JobObserver", "LineBatcher", "LineCallback", "Observers"]
 
 log = logging.getLogger("domino_orchestrate")
 
@@ -38,6 +38,46 @@ class JobObserver(Protocol):
     def on_fetched(self) -> None: ...
     def on_notice(self, level: int, message: str) -> None: ...
     def on_finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None: ...
+
+
+#: A stdout fetch with at most this many lines is logged line by line; a bigger one goes out as
+#: one log call per stream, so logging costs grow with polls, not with lines.
+LINES_PER_CALL = 20
+
+
+class LineBatcher:
+    """Observer logging a job's lines with few calls: ``emit(stream, text)`` once per line for a
+    small fetch, once per stream (``stdout``/``stderr``/``setup``) for a big one, its text a
+    header and the lines (the last ``quote`` of them when set: use it where every line is kept
+    elsewhere, e.g. Dagster's captured stdout).
+
+    Lines are flushed after each fetch (``on_fetched``) and when the wait ends."""
+
+    def __init__(self, emit: Callable[[str, str], None], per_line: int = LINES_PER_CALL,
+                 quote: int | None = None, where: str = "") -> None:
+        self.emit, self.per_line, self.quote, self.where = emit, per_line, quote, where
+        self._pending: list[LogLine] = []
+
+    def on_line(self, line: LogLine) -> None:
+        self._pending.append(line)
+
+    def on_fetched(self) -> None:
+        pending, self._pending = self._pending, []
+        if len(pending) <= self.per_line:
+            for line in pending:
+                self.emit(line.stream, line.text)
+            return
+        for stream in ("setup", "stdout", "stderr"):
+            texts = [line.text for line in pending if line.stream == stream]
+            if not texts:
+                continue
+            quoted = texts if self.quote is None else texts[-self.quote:]
+            head = f"{len(texts):,} lines of Domino {stream}{self.where}"
+            head += f"; the last {len(quoted)}:" if len(quoted) < len(texts) else ":"
+            self.emit(stream, "\n".join([head, *quoted]))
+
+    def on_finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None:
+        self.on_fetched()
 
 
 class _LineObserver:

@@ -75,6 +75,39 @@ def clear_generation(ti: Any, retries: int | None) -> int:
     return max(0, int(max_tries) - int(retries or 0))
 
 
+#: XComs of what the job reported from inside (Pipes messages, core/messages.py): the whole
+#: report, and the job's result (the payload of its last custom message).
+MESSAGES_KEY = "domino_messages"
+RESULT_KEY = "domino_result"
+
+
+def _messages(task_log: Any) -> Any:
+    """A fresh collector per try (each try has its own XComs); each message gets a task-log line."""
+    from domino_orchestrate.core.messages import MessageCollector, MessageLedger
+
+    def say(message: Any, line: str | None) -> None:
+        if line:
+            task_log.info("%s", line)
+        elif message.method == "log":
+            task_log.info("[%s] %s", message.params.get("level") or "INFO",
+                          message.params.get("message"))
+
+    return MessageCollector(MessageLedger(), on_report=say)
+
+
+def push_messages(context: Any, report: dict[str, Any] | None) -> None:
+    """Push what the job reported as the ``domino_messages`` / ``domino_result`` XComs."""
+    if not report or not any(report.get(k) for k in ("materializations", "checks",
+                                                      "custom_messages", "logs", "other")):
+        return
+    ti = context.get("ti") if hasattr(context, "get") else None
+    if ti is None:
+        return
+    ti.xcom_push(key=MESSAGES_KEY, value=report)
+    if report.get("result") is not None:
+        ti.xcom_push(key=RESULT_KEY, value=report["result"])
+
+
 class _FinishedFlag:
     """Observer noting that the job reached its end (so ``on_kill`` need not stop it)."""
 
@@ -202,10 +235,15 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
 
         self._started_monotonic = time.monotonic()
         self._domino_lineage = self.lineage_info(context)
+        self._domino_messages = _messages(self.log)
         self._domino_observers = [
-            *lineage_observers(self._domino_lineage, self.hook.config), _FinishedFlag(self)
+            *lineage_observers(self._domino_lineage, self.hook.config), _FinishedFlag(self),
+            self._domino_messages,
         ]
-        return self.execute_resumable(context)
+        try:
+            return self.execute_resumable(context)
+        finally:
+            push_messages(context, self._domino_messages.report())
 
     def submit_job(self, context: Any) -> dict[str, Any]:
         from domino_orchestrate.core import RunSpec
@@ -307,18 +345,24 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
         return snap.summary()
 
     def _log_line(self, line: LogLine) -> None:
-        if line.stream == "stderr":
-            self.log.warning("%s", line.text)
+        self._log_text(line.stream, line.text)
+
+    def _log_text(self, stream: str, text: str) -> None:
+        if stream == "stderr":
+            self.log.warning("%s", text)
         else:
-            self.log.info("%s", line.text)
+            self.log.info("%s", text)
 
     def _wait(self, handle: JobHandle) -> JobSnapshot:
         """Follow the job here (sync); the core stops it on an interrupt or task timeout."""
         from domino_orchestrate.core import JobFailedError, PollTimeoutError
+        from domino_orchestrate.core.observe import LineBatcher
 
         try:
-            snap = self.hook.client.wait(handle, self.poll_options(), on_line=self._log_line,
-                                         observers=self._domino_observers)
+            # Lines go to the task log in one call per fetch when there are many (LineBatcher).
+            snap = self.hook.client.wait(
+                handle, self.poll_options(),
+                observers=[*self._domino_observers, LineBatcher(self._log_text)])
         except JobFailedError as exc:
             self._domino_snapshot = exc.snapshot
             raise AirflowException(str(exc)) from None
@@ -374,6 +418,7 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
         event = event or {"status": "error", "message": "No event from the Domino trigger"}
         status = event.get("status")
         snapshot = event.get("snapshot")
+        push_messages(context, event.get("messages"))
         if snapshot:
             self._restore(snapshot)
             self.log.info("Domino job %s ended %s: %s", snapshot.get("job_id"),

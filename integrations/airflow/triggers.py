@@ -96,6 +96,7 @@ class DominoJobTrigger(BaseTrigger):
             PollTimeoutError,
         )
         from domino_orchestrate.core.lineage import lineage_observers
+        from domino_orchestrate.core.messages import MessageCollector, MessageLedger
 
         from ._lineage import lineage_from_dict
 
@@ -107,8 +108,13 @@ class DominoJobTrigger(BaseTrigger):
         logged = _LineLog(self, await self._lines_logged_before())
         client = await self._client()
         recorder = asyncio.create_task(logged.record_periodically())
+        # Every message of the job, for the event (the task pushes it as XComs), even after a
+        # triggerer restart; its line in the task log only once (the line record above).
+        messages = MessageCollector(MessageLedger())
         try:
             observers = [
+                messages,
+                logged,
                 # Same facets as a synchronous wait: the submission facts came along.
                 *(lineage_observers(lineage_from_dict(self.lineage), client.config,
                                     job_id=handle.job_id, facts=self.lineage.get("facts"))
@@ -119,8 +125,7 @@ class DominoJobTrigger(BaseTrigger):
                 # A cancelled trigger (a triggerer restart) must leave the job running; a user's
                 # kill reaches ``on_kill`` instead. See the module docstring.
                 snap = await client.wait(
-                    handle, replace(options, stop_on_interrupt=False), on_line=logged.on_line,
-                    observers=observers,
+                    handle, replace(options, stop_on_interrupt=False), observers=observers,
                 )
             except JobFailedError as exc:
                 event = {"status": "failed", "snapshot": exc.snapshot.summary(),
@@ -139,6 +144,7 @@ class DominoJobTrigger(BaseTrigger):
             recorder.cancel()
             await client.aclose()
             await logged.record_now()  # also when cancelled: the next trigger resumes after it
+        event["messages"] = messages.report()
         yield TriggerEvent(event)
 
     async def on_kill(self) -> None:
@@ -204,27 +210,46 @@ class DominoJobTrigger(BaseTrigger):
 
 
 class _LineLog:
-    """Logs the job's lines into the task log, skipping those a previous trigger already logged."""
+    """Logs the job's lines into the task log, skipping those a previous trigger already logged;
+    one log call per fetch when it brings many lines (the core's ``LineBatcher``), and a line
+    for each message the job reported."""
 
     def __init__(self, trigger: DominoJobTrigger, already: int) -> None:
+        from domino_orchestrate.core.observe import LineBatcher
+
         self.trigger = trigger
         self.already = already
         self.seen = 0
         self.recorded = already
         self.pending = asyncio.Event()
+        self.batch = LineBatcher(self._emit)
         if already:
             trigger.log.info("Log resynchronised: the triggerer was restarted, the first %d lines "
                              "of output are already above and are not repeated", already)
+
+    def _emit(self, stream: str, text: str) -> None:
+        (self.trigger.log.warning if stream == "stderr" else self.trigger.log.info)("%s", text)
 
     def on_line(self, line: Any) -> None:
         self.seen += 1
         if self.seen <= self.already:
             return
-        if line.stream == "stderr":
-            self.trigger.log.warning("%s", line.text)
-        else:
-            self.trigger.log.info("%s", line.text)
+        self.batch.on_line(line)
+
+    def on_message(self, message: Any) -> None:
+        from domino_orchestrate.core.messages import describe
+
+        line = describe(message)
+        if line and self.seen > self.already:  # its line is new: so is the message
+            self.batch.on_fetched()  # keep the order: the lines before it, then it
+            self.trigger.log.info("%s", line)
+
+    def on_fetched(self) -> None:
+        self.batch.on_fetched()
         self.pending.set()  # a batch's lines arrive in one go: one record follows it
+
+    def on_finished(self, snapshot: Any, error: Any) -> None:
+        self.on_fetched()
 
     async def record_periodically(self) -> None:
         while True:

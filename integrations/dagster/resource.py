@@ -70,6 +70,7 @@ from domino_orchestrate.core.lineage import (
     lineage_env,
     lineage_observers,
 )
+from domino_orchestrate.core.observe import LineBatcher
 
 if TYPE_CHECKING:
     from domino_orchestrate.core.client import DominoClient
@@ -283,50 +284,39 @@ def step_identity(context: Context) -> StepIdentity:
     )
 
 
-#: A stdout fetch with at most this many lines goes to the event log line by line; a bigger one
-#: as one event per stream: the event log grows with polls, not with lines.
-EVENT_LINES_PER_FETCH = 20
-#: Lines quoted in such a batched event (every line is in the step's captured stdout/stderr).
+#: Lines quoted in a batched event (every line is in the step's captured stdout/stderr).
 BATCH_QUOTED_LINES = 50
 
 
 class _EventLog:
     """Observer forwarding a job's output to the step's own stdout/stderr (Dagster's captured
-    compute logs, as Pipes log readers do) and to ``context.log``: line by line for a small
-    fetch, one event per stream for a big one. The library's notices (stopping, stopped…) always
-    go to ``context.log``, so they land in the Dagster event log."""
+    compute logs, as Pipes log readers do) and to ``context.log`` through the core's
+    ``LineBatcher``: line by line for a small fetch, one event per stream for a big one, so the
+    event log grows with polls, not lines. The library's notices (stopping, stopped…) always go
+    to ``context.log``, so they land in the Dagster event log."""
 
     def __init__(self, context: Context, tail: deque[str] | None = None,
                  on_line: Callable[[LogLine], None] | None = None) -> None:
         self.context, self.tail, self.user_on_line = context, tail, on_line
-        self._pending: list[LogLine] = []
+        self._batch = LineBatcher(self._emit, quote=BATCH_QUOTED_LINES,
+                                  where=" (all of them in this step's captured stdout/stderr)")
+
+    def _emit(self, stream: str, text: str) -> None:
+        (self.context.log.warning if stream == "stderr" else self.context.log.info)(text)
 
     def on_line(self, line: LogLine) -> None:
         if self.tail is not None:
             self.tail.append(line.text)
         (sys.stderr if line.stream == "stderr" else sys.stdout).write(line.text + "\n")
-        self._pending.append(line)
+        self._batch.on_line(line)
         if self.user_on_line is not None:
             self.user_on_line(line)
 
     def on_fetched(self) -> None:
-        pending, self._pending = self._pending, []
-        if len(pending) <= EVENT_LINES_PER_FETCH:
-            for line in pending:
-                (self.context.log.warning if line.stream == "stderr"
-                 else self.context.log.info)(line.text)
-            return
-        for stream, emit in (("stdout", self.context.log.info), ("stderr", self.context.log.warning)):
-            texts = [line.text for line in pending if (line.stream == "stderr") == (stream == "stderr")]
-            if not texts:
-                continue
-            quoted = texts[-BATCH_QUOTED_LINES:]
-            head = (f"{len(texts):,} lines of Domino {stream} (all of them in this step's "
-                    f"{stream})" + (f"; the last {len(quoted)}:" if len(quoted) < len(texts) else ":"))
-            emit("\n".join([head, *quoted]))
+        self._batch.on_fetched()
 
     def on_finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None:
-        self.on_fetched()  # nothing is left unsaid
+        self._batch.on_fetched()  # nothing is left unsaid
 
     def on_notice(self, level: int, message: str) -> None:
         if level >= logging.ERROR:

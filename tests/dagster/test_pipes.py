@@ -22,8 +22,8 @@ from dagster import (
     materialize,
 )
 
+from domino_orchestrate.core.observe import LINES_PER_CALL
 from domino_orchestrate.dagster import DominoResource, PipesDominoClient, domino_job_asset
-from domino_orchestrate.dagster.resource import EVENT_LINES_PER_FETCH
 from domino_orchestrate.sandbox.server import SandboxServer
 
 JOB = """
@@ -132,7 +132,7 @@ def test_a_20000_line_job_leaves_few_events_and_every_line_in_the_step_stdout(
 def test_small_fetches_still_reach_the_event_log_line_by_line(
     domino: DominoResource, instance: DagsterInstance
 ) -> None:
-    lines = [f"small-{i}" for i in range(EVENT_LINES_PER_FETCH)]
+    lines = [f"small-{i}" for i in range(LINES_PER_CALL)]
     small = domino_job_asset("small", "; ".join(f"echo {line}" for line in lines))
     result = materialize([small], resources={"domino": domino}, instance=instance)
     assert [m for m in user_logs(instance, result.run_id) if m.startswith("small-")] == lines
