@@ -148,3 +148,21 @@ def test_with_options_keeps_dispatch_and_old_names_warn() -> None:
     assert old is astart_domino_job
     assert any(issubclass(w.category, DeprecationWarning) and "start_domino_job" in str(w.message)
                for w in caught)
+
+
+def test_prefect_collections_entry_point_loads_the_blocks() -> None:
+    """``[project.entry-points."prefect.collections"]``: Prefect's server and workers import
+    every collection it names (``prefect.plugins.load_prefect_collections``), which registers
+    our blocks."""
+    from importlib.metadata import EntryPoint
+    from pathlib import Path
+
+    from prefect.blocks.core import Block
+
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert ('[project.entry-points."prefect.collections"]\n'
+            'domino_orchestrate = "domino_orchestrate.prefect"\n') in pyproject
+    module = EntryPoint("domino_orchestrate", "domino_orchestrate.prefect",
+                        "prefect.collections").load()
+    assert module.DominoCredentials.get_block_type_slug() == "domino-credentials"
+    assert issubclass(module.DominoJob, Block)
