@@ -41,8 +41,13 @@ def _node_texts(page: Any) -> list[str]:
 def test_recent_run_trace_and_back(browser_page: Any, site: tuple[str, Seeded]) -> None:
     url, seeded = site
     page = browser_page
+    failed_loads: list[str] = []
+    page.on("response", lambda response: failed_loads.append(response.url)
+            if response.status >= 400 else None)
     page.goto(url + "/")
     assert page.locator("h1").inner_text() == "Recent runs"
+    page.wait_for_load_state("networkidle")
+    assert failed_loads == []  # the stylesheet and the icon load too
     rows = page.locator("table.runs tbody tr")
     with seeded.open() as store:
         recent = store.recent(50)
