@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -27,7 +28,7 @@ from .retry import RetryPolicy
 from .stdout import parse_log
 from .transport import AsyncTransport, SyncTransport
 
-__all__ = ["AsyncDominoClient", "DominoClient"]
+__all__ = ["AsyncDominoClient", "DominoClient", "shared_async_client"]
 
 log = logging.getLogger("domino_orchestrate")
 
@@ -617,3 +618,30 @@ class AsyncDominoClient(_ClientBase):
         # again until the scope exits; the stop must still go out.
         with anyio.CancelScope(shield=True):
             await self._drive(self._interrupt_stop(job, options, exc, observers, logs))
+
+
+_SHARED: dict[DominoConfig, AsyncDominoClient] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_async_client(config: DominoConfig, *, create: bool = True) -> AsyncDominoClient | None:
+    """The process's one ``AsyncDominoClient`` for ``config`` (equal configurations, secrets
+    included, share it), made on first use; None if it does not exist yet and not ``create``.
+
+    For many short-lived followers in one long-lived process (an Airflow triggerer runs hundreds
+    of Domino triggers): building a client per follower costs TLS setup inside the event loop
+    and a connection pool each. The shared one keeps its connections per event loop, so followers
+    on different loops may share it. Do not close it; it lives as long as the process. Make the
+    first one off the event loop (``await asyncio.to_thread(shared_async_client, config)``): that
+    call also loads the HTTP and TLS machinery there.
+    """
+    found = _SHARED.get(config)
+    if found is not None or not create:
+        return found
+    with _SHARED_LOCK:
+        found = _SHARED.get(config)
+        if found is None:
+            found = AsyncDominoClient(config=config)
+            found._transport.prepare()
+            _SHARED[config] = found
+    return found

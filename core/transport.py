@@ -742,6 +742,7 @@ class AsyncTransport(_Base):
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary())
         self._ssl: Any = None
+        self._lean_ssl_context: Any = None
 
     def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
@@ -756,6 +757,23 @@ class AsyncTransport(_Base):
             self._ssl = _ssl_context(tls_verify(self.config.verify))
         return self._ssl
 
+    def prepare(self) -> None:
+        """Do the slow, blocking setup now (imports, reading CA certificates: tens of ms), e.g.
+        in a worker thread, rather than inside an event loop on the first request."""
+        import h11  # noqa: F401
+        import httpx  # noqa: F401
+
+        if urlsplit(self.config.base_url).scheme == "https":
+            self._lean_ssl()
+
+    def _lean_ssl(self) -> Any:
+        if self._lean_ssl_context is None:
+            import httpx
+
+            self._lean_ssl_context = httpx.create_ssl_context(verify=self._ssl_for_httpx(),
+                                                              trust_env=False)
+        return self._lean_ssl_context
+
     def _lean_pool(self) -> _LeanPool | None:
         base = self.config.base_url
         if proxy_for(base):
@@ -764,11 +782,7 @@ class AsyncTransport(_Base):
         if scheme not in _DEFAULT_PORTS or not host or port is None:
             return None
         parts = urlsplit(base)
-        ssl_context = None
-        if scheme == "https":
-            import httpx
-
-            ssl_context = httpx.create_ssl_context(verify=self._ssl_for_httpx(), trust_env=False)
+        ssl_context = self._lean_ssl() if scheme == "https" else None
         userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
         authorization = None
         if userinfo:

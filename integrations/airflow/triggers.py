@@ -82,10 +82,18 @@ class DominoJobTrigger(BaseTrigger):
         )
 
     async def _client(self) -> Any:
+        """The triggerer process's shared client for this connection and configuration
+        (``shared_async_client``): hundreds of triggers share its connections, and the first
+        one's setup (imports, CA certificates) runs in a thread, not in the triggerer's loop.
+        Never closed by a trigger."""
+        from domino_orchestrate.core.client import shared_async_client
+
         from .hooks import DominoHook
 
         hook = DominoHook(self.conn_id, project=self.project or self.handle.get("project"))
-        return hook.async_client(await hook.aget_config())
+        config = await hook.aget_config()
+        return (shared_async_client(config, create=False)
+                or await asyncio.to_thread(shared_async_client, config))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from domino_orchestrate.core import (
@@ -142,7 +150,6 @@ class DominoJobTrigger(BaseTrigger):
                          "message": f"Domino {handle.kind} {handle.job_id} succeeded", "tail": []}
         finally:
             recorder.cancel()
-            await client.aclose()
             await logged.record_now()  # also when cancelled: the next trigger resumes after it
         event["messages"] = messages.report()
         yield TriggerEvent(event)
@@ -170,8 +177,6 @@ class DominoJobTrigger(BaseTrigger):
         except Exception as exc:
             self.log.error("Could not confirm the stop of Domino %s %s: %s", handle.kind,
                            handle.job_id, exc)
-        finally:
-            await client.aclose()
 
     # --- the log-line record (see the module docstring) ----------------------------------------
     def _xcom_scope(self) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ hot path, which stays the reference:
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -46,7 +47,7 @@ class Collect:
 
 def chunked(data: Any, cuts: list[int]) -> list[Any]:
     points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 def stream_decode(body: bytes, cuts: list[int]) -> tuple[Any, str | None]:
