@@ -22,6 +22,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["string", "null"]},
         "description": "Default Domino project; an operator's project= overrides it.",
     },
+    "auth_token": {
+        "label": "Auth token",
+        "schema": {"type": ["string", "null"]},
+        "description": "A Domino bearer token (python-domino's auth_token); used instead of the "
+        "token file and the API key.",
+    },
     "token_file": {
         "label": "Token file",
         "schema": {"type": ["string", "null"]},

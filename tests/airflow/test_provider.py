@@ -42,8 +42,9 @@ def test_providers_manager_discovers_the_provider() -> None:
     assert hook is not None and hook.hook_class_name.endswith("DominoHook")
     assert "domino_orchestrate.airflow.links.DominoJobLink" in pm.extra_links_class_names
     widgets = pm.connection_form_widgets
-    assert {"extra__domino__project", "extra__domino__token_file", "extra__domino__api_proxy",
-            "extra__domino__verify", "extra__domino__ca_bundle"} <= set(widgets)
+    assert {"extra__domino__project", "extra__domino__auth_token", "extra__domino__token_file",
+            "extra__domino__api_proxy", "extra__domino__verify",
+            "extra__domino__ca_bundle"} <= set(widgets)
     behaviour = pm.field_behaviours["domino"]
     assert behaviour["relabeling"]["password"] == "API key"
     assert "login" in behaviour["hidden_fields"]
@@ -55,7 +56,8 @@ def test_hook_form_methods_match_the_declarative_form() -> None:
 
     behaviour = DominoHook.get_ui_field_behaviour()
     assert behaviour["relabeling"] == {"host": "Domino URL", "password": "API key"}
-    assert set(CONN_FIELDS) == {"project", "token_file", "api_proxy", "verify", "ca_bundle"}
+    assert set(CONN_FIELDS) == {"project", "auth_token", "token_file", "api_proxy", "verify",
+                                "ca_bundle"}
     assert isinstance(DominoHook.get_connection_form_widgets(), dict)
 
 
