@@ -44,6 +44,7 @@ from ..errors import PollTimeoutError, StopNotConfirmedError
 from ..extras import MissingExtraError, requires_extra
 from ..status import JobStatus
 from .ids import lineage_run_id, scrub
+from .reported import Reported
 
 if TYPE_CHECKING:
     from . import LineageInfo
@@ -279,6 +280,8 @@ class MlflowObserver:
         self._started = time.monotonic()
         self._finished = False
         self.spooled: Path | None = None
+        #: Metrics and params the job reported (Pipes messages, ``reported.py``).
+        self.reported = Reported()
 
     # --- helpers ---
     def _clean(self, value: Any) -> str:
@@ -440,6 +443,10 @@ class MlflowObserver:
         if getattr(line, "stream", "stdout") != "setup":
             self.lines.append(str(getattr(line, "text", line)))
 
+    def on_message(self, message: Any) -> None:
+        """A job's own report: its metrics and params go into this run when it closes."""
+        self.reported.add(message)
+
     def on_finished(self, snapshot: Any, error: BaseException | None) -> None:
         if self._finished:
             return
@@ -505,8 +512,9 @@ class MlflowObserver:
             "duration_s": float(duration),
             "tags": {k: self._clean(v) for k, v in tags.items() if v},
             "base_tags": self.base_tags(job_id),
-            "params": {k: self._clean(v) for k, v in self.spec_params(None, snapshot).items()
-                       if v},
+            "params": {k: self._clean(v) for k, v in {
+                **self.reported.params, **self.spec_params(None, snapshot)}.items() if v},
+            "metrics": dict(self.reported.metrics),
             "stdout": scrub("\n".join(lines) + ("\n" if lines else ""), self.secrets),
         }
 
@@ -515,8 +523,10 @@ class MlflowObserver:
         if not self._open(record["job_id"], reopen=False):
             return False
         client, run_id = self._client, self.run_id
-        self._log(record["params"], record["tags"],
-                  {"duration_s": (record["duration_s"], record["end_time_ms"])})
+        metrics = {name: (value, record["end_time_ms"])
+                   for name, value in (record.get("metrics") or {}).items()}
+        metrics["duration_s"] = (record["duration_s"], record["end_time_ms"])
+        self._log(record["params"], record["tags"], metrics)
         self.calls("logging stdout.txt", lambda: client.log_text(
             run_id, record["stdout"], "stdout.txt"))
         if self.calls.errors:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from openlineage.client.event_v2 import RunEvent, RunState
 from ..errors import PollTimeoutError, StopNotConfirmedError
 from ..status import JobStatus
 from .events import STATE_BY_STATUS, DominoFacts, LineageRun, build_event
+from .reported import Reported
 
 __all__ = ["OpenLineageObserver", "final_state"]
 
@@ -76,13 +78,21 @@ class OpenLineageObserver:
         self.tail: deque[str] = deque(maxlen=tail_lines)
         self.facts = DominoFacts()
         self.emitted: list[RunState] = []
+        #: Datasets the job reported about itself (``reported.py``), added to later events.
+        self.reported = Reported()
         self._running_sent = False
         self._finished = False
 
     def _send(self, state: RunState, *, when: datetime | None = None,
               error: tuple[str, str | None] | None = None,
               log_tail: list[str] | None = None) -> None:
-        event = build_event(self.run, state, self.facts, event_time=when, error=error,
+        run = self.run
+        if self.reported.inputs or self.reported.outputs:
+            info = run.info
+            info = replace(info, inputs=_union(info.inputs, self.reported.inputs),
+                           outputs=_union(info.outputs, self.reported.outputs))
+            run = replace(run, info=info)
+        event = build_event(run, state, self.facts, event_time=when, error=error,
                             log_tail=log_tail)
         self.emitted.append(state)
         self._emit(event)
@@ -119,6 +129,10 @@ class OpenLineageObserver:
         if getattr(line, "stream", "stdout") != "setup":
             self.tail.append(str(getattr(line, "text", line)))
 
+    def on_message(self, message: Any) -> None:
+        """A job's own report: its datasets join the run's inputs/outputs from now on."""
+        self.reported.add(message)
+
     def on_finished(self, snapshot: Any, error: BaseException | None) -> None:
         if self._finished:
             return
@@ -135,3 +149,9 @@ class OpenLineageObserver:
                 self._settle()  # bounded: spooled events go out before the task returns
         except Exception as exc:  # pragma: no cover - both already isolate failures
             log.warning("Lineage flush failed: %s", exc)
+
+
+def _union(first: Iterable[Any], more: Iterable[Any]) -> tuple[Any, ...]:
+    out = list(first)
+    out.extend(d for d in more if d not in out)
+    return tuple(out)

@@ -36,8 +36,10 @@ __all__ = [
     "awrite_link_artifact",
     "awrite_table_artifact",
     "current_identity",
+    "datasets",
     "handle_from",
     "lineage_for",
+    "lineage_for_job",
     "poll_options",
     "wait_async",
     "wait_sync",
@@ -217,6 +219,21 @@ def lineage_for(
     except Exception as exc:  # lineage must never fail the job
         log.warning("Lineage is disabled for this task: %s", exc)
         return [], {}
+
+
+def datasets(inputs: Any, outputs: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """A task's ``inputs``/``outputs`` arguments as lineage Datasets (core ``parse_datasets``)."""
+    from domino_orchestrate.core.lineage import parse_datasets
+
+    return parse_datasets(inputs), parse_datasets(outputs)
+
+
+def lineage_for_job(handle: JobHandle, config: DominoConfig) -> list[Any]:
+    """Lineage observers for a wait whose start ran in another process (core job journal, or
+    the MLflow run tagged with the job id); empty when lineage is off. Never raises."""
+    from domino_orchestrate.core.lineage import lineage_observers_for_job
+
+    return list(lineage_observers_for_job(handle.job_id, config))
 
 
 #: The lineage parent of each flow run that started a Domino job here (for its end hook).

@@ -48,6 +48,8 @@ def run_domino_job(
     external_volume_mounts: list[str] | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
+    inputs: list[Any] | None = None,
+    outputs: list[Any] | None = None,
     poll_freq: float | None = None,
     max_poll_time: float | None = None,
     retry_count: int | None = None,
@@ -61,7 +63,7 @@ def run_domino_job(
         on_demand_spark_cluster_properties=on_demand_spark_cluster_properties,
         compute_cluster_properties=compute_cluster_properties,
         external_volume_mounts=external_volume_mounts, project=project,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, inputs=inputs, outputs=outputs,
     )
     return wait_for_domino_job(
         credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
@@ -87,6 +89,8 @@ async def run_domino_job_async(
     external_volume_mounts: list[str] | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
+    inputs: list[Any] | None = None,
+    outputs: list[Any] | None = None,
     poll_freq: float | None = None,
     max_poll_time: float | None = None,
     retry_count: int | None = None,
@@ -100,7 +104,7 @@ async def run_domino_job_async(
         on_demand_spark_cluster_properties=on_demand_spark_cluster_properties,
         compute_cluster_properties=compute_cluster_properties,
         external_volume_mounts=external_volume_mounts, project=project,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, inputs=inputs, outputs=outputs,
     )
     return await await_for_domino_job(
         credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
@@ -121,6 +125,8 @@ def run_domino_run(
     publish_api_endpoint: bool | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
+    inputs: list[Any] | None = None,
+    outputs: list[Any] | None = None,
     poll_freq: float | None = None,
     max_poll_time: float | None = None,
     retry_count: int | None = None,
@@ -130,7 +136,7 @@ def run_domino_run(
     handle = start_domino_run(
         credentials, command, spec=spec, is_direct=is_direct, commit_id=commit_id, title=title,
         tier=tier, publish_api_endpoint=publish_api_endpoint, project=project,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, inputs=inputs, outputs=outputs,
     )
     return wait_for_domino_job(
         credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
@@ -151,6 +157,8 @@ async def run_domino_run_async(
     publish_api_endpoint: bool | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
+    inputs: list[Any] | None = None,
+    outputs: list[Any] | None = None,
     poll_freq: float | None = None,
     max_poll_time: float | None = None,
     retry_count: int | None = None,
@@ -160,7 +168,7 @@ async def run_domino_run_async(
     handle = await astart_domino_run(
         credentials, command, spec=spec, is_direct=is_direct, commit_id=commit_id, title=title,
         tier=tier, publish_api_endpoint=publish_api_endpoint, project=project,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, inputs=inputs, outputs=outputs,
     )
     return await await_for_domino_job(
         credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,

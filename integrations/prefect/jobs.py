@@ -146,6 +146,12 @@ class DominoJob(JobBlock[Summary]):
         description="Start at most one job per key; inside a task run a key is derived from the "
         "run so retries reattach.",
     )
+    inputs: list[str] = Field(
+        default_factory=list,
+        description="Lineage inputs the job reads, as 'namespace:name' (e.g. 's3://bucket:raw').")
+    outputs: list[str] = Field(
+        default_factory=list,
+        description="Lineage outputs the job writes, as 'namespace:name'.")
     poll_freq: float = Field(default=5.0, description="Seconds between status checks.")
     max_poll_time: float = Field(
         default=6000.0, description="Seconds to wait before stopping the job and failing."
@@ -184,7 +190,8 @@ class DominoJob(JobBlock[Summary]):
         key = idempotency_key or self.idempotency_key or (
             identity.idempotency_key(spec, config) if identity else None
         )
-        observers, env = _common.lineage_for(identity, config)
+        observers, env = _common.lineage_for(identity, config,
+                                             *_common.datasets(self.inputs, self.outputs))
         if env:
             spec = JobSpec.from_dict({**spec.to_dict(), "command": with_env_prefix(spec.command, env)})
         return spec, key, observers

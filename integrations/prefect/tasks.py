@@ -61,6 +61,9 @@ __all__ = [
 # retry would get attempt 1's handle even for a job that failed. The identity rule decides.
 
 Credentials: TypeAlias = "DominoCredentials | str"
+#: Lineage datasets the job reads/writes: ``"namespace:name"`` strings, ``Dataset``s or
+#: ``{"namespace", "name"}`` dicts (as Airflow inlets/outlets and Dagster asset keys).
+Datasets: TypeAlias = "Sequence[Any] | None"
 JobRef: TypeAlias = "JobHandle | Mapping[str, Any] | str"
 
 #: Lineage observers of jobs started in this process, so the wait task reports to the same run.
@@ -114,11 +117,12 @@ class _Start:
     """Everything one start needs, prepared from the task's context (no I/O but lineage)."""
 
     def __init__(self, creds: DominoCredentials, spec: JobSpec | RunSpec, project: str | None,
-                 key: str | None) -> None:
+                 key: str | None, inputs: Datasets = None, outputs: Datasets = None) -> None:
         self.config = creds.get_config(project)
         identity = _common.current_identity(spec, self.config)
         self.key = key or (identity.idempotency_key(spec, self.config) if identity else None)
-        self.observers, env = _common.lineage_for(identity, self.config)
+        self.observers, env = _common.lineage_for(identity, self.config,
+                                                  *_common.datasets(inputs, outputs))
         if isinstance(spec, JobSpec) and env:
             spec = JobSpec.from_dict({**spec.to_dict(), "command": with_env_prefix(spec.command, env)})
         self.spec = spec
@@ -146,8 +150,10 @@ class _Start:
 
 def _wait_observers(handle: JobHandle, logger: Any, creds_config: Any) -> list[Any]:
     with _observers_lock:
-        lineage = list(_observers_by_job.get(handle.job_id, []))
-    return [*lineage, _common.RunLoggerLines(logger, creds_config)]
+        lineage = _observers_by_job.get(handle.job_id)
+    if lineage is None:  # started in another process: the same lineage run, found by job id
+        lineage = _common.lineage_for_job(handle, creds_config)
+    return [*list(lineage), _common.RunLoggerLines(logger, creds_config)]
 
 
 def _forget(handle: JobHandle) -> None:
@@ -262,11 +268,13 @@ async def astart_domino_job(
     external_volume_mounts: list[str] | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
+    inputs: Datasets = None,
+    outputs: Datasets = None,
 ) -> JobHandle:
     """Async form of ``start_domino_job`` (which dispatches here from async code)."""
     creds = await _acredentials(credentials)
     start = _Start(creds, build_job_spec(command, spec, _job_fields(locals())), project,
-                   idempotency_key)
+                   idempotency_key, inputs, outputs)
     async with creds.get_async_client(project) as client:
         handle = await client.start_job(start.job, idempotency_key=start.key,
                                         observers=start.observers)
@@ -292,6 +300,8 @@ def start_domino_job(
     external_volume_mounts: list[str] | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
+    inputs: Datasets = None,
+    outputs: Datasets = None,
 ) -> JobHandle:
     """Start ``command`` as a Domino job and return its handle (reattaches on retries).
 
@@ -303,7 +313,7 @@ def start_domino_job(
     """
     creds = _credentials(credentials)
     start = _Start(creds, build_job_spec(command, spec, _job_fields(locals())), project,
-                   idempotency_key)
+                   idempotency_key, inputs, outputs)
     with creds.get_client(project) as client:
         handle = client.start_job(start.job, idempotency_key=start.key, observers=start.observers)
     _common.write_link_artifact(handle)
@@ -323,12 +333,14 @@ async def astart_domino_run(
     publish_api_endpoint: bool | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
+    inputs: Datasets = None,
+    outputs: Datasets = None,
 ) -> JobHandle:
     """Async form of ``start_domino_run``."""
     creds = await _acredentials(credentials)
     values = locals()
     run = build_run_spec(command, spec, {name: values[name] for name in _RUN_FIELDS})
-    start = _Start(creds, run, project, idempotency_key)
+    start = _Start(creds, run, project, idempotency_key, inputs, outputs)
     async with creds.get_async_client(project) as client:
         handle = await client.start_run(start.run, idempotency_key=start.key,
                                         observers=start.observers)
@@ -349,13 +361,15 @@ def start_domino_run(
     publish_api_endpoint: bool | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
+    inputs: Datasets = None,
+    outputs: Datasets = None,
 ) -> JobHandle:
     """Start a v1 run (``command`` is the file and its arguments; python-domino's
     ``runs_start`` fields flat); follow it with ``wait_for_domino_job``."""
     creds = _credentials(credentials)
     values = locals()
     run = build_run_spec(command, spec, {name: values[name] for name in _RUN_FIELDS})
-    start = _Start(creds, run, project, idempotency_key)
+    start = _Start(creds, run, project, idempotency_key, inputs, outputs)
     with creds.get_client(project) as client:
         handle = client.start_run(start.run, idempotency_key=start.key, observers=start.observers)
     _common.write_link_artifact(handle)

@@ -8,6 +8,10 @@ metrics land in the run the orchestrator closes with the job's status::
     with mlflow_run():
         mlflow.log_metric("auc", 0.91)
 
+``report(inputs=[...], outputs=[...], metrics={...}, params={...})`` tells the orchestrator what
+the job read, wrote and measured (one Dagster Pipes message on stdout): the datasets join the
+job's OpenLineage events, the metrics and params its MLflow run.
+
 See ``domino_orchestrate.core.lineage.injob`` for the rules; ``examples/project/train_mlflow.py``.
 """
 
@@ -20,9 +24,10 @@ from domino_orchestrate.core.lineage.injob import (
     mlflow_run,
     openlineage_parent,
 )
+from domino_orchestrate.core.lineage.reported import report
 
 __all__ = ["WAIT_ENV", "domino_job_id", "find_job_run", "mlflow_run", "open_pipes",
-           "openlineage_parent"]
+           "openlineage_parent", "report"]
 
 
 def open_pipes(**kwargs: Any) -> Any:

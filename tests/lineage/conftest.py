@@ -189,3 +189,59 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.killpg(proc.pid, 9)
             proc.wait(timeout=5)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def databand(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Receiver:
+    """The Databand stand-in, configured as the lineage destination (URL and token env)."""
+    use_databand(monkeypatch, receiver)
+    return receiver
+
+
+def use_databand(monkeypatch: pytest.MonkeyPatch, rec: Receiver) -> None:
+    """Send lineage to ``rec`` as Databand's bulk endpoint."""
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_DATABAND_URL", rec.url)
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_DATABAND_TOKEN", rec.token)
+
+
+# --- a sandbox whose jobs log to the MLflow server -------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "project"
+MLFLOW_PROJECT = "alice/churn"
+MLFLOW_EXPERIMENT = "runs-close"
+
+
+@pytest.fixture(scope="session")
+def mlflow_sandbox(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A sandbox running ``examples/project`` whose jobs see what Domino jobs see, plus the
+    MLflow URI (as Domino sets one) and experiment: ``injob.mlflow_run()`` works in them."""
+    from unittest import mock
+
+    from domino_orchestrate.sandbox.server import SandboxServer
+
+    project = tmp_path_factory.mktemp("project")
+    shutil.copytree(EXAMPLES, project, dirs_exist_ok=True)
+    # A job step that reports datasets, a metric and a param to the orchestrator (Pipes message).
+    (project / "report.py").write_text(
+        "from domino_orchestrate.injob import report\n"
+        "report(inputs=['s3://raw:events'], outputs=['s3://curated:model'],"
+        " metrics={'auc': 0.91}, params={'model': 'gbm'})\n")
+    job_env = {
+        "MLFLOW_TRACKING_URI": mlflow_server,
+        "DOMINO_ORCHESTRATE_MLFLOW_EXPERIMENT": MLFLOW_EXPERIMENT,
+        "DOMINO_ORCHESTRATE_MLFLOW_WAIT": "20",
+    }
+    with mock.patch.dict(os.environ, job_env):  # the job processes' environment
+        srv = SandboxServer(projects={MLFLOW_PROJECT: str(project)}).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def mlflow_env(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The orchestrator side records into the MLflow server (experiment ``MLFLOW_EXPERIMENT``)."""
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_MLFLOW_EXPERIMENT", MLFLOW_EXPERIMENT)
+    return mlflow_server

@@ -21,7 +21,7 @@ from domino_orchestrate.core import (
 )
 from domino_orchestrate.core.lineage import LineageInfo, flush_spool, lineage_observers
 
-from .conftest import Receiver
+from .conftest import Receiver, use_databand
 
 STARTED = datetime(2026, 11, 30, 1, 0, 5, tzinfo=timezone.utc)
 COMPLETED = datetime(2026, 11, 30, 1, 1, 0, tzinfo=timezone.utc)
@@ -39,13 +39,6 @@ def run_one(name: str, job_id: str) -> None:
     observer.on_finished(JobSnapshot(job_id, JobStatus.SUCCEEDED, "Succeeded", url=handle.url,
                                      started_at=STARTED, completed_at=COMPLETED,
                                      output_commit_id="beef01"), None)
-
-
-@pytest.fixture
-def databand(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Receiver:
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_DATABAND_URL", receiver.url)
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_DATABAND_TOKEN", receiver.token)
-    return receiver
 
 
 def test_each_seed_field_reaches_the_bulk_endpoint(databand: Receiver, ol_schema: Any) -> None:
@@ -73,8 +66,7 @@ def test_events_queued_while_databand_is_down_go_out_in_one_post(
     make_receiver: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rec = make_receiver()  # not started: the endpoint is down
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_DATABAND_URL", rec.url)
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_DATABAND_TOKEN", rec.token)
+    use_databand(monkeypatch, rec)
     run_one("a", "6b03dc4e384459ed41115bd1")
     run_one("b", "6b03dc4e384459ed41115bd2")
     rec.start()

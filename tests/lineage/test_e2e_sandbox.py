@@ -81,10 +81,17 @@ def test_success_failure_and_timeout_end_to_end(
                                                    max_poll_time=2, stop_timeout=20),
                            observers=lineage_observers(slow, client.config))
 
-    events = read(lineage_file)
+    everything = read(lineage_file)
+    for event in everything:
+        ol_schema.validate(event)
+    # The parent run (the scheduler's) exists: one START, however many of its jobs ran.
+    parent = [e for e in everything if e["job"]["namespace"] == "scheduler"]
+    assert [(e["job"]["name"], e["eventType"]) for e in parent] == [("pipeline", "START")]
+    assert parent[0]["run"]["runId"] == "0b6f7c62-8d7e-4c5b-9a37-6f1b2b0e9d11"
+    assert everything.index(parent[0]) == 0  # before its first job's START
+    events = [e for e in everything if e not in parent]
     by_job: dict[str, list[str]] = {}
     for event in events:
-        ol_schema.validate(event)
         by_job.setdefault(event["job"]["name"], []).append(event["eventType"])
         assert event["job"]["namespace"] == "domino.demo.quick-start"
     assert srv.api_key not in lineage_file.read_text()
@@ -117,5 +124,7 @@ def test_retry_reattaches_under_the_same_lineage_run(
     events = [e for e in read(lineage_file) if e["job"]["name"] == "retried"]
     assert {e["run"]["runId"] for e in events} == {lineage_run_id(lineage)}
     assert events[-1]["eventType"] == "COMPLETE"
+    # The reattach is the same lineage run: its START went out once, from the first try.
+    assert [e["eventType"] for e in events].count("START") == 1
     for event in events:
         ol_schema.validate(event)

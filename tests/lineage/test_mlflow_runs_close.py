@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from datetime import timezone
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -32,11 +29,11 @@ from domino_orchestrate.core.lineage.mlflow_sink import (
     find_run,
 )
 
+from .conftest import MLFLOW_EXPERIMENT as EXPERIMENT
+from .conftest import MLFLOW_PROJECT as PROJECT
+
 pytestmark = [pytest.mark.xdist_group("mlflow")]
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "project"
-PROJECT = "alice/churn"
-EXPERIMENT = "runs-close"
 FAST = PollOptions(poll_freq=0.3, initial_interval=0.1, stop_timeout=20)
 LONG_NOTE = "n" * 300
 COMMANDS = {
@@ -47,31 +44,9 @@ COMMANDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def sandbox(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A sandbox whose jobs see what Domino jobs see (and the MLflow URI, as Domino sets one)."""
-    from domino_orchestrate.sandbox.server import SandboxServer
-
-    project = tmp_path_factory.mktemp("project")
-    shutil.copytree(EXAMPLES, project, dirs_exist_ok=True)
-    job_env = {
-        "MLFLOW_TRACKING_URI": mlflow_server,
-        "DOMINO_ORCHESTRATE_MLFLOW_EXPERIMENT": EXPERIMENT,
-        "DOMINO_ORCHESTRATE_MLFLOW_WAIT": "20",
-    }
-    with mock.patch.dict(os.environ, job_env):  # the job processes' environment
-        srv = SandboxServer(projects={PROJECT: str(project)}).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.fixture
-def mlflow_env(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_MLFLOW_TRACKING_URI", mlflow_server)
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_MLFLOW_EXPERIMENT", EXPERIMENT)
-    return mlflow_server
+def sandbox(mlflow_sandbox: Any) -> Any:
+    return mlflow_sandbox
 
 
 #: A fresh orchestrator run per session: the same key on a reused server would be a "retry".

@@ -29,7 +29,7 @@ from domino_orchestrate.core.lineage.transports import (
     SpoolingTransport,
 )
 
-from .conftest import Receiver
+from .conftest import Receiver, use_databand
 
 API_KEY = "domino-api-key-abcdef123"
 
@@ -54,11 +54,6 @@ def run_job(observers: list[Any], n: int, ok: bool = True) -> None:
         obs.on_status(running)
         obs.on_line(LogLine(f"token is {API_KEY}"))
         obs.on_finished(final, None)
-
-
-def use_databand(monkeypatch: pytest.MonkeyPatch, rec: Receiver) -> None:
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_DATABAND_URL", rec.url)
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_DATABAND_TOKEN", rec.token)
 
 
 def test_databand_posts_gzip_json_lists_with_bearer_token(
