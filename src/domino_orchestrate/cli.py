@@ -59,6 +59,8 @@ exit codes:
   3      timed out: --max-poll-time passed (run stops the job), or a stop was
          not confirmed
   4      could not talk to Domino: network, TLS, HTTP errors, invalid answers
+  5      lineage: the store has nothing of that name (run, output, component)
+  6      lineage import: a line that is not an OpenLineage RunEvent
   70     internal error in domino-orchestrate (please report it; -vv shows why)
   128+N  ended by signal N: 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP; run
          stops its job and confirms the stop first; logs --follow never stops

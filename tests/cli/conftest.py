@@ -28,7 +28,10 @@ from domino_orchestrate.sandbox import SandboxServer
 PROJECT = "cli/demo"
 CLI = [sys.executable, "-m", "domino_orchestrate"]
 _SCRUB = ("DOMINO_", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE",
-          "CURL_CA_BUNDLE", "SSL_CERT_", "OPENLINEAGE", "PYTHONWARNINGS")
+          "CURL_CA_BUNDLE", "SSL_CERT_", "OPENLINEAGE", "PYTHONWARNINGS",
+          # what decides colours, terminal detection and width (rich, typer): tests set them
+          "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS", "LINES",
+          "TERMINAL_WIDTH", "GITHUB_ACTIONS", "PY_COLORS", "_TYPER", "_DOMINO_ORCHESTRATE_")
 
 
 def _hostile_package() -> str:

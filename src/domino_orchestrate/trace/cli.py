@@ -338,7 +338,7 @@ def tag(
     tags: Annotated[list[str], typer.Argument(help="tags to add", show_default=False)],
     store: StoreOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Tag a run (filter with `recent --tag` / `history --tag`)."""
+    """Tag a run (filter with lineage recent --tag or lineage history --tag)."""
     with _store(store) as lineage:
         try:
             run = lineage.tag(run_id, *tags)
