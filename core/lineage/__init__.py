@@ -86,6 +86,9 @@ def parse_datasets(items: Iterable[Any] | None) -> tuple[Dataset, ...]:
 
 @dataclass(frozen=True)
 class ParentRun:
+    """The OpenLineage run a job's run belongs to (the DAG run, flow run, Dagster run or CLI
+    session), and the root of that run's tree when it has one.
+    """
     namespace: str
     name: str
     run_id: str
@@ -96,6 +99,12 @@ class ParentRun:
 
 @dataclass(frozen=True)
 class LineageInfo:
+    """What an integration knows about one task run, for its lineage events and MLflow run.
+
+    ``orchestrator`` is ``airflow``, ``prefect``, ``dagster`` or ``cli``; ``job_name`` names the
+    OpenLineage job; ``run_key`` identifies the task run without its try number (a retry keeps the
+    lineage run id); ``inputs``/``outputs`` are the datasets it reads and writes.
+    """
     orchestrator: str  # "airflow" | "prefect" | "dagster" | "cli"
     job_name: str
     #: The orchestrator's identity of this task run, without the try number: a retry keeps the

@@ -196,6 +196,10 @@ class LineageSettings:
     def from_env(
         cls, env: Mapping[str, str] | None = None, cwd: Path | None = None
     ) -> LineageSettings:
+        """Read the settings from ``env`` (default ``os.environ``), resolving defaults once.
+
+        ``cwd`` is where an ``openlineage.yml`` is looked for (default: the current directory).
+        """
         env = os.environ if env is None else env
         cwd = cwd or Path.cwd()
         disabled = env.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"

@@ -63,6 +63,7 @@ class DominoHook(BaseHook):
     # --- connection form (Airflow < 3.2 reads these; newer Airflow reads provider info) -------
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form's relabelled, hidden and placeholder fields (Airflow's classic hook API)."""
         return {
             "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
             "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
@@ -161,6 +162,7 @@ class DominoHook(BaseHook):
         return DominoClient(config=self.config)
 
     def get_conn(self) -> DominoClient:
+        """The synchronous ``DominoClient`` for this connection (Airflow's standard hook method)."""
         return self.client
 
     def new_client(self) -> DominoClient:

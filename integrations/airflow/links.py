@@ -23,6 +23,7 @@ class DominoJobLink(BaseOperatorLink):
     name = "Domino job"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        """The Domino job page of this task instance, from the ``job_url`` it pushed to XCom (or empty)."""
         from airflow.sdk.execution_time.xcom import XCom
 
         url = XCom.get_value(ti_key=ti_key, key=JOB_URL_KEY)

@@ -91,6 +91,7 @@ class DominoJobSensor(LazyDominoHook, BaseSensorOperator):
         raise AirflowException(str(JobFailedError(snap, tail)))
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
+        """Check the job once: done (with its summary as XCom) when it ended, failing if it failed."""
         handle = self._handle()
         self._push(context, handle)
         snap = self.hook.client.get_job(handle)
@@ -104,6 +105,7 @@ class DominoJobSensor(LazyDominoHook, BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=snap.summary())
 
     def execute(self, context: Any) -> Any:
+        """Poke, or with ``deferrable=True`` hand the watching to the triggerer (never stops the job)."""
         if not self.deferrable:
             return super().execute(context)
         result = self.poke(context)  # a job that already ended never defers
@@ -132,6 +134,7 @@ class DominoJobSensor(LazyDominoHook, BaseSensorOperator):
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: the job's summary, or ``AirflowSensorTimeout``/``AirflowException``."""
         event = event or {"status": "error", "message": "No event from the Domino trigger"}
         if event.get("status") == "success":
             return event.get("snapshot")

@@ -69,6 +69,7 @@ class DominoJobTrigger(BaseTrigger):
         self.owns_job = owns_job
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The trigger's class path and its keyword arguments, primitives only (Airflow stores them)."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -96,6 +97,11 @@ class DominoJobTrigger(BaseTrigger):
                 or await asyncio.to_thread(shared_async_client, config))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Follow the job in the triggerer, streaming its output to the task log; yield one event.
+
+        The event's ``status`` is ``success``, ``failed``, ``timeout`` or ``error``. A timeout stops the
+        job when the trigger owns it (an operator's), never for a sensor.
+        """
         from domino_orchestrate.core import (
             DominoError,
             JobFailedError,

@@ -124,6 +124,7 @@ class DominoJobResult:
     @classmethod
     def from_snapshot(cls, snap: JobSnapshot, handle: JobHandle | None = None,
                       tail: Iterable[str] = ()) -> DominoJobResult:
+        """The result of a finished job, from its final snapshot (and the handle that started it)."""
         return cls(
             job_id=snap.job_id, url=snap.url or (handle.url if handle else None),
             status=snap.status.value, duration_s=snap.duration_s, stdout_tail=tuple(tail),
@@ -133,6 +134,7 @@ class DominoJobResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as a plain dict (the asset's or op's output and metadata)."""
         return {
             "job_id": self.job_id, "url": self.url, "status": self.status,
             "duration_s": self.duration_s, "stdout_tail": list(self.stdout_tail),
@@ -415,6 +417,7 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
 
     # --- plain core objects ---
     def get_config(self) -> DominoConfig:
+        """The core ``DominoConfig`` of this resource (its fields, then the ``DOMINO_*`` variables)."""
         return DominoConfig.resolve(
             self.host, self.project, api_key=self.api_key, auth_token=self.auth_token,
             domino_token_file=self.token_file, api_proxy=self.api_proxy, verify=self._verify(),
@@ -432,6 +435,7 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         return DominoClient(config=self.get_config())
 
     def poll_options(self, **overrides: Any) -> PollOptions:
+        """The resource's polling settings as ``PollOptions``; ``overrides`` replace single fields."""
         return PollOptions(**{
             "poll_freq": self.poll_freq, "initial_interval": self.initial_interval,
             "max_poll_time": self.max_poll_time, "retry_count": self.retry_count,
@@ -446,6 +450,7 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         return step_identity(context).execution.key(spec, self.get_config())
 
     def lineage_info(self, context: Context) -> LineageInfo:
+        """The lineage of the step ``context`` runs (its job name, run key, parent run and datasets)."""
         ident = step_identity(context)
         return LineageInfo(
             orchestrator="dagster",

@@ -65,6 +65,7 @@ class DominoJobRun(JobRun[Summary]):
             )
 
     def wait_sync(self) -> None:
+        """Follow the job to its end from synchronous code (see ``wait_for_completion``)."""
         job = self._job
         with job.credentials.get_client(self.handle.project) as client:
             self.final = _common.wait_sync(
@@ -74,6 +75,10 @@ class DominoJobRun(JobRun[Summary]):
 
     @async_dispatch(await_completion)
     def wait_for_completion(self) -> None:  # type: ignore[override]
+        """Follow the job to its end, streaming stdout; raise ``JobFailedError`` if it failed.
+
+        ``await`` it in async code; a cancelled or timed-out flow run stops the job.
+        """
         self.wait_sync()
 
     # fetch_result
@@ -85,6 +90,7 @@ class DominoJobRun(JobRun[Summary]):
             return (await client.get_job(self.handle)).summary()
 
     def fetch_result_sync(self) -> Summary:
+        """The job's summary from synchronous code (see ``fetch_result``)."""
         if self.final is not None:
             return self.final.summary()
         with self._job.credentials.get_client(self.handle.project) as client:
@@ -92,15 +98,18 @@ class DominoJobRun(JobRun[Summary]):
 
     @async_dispatch(afetch_result)
     def fetch_result(self) -> Summary:  # type: ignore[override]
+        """The job's summary: the final one after ``wait_for_completion``, else the current one."""
         return self.fetch_result_sync()
 
     # stop
     async def astop(self) -> Summary | None:
+        """Stop the job and confirm it reached a terminal state (awaitable form of ``stop``)."""
         async with self._job.credentials.get_async_client(self.handle.project) as client:
             final = await client.stop_job(self.handle, timeout=self._job.stop_timeout)
         return final.summary() if final else None
 
     def stop_sync(self) -> Summary | None:
+        """Stop the job from synchronous code and confirm it reached a terminal state."""
         with self._job.credentials.get_client(self.handle.project) as client:
             final = client.stop_job(self.handle, timeout=self._job.stop_timeout)
         return final.summary() if final else None
@@ -176,6 +185,7 @@ class DominoJob(JobBlock[Summary]):
         )
 
     def poll_options(self) -> PollOptions:
+        """The block's polling settings as the core's ``PollOptions``."""
         return PollOptions(
             poll_freq=self.poll_freq, max_poll_time=self.max_poll_time,
             retry_count=self.retry_count, stream_logs=self.stream_logs,
@@ -211,6 +221,7 @@ class DominoJob(JobBlock[Summary]):
         return self._triggered(handle, observers)
 
     def trigger_sync(self, idempotency_key: str | None = None) -> DominoJobRun:
+        """Start the job from synchronous code (or reattach to the one with the same key)."""
         spec, key, observers = self._prepare(idempotency_key)
         with self.credentials.get_client(self.project) as client:
             handle = client.start_job(spec, idempotency_key=key, observers=observers)
