@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import _extra  # noqa: F401  (first: names a missing extra before any Dagster import)
 from .assets import PLACEHOLDERS, domino_job_asset, domino_job_op, render_command, step_env
+from .lineage import domino_lineage_sensors
 from .pipes import PipesDominoClient, PipesDominoMessageReader
 from .resource import (
     CLIENT_NAME,
@@ -35,6 +36,7 @@ __all__ = [
     "continues_parent",
     "domino_job_asset",
     "domino_job_op",
+    "domino_lineage_sensors",
     "render_command",
     "step_env",
     "step_identity",

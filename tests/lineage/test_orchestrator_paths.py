@@ -247,16 +247,27 @@ def test_dagster_materialize_closes_each_run_and_starts_the_dagster_run(
     sandbox: Any, mlflow_env: str, lineage_file: Path, ol_schema: Any, tmp_path: Path,
 ) -> None:
     pytest.importorskip("dagster")
-    from dagster import materialize
+    from dagster import (
+        DagsterEventType,
+        DagsterInstance,
+        build_run_status_sensor_context,
+        materialize,
+    )
 
-    from domino_orchestrate.dagster import DominoResource, domino_job_asset
+    from domino_orchestrate.dagster import (
+        DominoResource,
+        domino_job_asset,
+        domino_lineage_sensors,
+    )
 
     ok = domino_job_asset("trained", COMMAND, pass_partition_key=False)
     broken = domino_job_asset("broken", "python train.py 1 && python fail.py",
                               pass_partition_key=False)
     resource = DominoResource(host=sandbox.url, api_key=sandbox.api_key, project=MLFLOW_PROJECT,
                               poll_freq=0.4, initial_interval=0.1, stop_timeout=15.0)
-    result = materialize([ok, broken], resources={"domino": resource}, raise_on_error=False)
+    instance = DagsterInstance.ephemeral()
+    result = materialize([ok, broken], resources={"domino": resource}, raise_on_error=False,
+                         instance=instance)
     assert not result.success
     events = read_events(lineage_file)
     by_asset = {}
@@ -271,8 +282,19 @@ def test_dagster_materialize_closes_each_run_and_starts_the_dagster_run(
               status="FAILED", command="python train.py 1 && python fail.py")
     # The asset is an output as the job's own report is; the Dagster run has its START.
     assert ("dagster", "trained") in {(d["namespace"], d["name"]) for d in ok_events[-1]["outputs"]}
-    runs = parent_events(events, "dagster")
-    assert runs == {result.run_id: ["START"]}
+    assert parent_events(events, "dagster") == {result.run_id: ["START"]}
+    # The daemon's run-status sensor ends the Dagster run's lineage run (once).
+    [failed] = instance.get_records_for_run(
+        result.run_id, of_type=DagsterEventType.RUN_FAILURE).records
+    sensor = next(s for s in domino_lineage_sensors() if s.name.endswith("failure"))
+    for _ in range(2):
+        sensor(build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_event=failed.event_log_entry.dagster_event,
+            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id)))
+    events = read_events(lineage_file)
+    assert parent_events(events, "dagster") == {result.run_id: ["START", "FAIL"]}
+    for event in events:
+        ol_schema.validate(event)
 
 
 # --- CLI -------------------------------------------------------------------------------------------
