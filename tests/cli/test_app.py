@@ -191,3 +191,23 @@ def test_no_color_keeps_the_status_line_and_drops_the_colours(
     table = _on_a_terminal(["status", job.id], terminal)
     assert "Succeeded" in table
     assert _coloured(table) is not no_color, table
+
+
+def test_lineage_flush_is_mounted_under_the_lineage_store_commands(tmp_path: Path) -> None:
+    env = cli_env("http://127.0.0.1:9", "k", DOMINO_ORCHESTRATE_LINEAGE_SPOOL=str(tmp_path))
+    done = run_cli(env, "lineage", "flush")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "delivered 0 spooled lineage event(s); 0 remaining\n"
+    listed = run_cli(env, "lineage", "--help")
+    assert all(name in listed.stdout for name in ("flush", "recent", "trace", "serve"))
+
+
+def test_after_a_double_dash_the_command_keeps_its_own_options(hostile: Any) -> None:
+    env = cli_env(hostile.url, "hostile-key-0123456789", project="alice/churn",
+                  DOMINO_MAX_RETRIES="0")
+    done = run_cli(env, "run", "--no-wait", "--title", "dashes", "--", "python", "train.py",
+                   "--lr", "0.1", "--title", "inner")
+    assert done.returncode == 0, done.stderr
+    [started] = hostile.domino.started
+    assert started["commandToRun"] == "python train.py --lr 0.1 --title inner"
+    assert started["title"].startswith("dashes")

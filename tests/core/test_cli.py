@@ -50,7 +50,7 @@ def test_v1_run_and_status_and_logs(sandbox: SandboxServer) -> None:
     done = cli(sandbox, "run", "--run", "--direct", "--poll-freq", "0.5", "echo via-v1")
     assert done.returncode == 0 and done.stdout.strip() == "via-v1"
     job_id = next(w for w in done.stderr.split() if len(w) == 24)
-    status = cli(sandbox, "status", job_id)
+    status = cli(sandbox, "status", job_id, "--json")
     assert '"status": "Succeeded"' in status.stdout
     logs = cli(sandbox, "logs", job_id)
     assert logs.stdout.strip() == "via-v1"
