@@ -41,6 +41,7 @@ __all__ = [
     "lineage_for",
     "lineage_for_job",
     "poll_options",
+    "reported",
     "wait_async",
     "wait_sync",
     "write_link_artifact",
@@ -321,15 +322,28 @@ def handle_from(job: JobHandle | Mapping[str, Any] | str) -> JobHandle:
 
 
 class RunLoggerLines:
-    """Observer that sends each job stdout line to the Prefect run logger (the core has already
-    scrubbed secrets from it)."""
+    """Observer that sends the job's stdout to the Prefect run logger (the core has already
+    scrubbed secrets from it): line by line, or one call per stream when a fetch brings many
+    lines (the core's ``LineBatcher``), so logging grows with polls, not lines."""
 
     def __init__(self, logger: Any, config: DominoConfig) -> None:
+        from domino_orchestrate.core.observe import LineBatcher
+
         self.logger = logger
+        self._batch = LineBatcher(self._emit)
+
+    def _emit(self, stream: str, text: str) -> None:
+        prefix = "" if stream == "stdout" else f"[{stream}] "
+        self.logger.info("%s%s", prefix, text)
 
     def on_line(self, line: LogLine) -> None:
-        prefix = "" if line.stream == "stdout" else f"[{line.stream}] "
-        self.logger.info("%s%s", prefix, line.text)
+        self._batch.on_line(line)
+
+    def on_fetched(self) -> None:
+        self._batch.on_fetched()
+
+    def on_finished(self, snapshot: Any, error: Any) -> None:
+        self._batch.on_fetched()
 
     def on_notice(self, level: int, message: str) -> None:
         # A stop and its confirmation belong in the flow-run logs, not only the worker console.
@@ -428,6 +442,86 @@ async def awrite_table_artifact(snapshot: JobSnapshot) -> None:
         log.warning("Could not create the status artifact for %s: %s", snapshot.job_id, exc)
 
 
+# --- what the job reported (Pipes messages on its stdout, core/messages.py) --------------------
+
+
+def reported(job_id: str) -> dict[str, Any]:
+    """``{"messages": report, "result": …}`` for a task's result when the job reported anything
+    (the process's collector of that job, so a retry that reattached reports it all); else {}."""
+    from domino_orchestrate.core.messages import MessageCollector
+
+    collector = MessageCollector.for_job(job_id)
+    if collector.empty:
+        return {}
+    return {"messages": collector.report(), "result": collector.result}
+
+
+def _collector(handle: JobHandle, observers: list[Any]) -> tuple[Any, tuple[int, int, int]]:
+    """The job's collector, added to ``observers`` (the process-wide ledger: a retry in this
+    process does not apply a message twice), and how much it held before this wait."""
+    from domino_orchestrate.core.messages import MessageCollector
+
+    collector = MessageCollector.for_job(handle.job_id)
+    observers.append(collector)
+    return collector, (len(collector.materializations), len(collector.checks),
+                       len(collector.custom_messages))
+
+
+def _message_artifacts(job_id: str, collector: Any, since: tuple[int, int, int]
+                       ) -> list[tuple[str, dict[str, Any]]]:
+    """A table (materializations and check results) and a markdown summary of what the job
+    reported during this wait: nothing already shown by an earlier attempt."""
+    import json
+
+    mats = collector.materializations[since[0]:]
+    checks = collector.checks[since[1]:]
+    custom = collector.custom_messages[since[2]:]
+    made: list[tuple[str, dict[str, Any]]] = []
+    rows = [{"kind": "materialization", "asset_key": m["asset_key"], "check": None,
+             "passed": None, "metadata": json.dumps(m["metadata"], default=str)} for m in mats]
+    rows += [{"kind": "check", "asset_key": c["asset_key"], "check": c["check_name"],
+              "passed": c["passed"], "metadata": json.dumps(c["metadata"], default=str)}
+             for c in checks]
+    if rows:
+        made.append(("table", {"table": rows,
+                               "description": f"What Domino job {job_id} reported."}))
+    if rows or custom:
+        lines = [f"# Domino job {job_id} reported", ""]
+        lines += [f"- materialized **{m['asset_key']}**: `{json.dumps(m['metadata'], default=str)}`"
+                  for m in mats]
+        lines += [f"- check **{c['check_name']}** on {c['asset_key']}: "
+                  f"{'passed' if c['passed'] else '**failed**'}" for c in checks]
+        lines += [f"- message: `{json.dumps(payload, default=str)[:2000]}`" for payload in custom]
+        made.append(("markdown", {"markdown": "\n".join(lines),
+                                  "description": f"What Domino job {job_id} reported."}))
+    return made
+
+
+def write_message_artifacts(job_id: str, collector: Any, since: tuple[int, int, int]) -> None:
+    if not _in_run():
+        return
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    for kind, args in _message_artifacts(job_id, collector, since):
+        try:
+            (create_table_artifact if kind == "table" else create_markdown_artifact)(**args)
+        except Exception as exc:
+            log.warning("Could not create the %s artifact for %s: %s", kind, job_id, exc)
+
+
+async def awrite_message_artifacts(job_id: str, collector: Any,
+                                   since: tuple[int, int, int]) -> None:
+    if not _in_run():
+        return
+    from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+
+    for kind, args in _message_artifacts(job_id, collector, since):
+        try:
+            await (acreate_table_artifact if kind == "table" else acreate_markdown_artifact)(**args)
+        except Exception as exc:
+            log.warning("Could not create the %s artifact for %s: %s", kind, job_id, exc)
+
+
 # --- waiting -----------------------------------------------------------------------------------
 
 
@@ -439,17 +533,21 @@ def wait_sync(
     client: DominoClient, handle: JobHandle, options: PollOptions, observers: list[Any],
     *, artifacts: bool = True,
 ) -> JobSnapshot:
-    """``client.wait`` plus a table artifact. The core stops the job on a timeout, a cancellation
-    or a termination signal."""
+    """``client.wait`` plus a table artifact, and artifacts of what the job reported. The core
+    stops the job on a timeout, a cancellation or a termination signal."""
+    observers = list(observers)
+    collector, since = _collector(handle, observers)
     try:
         with _Watching(handle, client.config, options, observers):
             snapshot = client.wait(handle, options, observers=observers)
     except BaseException as exc:
         final = _final_snapshot(exc)
         if artifacts and final is not None:
+            write_message_artifacts(handle.job_id, collector, since)
             write_table_artifact(final)
         raise
     if artifacts:
+        write_message_artifacts(handle.job_id, collector, since)
         write_table_artifact(snapshot)
     return snapshot
 
@@ -459,15 +557,19 @@ async def wait_async(
     *, artifacts: bool = True,
 ) -> JobSnapshot:
     """Async twin of ``wait_sync``."""
+    observers = list(observers)
+    collector, since = _collector(handle, observers)
     try:
         with _Watching(handle, client.config, options, observers):
             snapshot = await client.wait(handle, options, observers=observers)
     except BaseException as exc:
         final = _final_snapshot(exc)
         if artifacts and final is not None:
+            await awrite_message_artifacts(handle.job_id, collector, since)
             await awrite_table_artifact(final)
         raise
     if artifacts:
+        await awrite_message_artifacts(handle.job_id, collector, since)
         await awrite_table_artifact(snapshot)
     return snapshot
 

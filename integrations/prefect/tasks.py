@@ -166,6 +166,8 @@ def _log_final(logger: Any, snapshot: JobSnapshot) -> dict[str, Any]:
     logger.info("Domino %s %s ended %s (duration %s s, hardware tier %s)", snapshot.kind,
                 snapshot.job_id, snapshot.status.value, summary["duration_s"],
                 snapshot.hardware_tier)
+    # What the job reported from inside (Pipes messages): "messages" and its "result".
+    summary.update(_common.reported(snapshot.job_id))
     return summary
 
 
