@@ -29,12 +29,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 from .errors import InvalidEventError
 from .model import ComponentRun, DatasetRef
 
-__all__ = ["EVENT_TYPES", "TERMINAL", "Fragment", "event_hash", "fold", "parse_event"]
+__all__ = ["EVENT_TYPES", "TERMINAL", "Fragment", "fold", "parse_event"]
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
 EVENT_TYPES = frozenset({"START", "RUNNING", "OTHER", *TERMINAL})
@@ -47,6 +48,7 @@ MAX_TEXT = 2000
 MAX_BYTES = {"run.runId": 256, "job.namespace": 512, "job.name": 512, "namespace": 512,
              "name": 1024, "version": 256, "tag": 1000}
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,24 @@ class Fragment:
     outputs: tuple[DatasetRef, ...] = ()
     tags: tuple[str, ...] = ()
 
+    @cached_property
+    def digest(self) -> str:
+        """The event's identity in the store: a hash of everything the store reads from it.
+
+        The same event imported twice, or sent by the transport and imported from the file
+        transport's JSON lines, is one event; events that differ only in facets the store does
+        not read are one event too (they would fold to the same run anyway).
+        """
+        text = "\x1f".join((self.run_id, self.namespace, self.component, self.event_type,
+                            self.event_time.isoformat(), self.to_json()))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
     def to_json(self) -> str:
         """Compact JSON of the non-empty fields (what the store keeps per event)."""
+        return self._json
+
+    @cached_property
+    def _json(self) -> str:
         data: dict[str, Any] = {}
         for name in _SCALARS:
             value = getattr(self, name)
@@ -103,26 +121,21 @@ _SCALARS = ("code_version", "domino_job_id", "domino_job_url", "domino_status", 
             "parent_name", "error_message", "orchestrator")
 
 
-def event_hash(event: Mapping[str, Any]) -> str:
-    """A stable identity of the event's content: the same line imported twice is one event."""
-    text = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 # --- parsing ---------------------------------------------------------------------------------
 
 
 def _clean(value: str) -> str:
-    value = value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates (valid JSON escapes, not valid UTF-8)
+    if "\x00" in value:
+        value = value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    if _SURROGATE.search(value):  # lone surrogates: valid JSON escapes, not valid UTF-8
         value = value.encode("utf-8", "replace").decode("utf-8")
     return value
 
 
 def _text(value: Any, where: str, *, required: bool = False) -> str | None:
+    # Fast path (most fields): short, printable (no NUL, no lone surrogate), under every limit.
+    if type(value) is str and 0 < len(value) <= 64 and value.isprintable():
+        return value
     if value is None or value == "":
         if required:
             raise InvalidEventError(where, "is missing")
@@ -133,7 +146,7 @@ def _text(value: Any, where: str, *, required: bool = False) -> str | None:
         return None  # optional facet fields of the wrong type are ignored, not fatal
     value = _clean(value)
     limit = MAX_BYTES.get(where.rsplit(".", 1)[-1] if "]" in where else where)
-    if limit is not None and len(value.encode("utf-8")) > limit:
+    if limit is not None and len(value) * 4 > limit and len(value.encode("utf-8")) > limit:
         if required:
             raise InvalidEventError(where, f"is longer than {limit} bytes")
         value = value.encode("utf-8")[:limit].decode("utf-8", "ignore")
@@ -141,6 +154,8 @@ def _text(value: Any, where: str, *, required: bool = False) -> str | None:
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict:  # what JSON decodes to (isinstance(…, Mapping) is slow)
+        return value
     return value if isinstance(value, Mapping) else {}
 
 
@@ -188,7 +203,8 @@ def _tags(*facets: Any) -> tuple[str, ...]:
                 continue
             value = _text(_mapping(entry).get("value"), "tag")
             tag = f"{key}={value}" if value else key
-            tag = tag.encode("utf-8")[:MAX_BYTES["tag"]].decode("utf-8", "ignore")
+            if len(tag) * 4 > MAX_BYTES["tag"]:
+                tag = tag.encode("utf-8")[:MAX_BYTES["tag"]].decode("utf-8", "ignore")
             if tag not in tags:
                 tags.append(tag)
     return tuple(tags)

@@ -13,7 +13,8 @@ Tables (``lineage_`` prefix so the store may share a database):
   queries sort and filter on.
 - ``lineage_datasets``: a run's inputs and outputs, with the run's times copied in so that "the
   most recent earlier producer of X" is one index walk.
-- ``lineage_tags``: tags from events (``source='event'``) and from ``tag`` (``source='user'``).
+- ``lineage_tags``: tags added with ``tag`` (``source='user'``); the events' own tags are in
+  ``lineage_runs.tags``.
 - ``lineage_flags``: outputs flagged for review.
 
 What must not live here: queries (``store.py``).
@@ -86,6 +87,7 @@ runs = Table(
     Column("start_time", DateTime, nullable=False),
     Column("end_time", DateTime),
     Column("doc", Text, nullable=False),
+    Column("tags", Text, nullable=False),  # the events' tags, \x1f-delimited (store._tag_text)
     Index("ix_lineage_runs_start", "start_time"),
     Index("ix_lineage_runs_component", "component", "start_time"),
     Index("ix_lineage_runs_key", "namespace", "component", "start_time"),
