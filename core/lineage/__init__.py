@@ -44,6 +44,7 @@ __all__ = [
     "lineage_observers",
     "lineage_observers_for_job",
     "lineage_run_id",
+    "parent_variables",
     "parse_datasets",
     "start_parent_run",
     "with_env_prefix",
@@ -244,7 +245,13 @@ def lineage_env(info: LineageInfo, config: Any = None) -> dict[str, str]:
             _warned_no_config = True
             log.warning("lineage_env() called without the Domino config: the parent namespace "
                         "may not match the lineage events; pass lineage_env(info, client.config)")
-    namespace, name, run_id = job_namespace(config), info.job_name, lineage_run_id(info)
+    return parent_variables(info, job_namespace(config))
+
+
+def parent_variables(info: LineageInfo, namespace: str) -> dict[str, str]:
+    """The ``OPENLINEAGE_[ROOT_]PARENT_*`` variables naming the lineage run of ``info``'s Domino
+    job in job namespace ``namespace`` (pure; ``lineage_env`` and ``injob.openlineage_parent``)."""
+    name, run_id = info.job_name, lineage_run_id(info)
     parent = info.parent
     if parent is not None and parent.root_namespace and parent.root_name and parent.root_run_id:
         root = (parent.root_namespace, parent.root_name, as_uuid(parent.root_run_id))

@@ -130,25 +130,43 @@ def mlflow_run(*, tracking_uri: str | None = None, experiment: str | None = None
 
 def openlineage_parent(*, tracking_uri: str | None = None, experiment: str | None = None,
                        wait_s: float = 0.0) -> dict[str, str]:
-    """The ``OPENLINEAGE_PARENT_*`` variables naming this job's OpenLineage run, read from its
-    MLflow run's tags (so lineage emitted inside the job, e.g. by dbt-ol or Spark, links to it);
-    ``{}`` when the orchestrator recorded none."""
+    """The ``OPENLINEAGE_PARENT_*`` (and ``_ROOT_PARENT_*``) variables naming this job's
+    OpenLineage run, so lineage emitted inside the job (dbt-ol, Spark) links to it; ``{}`` when
+    the orchestrator recorded none. Found from ``DOMINO_RUN_ID`` alone, without env injection:
+
+    1. the orchestrator's job journal (``<spool>/jobs/<job id>.json``, see
+       ``core/lineage/journal.py``), when the job sees that directory (a shared volume named by
+       ``DOMINO_ORCHESTRATE_LINEAGE_SPOOL`` on both sides); it also names the root run;
+    2. else the tags of the job's MLflow run (needs MLflow on, there and in the job).
+    """
+    env = os.environ
+    job_id = domino_job_id(env)
+    from .config import LineageSettings
+    from .journal import lookup_job
+
+    recorded = lookup_job(LineageSettings.from_env(env).spool_dir, job_id)
+    if recorded is not None:
+        from . import parent_variables
+
+        info, namespace, _ = recorded
+        return parent_variables(info, namespace)
+    uri = tracking_uri or env.get(MLFLOW_URI_ENV) or env.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return {}
     with requires_extra("mlflow", "domino_orchestrate.injob.openlineage_parent"):
         from mlflow import MlflowClient
 
-    env = os.environ
-    uri = _tracking_uri(tracking_uri, env)
     name = mlflow_experiment_name(
         experiment or env.get(MLFLOW_EXPERIMENT_ENV) or DEFAULT_MLFLOW_EXPERIMENT, uri)
-    found = find_job_run(MlflowClient(tracking_uri=uri), name, domino_job_id(env), wait_s)
+    found = find_job_run(MlflowClient(tracking_uri=uri), name, job_id, wait_s)
     tags = found.data.tags if found is not None else {}
-    namespace, job, run_id = (tags.get("openlineage.namespace"), tags.get("openlineage.job_name"),
-                              tags.get("openlineage.run_id"))
-    if not (namespace and job and run_id):
+    tag_namespace, job, run_id = (tags.get("openlineage.namespace"),
+                                  tags.get("openlineage.job_name"), tags.get("openlineage.run_id"))
+    if not (tag_namespace and job and run_id):
         return {}
     return {
-        "OPENLINEAGE_PARENT_ID": f"{namespace}/{job}/{run_id}",
-        "OPENLINEAGE_PARENT_JOB_NAMESPACE": namespace,
+        "OPENLINEAGE_PARENT_ID": f"{tag_namespace}/{job}/{run_id}",
+        "OPENLINEAGE_PARENT_JOB_NAMESPACE": tag_namespace,
         "OPENLINEAGE_PARENT_JOB_NAME": job,
         "OPENLINEAGE_PARENT_RUN_ID": run_id,
     }

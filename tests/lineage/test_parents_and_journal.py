@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -206,3 +207,23 @@ def test_the_snapshot_reads_the_input_commit() -> None:
     assert (v4.commit_id, v4.output_commit_id) == ("aabbcc112233", "ddeeff445566")
     v1 = JobSnapshot.from_v1({"id": "r1", "status": "Succeeded", "commitId": "abc123"})
     assert v1.commit_id == "abc123"
+
+
+def test_the_job_finds_its_openlineage_parent_from_its_run_id_alone(databand: Receiver) -> None:
+    """No env injected into the command: the job (a process that sees the spool directory, as
+    on a shared volume) names its lineage run from DOMINO_RUN_ID, without MLflow."""
+    job_id = "6b03dc4e384459ed41115b08"
+    submit("injob", job_id)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "MLFLOW"))}
+    env["DOMINO_RUN_ID"] = job_id
+    out = subprocess.run(
+        [sys.executable, "-c", "import json; from domino_orchestrate.injob import "
+         "openlineage_parent; print(json.dumps(openlineage_parent()))"],
+        capture_output=True, text=True, env=env, timeout=120, check=True)
+    variables = json.loads(out.stdout)
+    assert variables["OPENLINEAGE_PARENT_RUN_ID"] == lineage_run_id(info("injob"))
+    assert variables["OPENLINEAGE_PARENT_JOB_NAMESPACE"] == "domino.alice.churn"
+    assert variables["OPENLINEAGE_PARENT_JOB_NAME"] == "nightly.injob"
+    assert variables["OPENLINEAGE_ROOT_PARENT_RUN_ID"] == PARENT.run_id
+    # The START the job's own events will name as parent went out.
+    assert lineage_run_id(info("injob")) in {e["run"]["runId"] for e in databand.events}
