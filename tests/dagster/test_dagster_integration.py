@@ -598,7 +598,12 @@ def test_lineage_events_and_parent_ids_reach_the_job(
 
     assert result.success
     job_name = result.dagster_run.job_name
-    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    everything = [json.loads(line) for line in events_file.read_text().splitlines()]
+    # The Dagster run's own START (its parent facet must name a run that exists), first.
+    runs = [e for e in everything if e["job"]["namespace"] == "dagster"]
+    assert [(e["run"]["runId"], e["eventType"]) for e in runs] == [(result.run_id, "START")]
+    assert everything[0] is runs[0]
+    events = [e for e in everything if e["job"]["namespace"] != "dagster"]
     assert [e["eventType"] for e in events] == ["START", "RUNNING", "COMPLETE"] or \
         [e["eventType"] for e in events] == ["START", "COMPLETE"]
     assert {e["job"]["name"] for e in events} == {f"{job_name}.lin"}
