@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -40,6 +40,9 @@ from ._terminal import (
     safe_text,
     status_style,
 )
+
+if TYPE_CHECKING:
+    from domino_orchestrate.core.lineage import Dataset
 
 log = logging.getLogger("domino_orchestrate")
 
@@ -91,7 +94,7 @@ def _json_value(value: str | None) -> Any:
         raise typer.BadParameter(f"not valid JSON: {exc}") from None
 
 
-def parse_dataset(value: str) -> Any:
+def parse_dataset(value: str) -> Dataset:
     """A dataset named on the command line, as OpenLineage names it.
 
     Two forms: NAMESPACE:NAME (warehouse:sales.orders, bigquery:proj.ds.table; the name may
@@ -130,7 +133,7 @@ def parse_dataset(value: str) -> Any:
     return Dataset(namespace, name)
 
 
-def _datasets(values: list[str] | None) -> tuple[Any, ...]:
+def _datasets(values: list[str] | None) -> tuple[Dataset, ...]:
     return tuple(parse_dataset(v) for v in values or ())
 
 
@@ -311,7 +314,7 @@ def run(
     raise typer.Exit(_dispatch(connection.verbose, _cmd_run, connection, polling, request))
 
 
-def _checked(values: list[str] | None, option: str) -> tuple[Any, ...]:
+def _checked(values: list[str] | None, option: str) -> tuple[Dataset, ...]:
     try:
         return _datasets(values)
     except typer.BadParameter as exc:
@@ -487,50 +490,60 @@ def _print_json(document: Any) -> None:
     sys.stdout.flush()
 
 
-def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> int:
-    from domino_orchestrate.core import (
-        DominoError,
-        JobFailedError,
-        JobSpec,
-        RunSpec,
-        idempotency_key,
+def _job_spec(request: RunRequest, env: dict[str, str]) -> Any:
+    """The v4 JobSpec (or v1 RunSpec) of ``request``; the command as written unless the user
+    opted in to lineage env (``env`` is then exported in front of it, which needs a shell)."""
+    from domino_orchestrate.core import JobSpec, RunSpec
+    from domino_orchestrate.core.lineage import with_env_prefix
+
+    command_line = _command_line(request.words)
+    if request.v1:
+        command: tuple[str, ...] = request.words
+        if request.direct:
+            command = (with_env_prefix(command_line, env) if env else command_line,)
+        return RunSpec(command=command, is_direct=request.direct, commit_id=request.commit_id,
+                       title=request.title, tier=request.hardware_tier)
+    return JobSpec(
+        command=with_env_prefix(command_line, env) if env else command_line,
+        title=request.title, hardware_tier_name=request.hardware_tier,
+        environment_id=request.environment_id, commit_id=request.commit_id,
+        branch=request.branch, main_repo_git_ref=request.git_ref,
+        on_demand_spark_cluster_properties=request.spark,
+        compute_cluster_properties=request.compute_cluster,
+        external_volume_mounts=list(request.volumes) or None,
     )
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """Why a run failed, in one line for the session's lineage FAIL event (no output tail)."""
+    from domino_orchestrate.core import JobFailedError
+
+    if isinstance(exc, JobFailedError):
+        return f"Domino job {exc.job_id} ended {exc.status.value}"
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> int:
+    from domino_orchestrate.core import JobFailedError, idempotency_key
     from domino_orchestrate.core.lineage import (
         LineageInfo,
         cli_session_parent,
         finish_parent_run,
         lineage_env,
         lineage_observers,
-        with_env_prefix,
     )
 
     client = _client(connection)
     key = request.idempotency_key or idempotency_key("cli", time.time_ns(), os.getpid())
-    command_line = _command_line(request.words)
     # This invocation is the OpenLineage parent run of its job: its START goes out with the
     # job's, its end below, so the job's parent facet never names an orphan.
     parent = cli_session_parent(client.config)
-    info = LineageInfo(orchestrator="cli", job_name=request.title or command_line[:80],
+    info = LineageInfo(orchestrator="cli",
+                       job_name=request.title or _command_line(request.words)[:80],
                        run_key=("cli", key), parent=parent, inputs=request.inputs,
                        outputs=request.outputs)
-    env = lineage_env(info, client.config)
-    spec: JobSpec | RunSpec
-    if request.v1:
-        command = request.words
-        if request.direct:
-            command = (with_env_prefix(command_line, env) if env else command_line,)
-        spec = RunSpec(command=command, is_direct=request.direct, commit_id=request.commit_id,
-                       title=request.title, tier=request.hardware_tier)
-    else:
-        spec = JobSpec(
-            command=with_env_prefix(command_line, env) if env else command_line,
-            title=request.title, hardware_tier_name=request.hardware_tier,
-            environment_id=request.environment_id, commit_id=request.commit_id,
-            branch=request.branch, main_repo_git_ref=request.git_ref,
-            on_demand_spark_cluster_properties=request.spark,
-            compute_cluster_properties=request.compute_cluster,
-            external_volume_mounts=list(request.volumes) or None,
-        )
+    spec = _job_spec(request, lineage_env(info, client.config))
     options = _poll_options(polling, stop_timeout=request.stop_timeout)
     observers: list[Any] = list(lineage_observers(info, client.config))
     # --json keeps stdout for the one JSON document: the job's output goes to stderr.
@@ -556,12 +569,13 @@ def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> i
                 console.note(_interrupted_run(_signal_name(exc), console))
                 error = f"interrupted by {_signal_name(exc)}"
                 if request.json_output and console.final is not None:
-                    _print_json({"handle": handle_dict(console), "final": console.final.summary()})
+                    _print_json({"handle": _handle_dict(console),
+                                 "final": console.final.summary()})
                 return exit_code(exc)
-            except DominoError as exc:
-                outcome, error = "FAIL", str(exc)
-                if request.json_output and isinstance(exc, JobFailedError):
-                    _print_json({"handle": handle_dict(console), "final": exc.snapshot.summary()})
+            except JobFailedError as exc:
+                if request.json_output:
+                    _print_json({"handle": _handle_dict(console),
+                                 "final": exc.snapshot.summary()})
                 raise
             outcome = "COMPLETE"
             console.note(f"Domino {handle.kind} {final.job_id} {final.raw_status}",
@@ -569,15 +583,14 @@ def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> i
             if request.json_output:
                 _print_json({"handle": handle.to_dict(), "final": final.summary()})
         return EXIT_OK
-    except BaseException as exc:
-        if outcome != "FAIL" and not isinstance(exc, (Interrupted, KeyboardInterrupt)):
-            outcome, error = "FAIL", f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
+        outcome, error = "FAIL", _failure_reason(exc)
         raise
     finally:
         finish_parent_run(parent, outcome, orchestrator="cli", error=error)
 
 
-def handle_dict(console: Console) -> dict[str, Any] | None:
+def _handle_dict(console: Console) -> dict[str, Any] | None:
     """The started job's handle as JSON, from what the console saw (None before a start)."""
     handle = console.handle
     return None if handle is None else dict(handle.to_dict())
