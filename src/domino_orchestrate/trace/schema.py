@@ -162,7 +162,7 @@ def resolve_url(location: str | os.PathLike[str] | None = None,
         return f"sqlite:///{path}"
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise StoreConfigError(
             "the lineage store location is neither a file path nor a database URL such as "
             "sqlite:////path/lineage.db or postgresql+psycopg://user@host/db") from None
@@ -179,7 +179,7 @@ def safe_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparseable URL>"
 
 

@@ -1,0 +1,91 @@
+"""The package's public face and the store under concurrent writers: importing
+``domino_orchestrate.trace`` is free, the default location is documented and overridable, and
+four processes writing one store at once (parallel tasks, each with the transport) lose nothing,
+on SQLite and on a PostgreSQL database whose tables they race to create."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import domino_orchestrate.trace as trace
+from domino_orchestrate.trace import schema
+from domino_orchestrate.trace.errors import StoreConfigError
+
+
+def test_public_names_load_lazily() -> None:
+    assert sorted(trace.__all__) == trace.__all__
+    for name in trace.__all__:
+        assert getattr(trace, name).__name__ == name
+    with pytest.raises(AttributeError):
+        trace.NoSuchThing  # noqa: B018
+    code = ("import sys, domino_orchestrate.trace; "
+            "assert 'sqlalchemy' not in sys.modules, 'importing the package loaded SQLAlchemy'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_default_location_and_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"HOME": str(tmp_path / "home")}
+    assert schema.resolve_url(env=env) == \
+        f"sqlite:///{tmp_path}/home/.local/share/domino-orchestrate/lineage.db"
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    assert schema.resolve_url(env=env) == f"sqlite:///{tmp_path}/xdg/domino-orchestrate/lineage.db"
+    assert (tmp_path / "xdg" / "domino-orchestrate").is_dir()  # created for SQLite
+    env["DOMINO_ORCHESTRATE_LINEAGE_STORE"] = str(tmp_path / "team.db")
+    assert schema.resolve_url(env=env) == f"sqlite:///{tmp_path}/team.db"
+    env["DOMINO_ORCHESTRATE_LINEAGE_STORE"] = "postgresql://u:pw@db.example.com/lineage"
+    assert schema.resolve_url(env=env) == "postgresql+psycopg://u:pw@db.example.com/lineage"
+    assert schema.resolve_url("sqlite:///x.db", env=env) == "sqlite:///x.db"  # argument first
+    assert schema.safe_url("postgresql+psycopg://u:pw@h/d") == "postgresql+psycopg://u:***@h/d"
+    with pytest.raises(StoreConfigError, match="is a directory"):
+        schema.resolve_url(tmp_path)
+    for bad in ("://lineage", "postgresql://u:pw@db:fivefour/lineage"):
+        with pytest.raises(StoreConfigError, match="neither a file path nor a database URL"):
+            schema.resolve_url(bad)
+    # The LineageStore() a user opens without arguments is the documented default.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    with trace.LineageStore() as store:
+        assert store.url == f"sqlite:///{tmp_path}/data/domino-orchestrate/lineage.db"
+    assert (tmp_path / "data" / "domino-orchestrate" / "lineage.db").is_file()
+
+
+WRITER = textwrap.dedent("""
+    import json, sys
+    from domino_orchestrate.trace.transport import DominoStoreConfig, DominoStoreTransport
+    url, worker = sys.argv[1], int(sys.argv[2])
+    transport = DominoStoreTransport(DominoStoreConfig(store=url))
+    for n in range(10):
+        run = f"00000000-0000-4000-8000-{worker:04d}{n:08d}"
+        for i, kind in enumerate(("START", "RUNNING", "COMPLETE")):
+            transport.emit({"eventType": kind, "eventTime": f"2026-11-30T10:{n:02d}:{i:02d}Z",
+                            "run": {"runId": run}, "job": {"namespace": "w", "name": f"w{worker}"},
+                            "outputs": [{"namespace": "s3://b", "name": f"w{worker}/{n}"}],
+                            "producer": "p", "schemaURL": "s"})
+    transport.close()
+""")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param(
+    "postgresql", marks=pytest.mark.xdist_group("postgres"))])
+def test_four_processes_write_one_store_at_once(backend: str, tmp_path: Path,
+                                                request: pytest.FixtureRequest) -> None:
+    url = (str(tmp_path / "shared.db") if backend == "sqlite"
+           else request.getfixturevalue("empty_postgres_url"))  # they race to create tables
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(worker)],
+                                stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+               for worker in range(4)]
+    for writer in writers:
+        _, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err
+        assert "dropped" not in err and "Traceback" not in err, err
+    with trace.LineageStore(url) as store:
+        assert store.count()["events"] == 4 * 10 * 3
+        runs = store.recent(limit=1000)
+        assert len(runs) == 40 and {r.status for r in runs} == {"COMPLETE"}
+        assert json.dumps([r.to_dict() for r in runs])
