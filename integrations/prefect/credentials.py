@@ -8,7 +8,7 @@ does. Secrets are ``SecretStr`` fields: Prefect stores them encrypted and never 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from prefect.blocks.abstract import CredentialsBlock
 from prefect.blocks.core import schema_extra as _block_schema_extra
@@ -58,10 +58,12 @@ class DominoCredentials(CredentialsBlock):
     host: str | None = Field(
         default=None, description="Domino URL, e.g. https://domino.example.com (DOMINO_API_HOST)."
     )
-    api_key: SecretStr | None = Field(
+    # Optional[...], not "X | None": Prefect 3.4 and older look for secret fields only inside
+    # typing.Union, and would show a "SecretStr | None" key in the UI and block documents.
+    api_key: Optional[SecretStr] = Field(  # noqa: UP045
         default=None, description="Domino user API key (DOMINO_USER_API_KEY)."
     )
-    auth_token: SecretStr | None = Field(
+    auth_token: Optional[SecretStr] = Field(  # noqa: UP045
         default=None, description="A bearer token; takes precedence over the API key."
     )
     domino_token_file: str | None = Field(
