@@ -98,6 +98,10 @@ def test_the_seed_dag_runs_with_one_import_changed(seed_sandbox: Any, no_domino_
     exec(compile(SEED_DAG, "example_airflow_dag.py", "exec"), namespace)
     dag = namespace["dag"]
     assert namespace["t1"].startup_delay == 10 and namespace["t1"].include_setup_log is True
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    # the key given as an argument never reaches the serialized DAG (the metadata DB, the UI)
+    assert seed_sandbox.api_key not in json.dumps(DagSerialization.to_dict(dag), default=str)
 
     dr = af.run_dag(dag)
     out = capfd.readouterr().out
