@@ -88,31 +88,39 @@ def test_no_wait_then_stop_and_status_in_json(
     assert "\x1b" not in table.stdout  # a pipe gets no escapes
 
 
-def _bash_completions(tmp_path: Path, script: str, words: list[str]) -> list[str]:
-    """What bash offers after ``words`` with ``script`` (what ``--show-completion bash``
-    printed) loaded, the way a user's shell runs it: it calls ``domino-orchestrate`` on PATH."""
-    launcher = tmp_path / "domino-orchestrate"
+def _bash_completions(home: Path, words: list[str]) -> list[str]:
+    """What bash offers after ``words`` once the user's ~/.bashrc is read (where
+    ``--install-completion`` hooked the script in); the script calls ``domino-orchestrate`` on
+    PATH, as in a user's shell."""
+    bin_dir = home / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    launcher = bin_dir / "domino-orchestrate"
     launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m domino_orchestrate "$@"\n')
     launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
-    line = " ".join(words)
-    program = (f"{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words) - 1}\n"
+    program = (f"source ~/.bashrc\nCOMP_WORDS=({' '.join(words)}); COMP_CWORD={len(words) - 1}\n"
                "_domino_orchestrate_completion domino-orchestrate\n"
                'printf "%s\\n" "${COMPREPLY[@]}"\n')
-    env = cli_env("http://127.0.0.1:9", "k")
+    env = cli_env("http://127.0.0.1:9", "k", HOME=str(home),
+                  PATH=f"{bin_dir}:{os.environ['PATH']}")
     done = subprocess.run(["bash", "--norc", "-c", program], capture_output=True, text=True,
-                          timeout=60, env={**env, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+                          timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
 
-def test_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
-    shown = run_cli(cli_env("http://127.0.0.1:9", "k"), "--show-completion", "bash")
-    assert shown.returncode == 0, shown.stderr
-    script = shown.stdout
-    assert "_DOMINO_ORCHESTRATE_COMPLETE" in script
-    assert _bash_completions(tmp_path, script, ["domino-orchestrate", "ru"]) == ["run"]
-    assert "--title" in _bash_completions(tmp_path, script, ["domino-orchestrate", "run", "--ti"])
-    assert "flush" in _bash_completions(tmp_path, script, ["domino-orchestrate", "lineage", "fl"])
+def test_installed_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = cli_env("http://127.0.0.1:9", "k", HOME=str(home))
+    shown = run_cli(env, "--show-completion", "bash")
+    assert shown.returncode == 0 and "_DOMINO_ORCHESTRATE_COMPLETE" in shown.stdout
+    installed = run_cli(env, "--install-completion", "bash")
+    assert installed.returncode == 0, installed.stderr
+    script = (home / ".bash_completions" / "domino-orchestrate.sh").read_text()
+    assert script.strip() == shown.stdout.strip()
+    assert _bash_completions(home, ["domino-orchestrate", "ru"]) == ["run"]
+    assert "--title" in _bash_completions(home, ["domino-orchestrate", "run", "--ti"])
+    assert "flush" in _bash_completions(home, ["domino-orchestrate", "lineage", "fl"])
 
 
 def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
