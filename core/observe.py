@@ -31,13 +31,33 @@ LineCallback = Callable[[LogLine], None]
 
 
 class JobObserver(Protocol):
-    def on_submitted(self, handle: JobHandle, spec: Any) -> None: ...
-    def on_status(self, snapshot: JobSnapshot) -> None: ...
-    def on_line(self, line: LogLine) -> None: ...
-    def on_message(self, message: JobMessage) -> None: ...
-    def on_fetched(self) -> None: ...
-    def on_notice(self, level: int, message: str) -> None: ...
-    def on_finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None: ...
+    """What the clients tell an observer about one job (pass observers to ``run_job``/``wait``).
+
+    Every method is optional: the clients call only those an observer has, and an observer that
+    raises is logged and ignored (the job is unaffected). Lineage and the integrations' log
+    streaming are observers.
+    """
+
+    def on_submitted(self, handle: JobHandle, spec: Any) -> None:
+        """The job was started (or reattached: ``handle.attached``) with ``spec``."""
+
+    def on_status(self, snapshot: JobSnapshot) -> None:
+        """A poll saw the job in ``snapshot.status``."""
+
+    def on_line(self, line: LogLine) -> None:
+        """One new line of output, delivered once, in order."""
+
+    def on_message(self, message: JobMessage) -> None:
+        """A structured message the job printed (the in-job Pipes protocol)."""
+
+    def on_fetched(self) -> None:
+        """One stdout fetch was delivered (its lines came before)."""
+
+    def on_notice(self, level: int, message: str) -> None:
+        """Something the user should read in the orchestrator's log (e.g. a rotated log)."""
+
+    def on_finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None:
+        """The wait ended: the final snapshot, and the error it raises (``None`` on success)."""
 
 
 #: A stdout fetch with at most this many lines is logged line by line; a bigger one goes out as
@@ -59,9 +79,11 @@ class LineBatcher:
         self._pending: list[LogLine] = []
 
     def on_line(self, line: LogLine) -> None:
+        """Hold the line until its fetch is delivered."""
         self._pending.append(line)
 
     def on_fetched(self) -> None:
+        """Emit the fetch's lines: one by one if few, else one call per stream."""
         pending, self._pending = self._pending, []
         if len(pending) <= self.per_line:
             for line in pending:
@@ -77,6 +99,7 @@ class LineBatcher:
             self.emit(stream, "\n".join([head, *quoted]))
 
     def on_finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None:
+        """Emit whatever is still held."""
         self.on_fetched()
 
 
@@ -86,6 +109,8 @@ class _LineObserver:
 
 
 class Observers:
+    """A set of observers notified together; one failing observer never stops the others."""
+
     def __init__(self, observers: Iterable[Any] = (), on_line: LineCallback | None = None) -> None:
         self._items = list(observers)
         if on_line is not None:
@@ -102,12 +127,15 @@ class Observers:
                 log.exception("Observer %s.%s failed; the job is unaffected", type(item).__name__, name)
 
     def submitted(self, handle: JobHandle, spec: Any) -> None:
+        """Tell every observer the job started (``on_submitted``)."""
         self._call("on_submitted", handle, spec)
 
     def status(self, snapshot: JobSnapshot) -> None:
+        """Tell every observer a poll's snapshot (``on_status``)."""
         self._call("on_status", snapshot)
 
     def line(self, line: LogLine) -> None:
+        """Tell every observer one line of output (``on_line``)."""
         self._call("on_line", line)
 
     @property
@@ -136,4 +164,5 @@ class Observers:
         self._call("on_notice", level, text)
 
     def finished(self, snapshot: JobSnapshot | None, error: BaseException | None) -> None:
+        """Tell every observer the wait ended (``on_finished``)."""
         self._call("on_finished", snapshot, error)

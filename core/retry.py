@@ -104,6 +104,7 @@ class RetryQuota:
             self._tokens = min(self.capacity, self._tokens + (cost or self.success_refund))
 
     def reset(self) -> None:
+        """Refill the quota (tests; a new process starts full anyway)."""
         with self._lock:
             self._tokens = self.capacity
             self._stamp = self._clock()
@@ -118,6 +119,11 @@ if hasattr(os, "register_at_fork"):  # a lock held in the parent at fork time st
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How failed requests are retried: how often, and how long to wait between tries.
+
+    Waits grow exponentially from ``initial_wait`` to ``max_wait`` with jitter; a server's
+    ``Retry-After`` is honoured up to ``max_retry_after`` seconds.
+    """
     #: Retries after the first try (python-domino's DOMINO_MAX_RETRIES, default 4).
     max_retries: int = 4
     initial_wait: float = 0.5
@@ -126,10 +132,12 @@ class RetryPolicy:
     max_retry_after: float = MAX_RETRY_AFTER
 
     def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the fields (what ``from_dict`` reads back)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RetryPolicy:
+        """A ``RetryPolicy`` from ``to_dict``'s output."""
         return cls(**data)
 
     def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
@@ -142,6 +150,9 @@ class RetryPolicy:
 
     @staticmethod
     def should_retry(req: ApiRequest, exc: BaseException) -> bool:
+        """Whether ``exc`` may be retried for ``req``: a retryable error of a read, or of a start
+        that provably never reached Domino (a start is never sent twice otherwise).
+        """
         if not getattr(exc, "retryable", False):
             return False
         if req.retry:

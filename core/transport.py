@@ -378,6 +378,7 @@ class _DeadlineAdapter(requests.adapters.HTTPAdapter):
 
 
 class SyncTransport(_Base):
+    """The one place synchronous requests are sent (requests): retries, redirects, deadlines, TLS."""
     def __init__(
         self, config: DominoConfig, policy: RetryPolicy | None = None,
         quota: RetryQuota | None = None,
@@ -482,6 +483,7 @@ class SyncTransport(_Base):
         return response.status_code, response.headers, content
 
     def close(self) -> None:
+        """Close this thread's HTTP session."""
         session = getattr(self._local, "session", None)
         if session is not None:
             session.close()
@@ -730,6 +732,7 @@ class _LoopState:
 
 
 class AsyncTransport(_Base):
+    """The one place asynchronous requests are sent (httpx), with the same rules as ``SyncTransport``."""
     def __init__(
         self, config: DominoConfig, policy: RetryPolicy | None = None, max_connections: int = 10,
         quota: RetryQuota | None = None,
@@ -905,6 +908,7 @@ class AsyncTransport(_Base):
             await response.aclose()
 
     async def aclose(self) -> None:
+        """Close the connection pools."""
         states, self._loops = list(self._loops.values()), weakref.WeakKeyDictionary()
         for state in states:
             if state.lean is not None:

@@ -93,9 +93,11 @@ class LineageRun:
     @classmethod
     def create(cls, info: LineageInfo, namespace: str, project: str | None = None,
                secrets: Sequence[str] = ()) -> LineageRun:
+        """The lineage run of ``info``: its run id is derived from the task run (a retry keeps it)."""
         return cls(info, namespace, lineage_run_id(info), project, tuple(secrets))
 
     def clean(self, text: str) -> str:
+        """``text`` with every known secret replaced."""
         return scrub(text, self.secrets)
 
 
@@ -138,6 +140,7 @@ class DominoFacts:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> DominoFacts:
+        """Facts from ``to_dict``'s output (a job journal); empty facts for ``None``."""
         values: dict[str, Any] = {}
         for key, value in (data or {}).items():
             if key not in cls.__dataclass_fields__ or value is None:
@@ -149,6 +152,7 @@ class DominoFacts:
 
     @classmethod
     def from_snapshot(cls, snapshot: Any, fallback: DominoFacts | None = None) -> DominoFacts:
+        """Facts from a ``JobSnapshot``, keeping ``fallback``'s for what the snapshot lacks."""
         base = fallback or cls()
         if snapshot is None:
             return base
@@ -262,6 +266,7 @@ class StartTimeRunFacet(RunFacet):
 
 
 def domino_job_facet(run: LineageRun, facts: DominoFacts) -> DominoJobRunFacet | None:
+    """The ``dominoJob`` run facet of ``facts`` (``None`` before the job has an id)."""
     if not facts.job_id:
         return None
     return DominoJobRunFacet(
@@ -318,6 +323,7 @@ def run_facets(run: LineageRun, facts: DominoFacts,
 
 
 def job_facets() -> dict[str, Any]:
+    """The job facets every Domino job's events carry (``jobType``: a Domino job, batch)."""
     return {
         "jobType": job_type_job.JobTypeJobFacet(
             processingType="BATCH", integration="DOMINO", jobType="JOB", producer=PRODUCER

@@ -164,6 +164,7 @@ def find_run(client: Any, experiment_id: str, key: str, value: str) -> Any:
 
 
 def experiment_id(client: Any, name: str, *, create: bool = True) -> str | None:
+    """The id of the experiment ``name``, created if missing unless ``create`` is false."""
     found = client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
@@ -418,6 +419,7 @@ class MlflowObserver:
 
     # --- core observer protocol ---
     def on_submitted(self, handle: Any, spec: Any) -> None:
+        """Find or create this task run's MLflow run and record the Domino job in it."""
         self._started = time.monotonic()
         job_id = getattr(handle, "job_id", None)
         if not self._open(job_id, reopen=True):
@@ -434,12 +436,14 @@ class MlflowObserver:
         self._log(self.spec_params(spec), tags)
 
     def on_status(self, snapshot: Any) -> None:
+        """At the first poll, find the job's run (an observer that only waits, in another process)."""
         # A fresh observer that only waits (another process) finds the run as soon as it can.
         if not self.run_id and not self._looked_up and self.enabled:
             self._looked_up = True
             self._open(getattr(snapshot, "job_id", None), reopen=False)
 
     def on_line(self, line: Any) -> None:
+        """Keep the output for the ``stdout.txt`` artifact."""
         if getattr(line, "stream", "stdout") != "setup":
             self.lines.append(str(getattr(line, "text", line)))
 
@@ -448,6 +452,7 @@ class MlflowObserver:
         self.reported.add(message)
 
     def on_finished(self, snapshot: Any, error: BaseException | None) -> None:
+        """Close the run with Domino's final status and times (spooled if MLflow is down)."""
         if self._finished:
             return
         self._finished = True

@@ -99,6 +99,7 @@ class OpenLineageObserver:
 
     # --- core observer protocol ---
     def on_submitted(self, handle: Any, spec: Any) -> None:
+        """Emit START with the submission's facts (not again on a reattach)."""
         self.facts = DominoFacts.from_submission(handle, spec)
         info = self.run.info
         if self.journal_dir is not None:
@@ -120,12 +121,14 @@ class OpenLineageObserver:
         self._send(RunState.START)
 
     def on_status(self, snapshot: Any) -> None:
+        """Emit RUNNING the first time a poll sees the job running."""
         self.facts = DominoFacts.from_snapshot(snapshot, self.facts)
         if snapshot.status is JobStatus.RUNNING and not self._running_sent and not self._finished:
             self._running_sent = True
             self._send(RunState.RUNNING, when=snapshot.started_at)
 
     def on_line(self, line: Any) -> None:
+        """Keep the output's tail for the final event's ``log`` facet."""
         if getattr(line, "stream", "stdout") != "setup":
             self.tail.append(str(getattr(line, "text", line)))
 
@@ -134,6 +137,7 @@ class OpenLineageObserver:
         self.reported.add(message)
 
     def on_finished(self, snapshot: Any, error: BaseException | None) -> None:
+        """Emit COMPLETE, FAIL or ABORT with the final facts and the output's tail."""
         if self._finished:
             return
         self._finished = True

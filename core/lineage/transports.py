@@ -116,6 +116,7 @@ class DatabandConfig(Config):
 
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> DatabandConfig:
+        """The config from an ``openlineage.yml`` transport section (``url``, ``token``...)."""
         import os
 
         url = params.get("url") or os.environ.get(DATABAND_URL_ENV)
@@ -132,6 +133,9 @@ class DatabandConfig(Config):
 
 @register_transport
 class DatabandTransport(Transport):
+    """OpenLineage transport to Databand's bulk endpoint: queued events go out as one gzip
+    list per POST.
+    """
     kind = "databand"
     config_class = DatabandConfig
 
@@ -145,6 +149,7 @@ class DatabandTransport(Transport):
         return f"<DatabandTransport url={self.config.url!r}>"
 
     def emit(self, event: Any) -> None:
+        """Queue one event; a full batch is sent at once, the rest with the next ``flush``."""
         with self._lock:
             self._buffer.append(_as_dict(event))
             full = len(self._buffer) >= self.config.batch_size
@@ -188,6 +193,7 @@ class DatabandTransport(Transport):
             raise DeliveryError(f"Databand answered HTTP {resp.status_code}", events)
 
     def close(self, timeout: float = -1) -> bool:
+        """Send what is queued; ``True`` when nothing is left."""
         try:
             self.flush()
         except DeliveryError as exc:
@@ -225,6 +231,7 @@ class SpoolingTransport(Transport):
 
     # --- emit ---
     def emit(self, event: Any) -> None:
+        """Send the event, or spool it to disk when the backend cannot take it now."""
         with self._lock:
             try:
                 self._emit(event)
@@ -323,6 +330,7 @@ class SpoolingTransport(Transport):
                 self._failed(exc)
 
     def close(self, timeout: float = -1) -> bool:
+        """Flush, then close the destination behind; ``True`` when it closed with nothing left."""
         self.flush()
         try:
             return bool(self.inner.close(timeout))
@@ -411,6 +419,7 @@ class Emitter:
         return self.fanout.destinations
 
     def emit(self, event: Any) -> None:
+        """Send one RunEvent to every destination (never raises)."""
         try:
             self.client.emit(event)
         except Exception as exc:
@@ -418,6 +427,7 @@ class Emitter:
             log.warning("Lineage event not emitted: %s", _describe(exc))
 
     def flush(self) -> None:
+        """Push out what the destinations queued or spooled (never raises)."""
         for dest in self.destinations:
             dest.flush()
 
@@ -451,6 +461,7 @@ class Emitter:
         return remaining
 
     def close(self) -> None:
+        """Flush and close every destination (never raises)."""
         for dest in self.destinations:
             dest.close()
 

@@ -88,12 +88,15 @@ class DominoOpenLineageMixin:
         )
 
     def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        """Lineage Airflow's OpenLineage listener reports when the task starts."""
         return self._domino_operator_lineage(final=False)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Lineage reported when the task succeeds, with the Domino job's final facts."""
         return self._domino_operator_lineage(final=True)
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        """Lineage reported when the task fails, with the Domino job's final facts."""
         return self._domino_operator_lineage(final=True)
 
 
