@@ -42,10 +42,10 @@ from dagster import (
     PipesClient,
     PipesClientCompletedInvocation,
     PipesEnvContextInjector,
+    PipesMessageHandler,
     PipesMessageReader,
     open_pipes_session,
 )
-from dagster._core.pipes.context import PipesMessageHandler
 from dagster_pipes import PipesExtras, PipesParams
 from pydantic import Field
 
