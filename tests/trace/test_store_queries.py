@@ -162,3 +162,18 @@ def test_versions_pick_the_producer_of_that_version(store: Any) -> None:
     # It read v1 although v2 existed: mltrace's second rule says so.
     (finding,) = store.stale("model.pkl")
     assert finding.rule == RULE_FRESHER and "(1 began before train started)" in finding.reason
+
+
+def test_fresher_when_another_job_produced_the_input_since(store: Any) -> None:
+    p = Pipeline()
+    p.run("features", day=0, outputs=["features.parquet"])
+    p.run("train", day=1, inputs=["features.parquet"], outputs=["model.pkl"])
+    assert store.ingest_many(p.events) and store.stale("model.pkl") == []
+    # A Dagster asset materialized by another job is another OpenLineage job: same dataset.
+    backfill = Pipeline()
+    backfill.run("backfill_features", day=2, outputs=["features.parquet"])
+    store.ingest_many(backfill.events)
+    (finding,) = store.stale("model.pkl")
+    assert finding.rule == RULE_FRESHER and finding.dependency.run_id == p.ids["features"][0]
+    assert "1 fresher completed run(s) (1 of them other jobs producing features.parquet)" in \
+        finding.reason

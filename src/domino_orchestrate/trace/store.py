@@ -545,7 +545,8 @@ class LineageStore:
 
         - ``old`` (mltrace): it started more than ``threshold`` before the run that used it;
         - ``fresher`` (mltrace, extended to "since"): its component has completed runs that
-          started after it (failed or unfinished ones are not fresher data);
+          started after it, or another job has produced the same input since (failed or
+          unfinished runs are not fresher data);
         - ``failed`` (ours): it ended FAIL or ABORT (Domino Failed, Error or Stopped).
 
         Raises:
@@ -600,16 +601,26 @@ class LineageStore:
                               f"before {_short(run)} used its {edge.via.name} (threshold "
                               f"{_days(threshold)})")
         if dep.start_time is not None:
-            r = schema.runs.c
-            rows = conn.execute(select(r.start_time).where(
+            since = _naive(dep.start_time)
+            r, d = schema.runs.c, schema.datasets.c
+            # Fresher: completed runs of the dependency's component (mltrace's rule), and other
+            # runs that produced the same input since (an asset materialized by another job).
+            same = conn.execute(select(r.run_id, r.start_time).where(
                 r.namespace == dep.namespace, r.component == dep.component,
-                r.status == "COMPLETE", r.start_time > _naive(dep.start_time),
-                r.run_id != dep.run_id)).scalars().all()
-            if rows:
+                r.status == "COMPLETE", r.start_time > since, r.run_id != dep.run_id)).all()
+            others = conn.execute(select(d.run_id, d.start_time).where(
+                d.direction == "out", d.namespace == edge.via.namespace,
+                d.name == edge.via.name, d.status == "COMPLETE", d.start_time > since,
+                d.run_id != dep.run_id)).all()
+            fresher = {row.run_id: row.start_time for row in [*same, *others]}
+            if fresher:
                 started = _naive(run.start_time) if run.start_time else None
-                before = sum(1 for when in rows if started is not None and when <= started)
+                before = sum(1 for when in fresher.values()
+                             if started is not None and when <= started)
+                extra = len(fresher) - len(same)
+                also = f" ({extra} of them other jobs producing {edge.via.name})" if extra else ""
                 finding(RULE_FRESHER, (
-                    f"{dep.component} has {len(rows)} fresher completed run(s) since "
+                    f"{dep.component} has {len(fresher)} fresher completed run(s){also} since "
                     f"{_short(dep)}, whose {edge.via.name} {_short(run)} used ({before} began "
                     f"before {run.component} started)"))
         return found
