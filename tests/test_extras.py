@@ -47,6 +47,11 @@ def test_from_import_of_an_airflow_operator_without_airflow_names_the_extra() ->
     assert_names_extra(proc, "airflow")
 
 
+def test_lineage_store_without_its_extra_names_the_extra() -> None:
+    proc = run_without(["sqlalchemy"], "from domino_orchestrate.trace import LineageStore")
+    assert_names_extra(proc, "store")
+
+
 def test_the_error_is_still_a_module_not_found_error_for_fallback_code() -> None:
     proc = run_without(["dagster"], """
         try:

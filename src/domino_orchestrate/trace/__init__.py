@@ -20,6 +20,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from domino_orchestrate.core.extras import requires_extra
+
 if TYPE_CHECKING:
     from .errors import (
         InvalidEventError,
@@ -78,4 +80,5 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    with requires_extra("store", f"{__name__}.{name}"):  # SQLAlchemy & co. come with [store]
+        return getattr(importlib.import_module(f".{module}", __name__), name)
