@@ -20,8 +20,10 @@ How it maps onto Domino, which gives an orchestrator no channel but the job's lo
 * the job's message writer prints to stdout; the core finds the messages in the streamed stdout
   (``core/messages.py``) and this client hands them to Dagster's own ``PipesMessageHandler``:
   materializations, asset checks, logs, custom messages;
-* a reattach does not apply a message twice: materializations and check results already recorded
-  in Dagster's event log for this Domino job (they carry ``domino/message``) are skipped;
+* a reattach does not apply a materialization twice: one already recorded in Dagster's event log
+  for this Domino job (it carries ``domino/message``) is skipped (the step then yields Dagster's
+  implicit materialization); check results are yielded again (Dagster wants each successful
+  step to yield its checks), logs and custom messages come again with the re-read log;
 * remote stdout/stderr go to the step's captured stdout/stderr, with few events per poll.
 """
 
@@ -34,7 +36,6 @@ from dataclasses import replace
 from typing import Any
 
 from dagster import (
-    AssetCheckKey,
     AssetExecutionContext,
     AssetRecordsFilter,
     ConfigurableResource,
@@ -177,8 +178,9 @@ class PipesDominoClient(ConfigurableResource, PipesClient):  # type: ignore[type
 
 
 def _applied_messages(context: Context, job_id: str) -> list[MessageKey]:
-    """Messages of ``job_id`` whose results Dagster already recorded (by an earlier attempt or
-    run): their materializations and check evaluations carry ``domino/message``."""
+    """Messages of ``job_id`` whose materializations Dagster already recorded (an earlier attempt
+    or run yielded them): they carry ``domino/message``. Check results are not among them: Dagster
+    wants each successful step to yield its checks, so a re-execution evaluates them again."""
     ctx = _op_context(context)
     found: list[MessageKey] = []
     try:
@@ -189,27 +191,10 @@ def _applied_messages(context: Context, job_id: str) -> list[MessageKey]:
             records = instance.fetch_materializations(
                 AssetRecordsFilter(asset_key=asset_key), limit=_RECORDS_SCANNED).records
             found.extend(_keys(job_id, [record.asset_materialization for record in records]))
-        for check_key in _check_keys(ctx):
-            evaluations = instance.event_log_storage.get_asset_check_execution_history(
-                check_key, limit=_RECORDS_SCANNED)
-            found.extend(_keys(job_id, [_evaluation(record) for record in evaluations]))
     except Exception:
         # Unknown: apply again rather than lose a result.
         log.debug("Could not read the results already recorded for %s", job_id, exc_info=True)
     return found
-
-
-def _check_keys(ctx: Any) -> Sequence[AssetCheckKey]:
-    try:
-        return list(ctx.selected_asset_check_keys)
-    except Exception:
-        return []
-
-
-def _evaluation(record: Any) -> Any:
-    event = getattr(record, "event", None)
-    data = getattr(getattr(event, "dagster_event", None), "event_specific_data", None)
-    return data
 
 
 def _keys(job_id: str, items: Sequence[Any]) -> list[MessageKey]:

@@ -7,9 +7,24 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dagster import Definitions, OpExecutionContext, in_process_executor, job, op
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Definitions,
+    OpExecutionContext,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+)
+from dagster import asset as dagster_asset
 
-from domino_orchestrate.dagster import DominoResource, domino_job_op
+from domino_orchestrate.dagster import (
+    DominoResource,
+    PipesDominoClient,
+    domino_job_asset,
+    domino_job_op,
+)
 
 PROJECT = "demo/quick-start"
 
@@ -68,8 +83,43 @@ def build_then_fail_once() -> None:
     build()
 
 
+#: A Dagster Pipes process (dagster-pipes' own writer) run as a Domino job by PipesDominoClient.
+PIPES_SCRIPT = """
+from dagster_pipes import PipesCliArgsParamsLoader, open_dagster_pipes
+with open_dagster_pipes(params_loader=PipesCliArgsParamsLoader()) as pipes:
+    pipes.log.info("counted the orders")
+    pipes.report_asset_materialization(metadata={"rows": 42})
+    pipes.report_asset_check(check_name="has_rows", passed=True, metadata={"rows": 42})
+"""
+
+
+def python_command(name: str, source: str) -> str:
+    """``python <script>`` for a script written next to the markers (the sandbox runs it)."""
+    script = Path(os.environ["DOMINO_DEPLOY_MARKERS"]).parent / name
+    script.write_text(source)
+    return f"python {script}"
+
+
+@dagster_asset(check_specs=[AssetCheckSpec("has_rows", asset="pipes_orders")])
+def pipes_orders(context: AssetExecutionContext, domino_pipes: PipesDominoClient) -> Any:
+    """Reports through Pipes; the first attempt of each run chain then fails in its own
+    post-processing, after its results were recorded."""
+    invocation = domino_pipes.run(context=context, command=python_command("pipes_job.py",
+                                                                          PIPES_SCRIPT))
+    yield from invocation.get_results()
+    marker = Path(os.environ["DOMINO_DEPLOY_MARKERS"]) / f"pipes-{context.run.root_run_id or context.run_id}"
+    if not marker.exists():
+        marker.touch()
+        raise RuntimeError("post-processing failed on the first attempt")
+
+
+pipes_noisy = domino_job_asset(
+    "pipes_noisy", python_command("noisy_job.py", "for i in range(20000): print(f'line {i}')"))
+
 defs = Definitions(
     jobs=[long_multiprocess, long_in_process, long_max_runtime, long_drained,
-          build_then_fail_once],
-    resources={"domino": domino()},
+          build_then_fail_once,
+          define_asset_job("pipes_job", selection=[pipes_orders, pipes_noisy])],
+    assets=[pipes_orders, pipes_noisy],
+    resources={"domino": domino(), "domino_pipes": PipesDominoClient(domino=domino())},
 )
