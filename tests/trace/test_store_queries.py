@@ -177,3 +177,19 @@ def test_fresher_when_another_job_produced_the_input_since(store: Any) -> None:
     assert finding.rule == RULE_FRESHER and finding.dependency.run_id == p.ids["features"][0]
     assert "1 fresher completed run(s) (1 of them other jobs producing features.parquet)" in \
         finding.reason
+
+
+def test_diamond_pipeline_trace_stays_linear(store: Any) -> None:
+    # Each stage reads the two before it: a naive tree doubles at every level (2**20 nodes).
+    p = Pipeline()
+    for stage in range(20):
+        p.run(f"s{stage}", day=stage / 24,
+              inputs=[f"d{stage - k}" for k in (1, 2) if stage - k >= 0], outputs=[f"d{stage}"])
+    store.ingest_many(p.events)
+    root = store.trace("d19")
+    nodes = list(root.walk())
+    assert len(root.runs()) == 20 and len(nodes) == 1 + 2 * 19 - 1  # one node per edge
+    assert sum(n.repeated for n in nodes) == 18
+    from domino_orchestrate.trace.render import edges
+
+    assert len(list(edges(root))) == 37  # every edge of the pipeline, drawn once

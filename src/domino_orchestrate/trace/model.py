@@ -79,11 +79,16 @@ class ComponentRun:
 
 @dataclass(frozen=True)
 class TraceNode:
-    """One run in the tree that led to an output; ``via`` is the dataset it gave its child."""
+    """One run in the tree that led to an output; ``via`` is the dataset it gave its child.
+
+    A run that fed several runs of the tree appears under each, but its own upstream is shown
+    once: the later appearances are ``repeated`` leaves (edges are all there; no blow-up).
+    """
 
     run: ComponentRun
     via: DatasetRef | None = None
     upstream: tuple[TraceNode, ...] = field(default_factory=tuple)
+    repeated: bool = False  # shown (with its upstream) elsewhere in this tree
 
     def to_dict(self) -> dict[str, Any]:
         """The tree as nested dicts."""
@@ -91,6 +96,7 @@ class TraceNode:
             "run": self.run.to_dict(),
             "via": self.via.to_dict() if self.via else None,
             "upstream": [node.to_dict() for node in self.upstream],
+            "repeated": self.repeated,
         }
 
     def walk(self) -> Iterator[TraceNode]:

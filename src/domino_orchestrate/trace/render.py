@@ -129,6 +129,8 @@ def _rich_label(node: TraceNode) -> str:
     label = "  ".join(p for p in parts if p)
     if node.via is not None:
         label = f"[dim]{escape(node.via.name)} ←[/dim] {label}"
+    if node.repeated:
+        label += "  [dim](its inputs are shown above)[/dim]"
     return label
 
 

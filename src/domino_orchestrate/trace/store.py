@@ -65,7 +65,7 @@ except ImportError:  # pragma: no cover - optional speed-up
 DEFAULT_STALE_THRESHOLD = timedelta(days=30)
 #: Events per transaction when importing (one commit per batch, not per event).
 BATCH = 2000
-#: Deepest trace followed; deeper chains are cut (a cycle of equal timestamps cannot loop).
+#: Deepest trace followed; deeper chains are cut.
 MAX_DEPTH = 200
 #: Shortest run id prefix accepted in place of a whole id.
 MIN_PREFIX = 6
@@ -503,16 +503,24 @@ class LineageStore:
             raise UnknownOutputError(output)
         return run, None
 
-    def _build(self, conn: Connection, run: ComponentRun, via: DatasetRef | None,
-               path: frozenset[str], memo: dict[str, list[_Edge]]) -> TraceNode:
-        if len(path) >= MAX_DEPTH:
-            return TraceNode(run, via)
-        if run.run_id not in memo:
-            memo[run.run_id] = self._dependencies(conn, run)
-        upstream = tuple(
-            self._build(conn, edge.run, edge.via, path | {run.run_id}, memo)
-            for edge in memo[run.run_id] if edge.run.run_id not in path)
-        return TraceNode(run, via, upstream)
+    def _build(self, conn: Connection, root: ComponentRun,
+               memo: dict[str, list[_Edge]]) -> TraceNode:
+        """The trace tree; each run's upstream is expanded once (depth first), a run met again
+        is a ``repeated`` leaf, so a diamond-shaped pipeline stays linear in size."""
+        expanded: set[str] = set()
+
+        def build(run: ComponentRun, via: DatasetRef | None, depth: int) -> TraceNode:
+            if run.run_id in expanded:
+                return TraceNode(run, via, repeated=True)
+            expanded.add(run.run_id)
+            if depth >= MAX_DEPTH:
+                return TraceNode(run, via)
+            if run.run_id not in memo:
+                memo[run.run_id] = self._dependencies(conn, run)
+            return TraceNode(run, via, tuple(build(edge.run, edge.via, depth + 1)
+                                             for edge in memo[run.run_id]))
+
+        return build(root, None, 0)
 
     def trace(self, output: str) -> TraceNode:
         """The tree of runs that led to ``output``: a dataset (name or ``namespace/name``; its
@@ -523,7 +531,7 @@ class LineageStore:
         """
         with self._db() as conn:
             run, _ = self._resolve_output(conn, output)
-            return self._build(conn, run, None, frozenset(), {})
+            return self._build(conn, run, {})
 
     def resolve_output(self, output: str) -> tuple[ComponentRun, DatasetRef | None]:
         """What ``trace(output)`` starts from: the run, and the dataset when ``output`` named one.
@@ -557,7 +565,7 @@ class LineageStore:
             if output is not None:
                 root, _ = self._resolve_output(conn, output)
                 memo: dict[str, list[_Edge]] = {}
-                tree = self._build(conn, root, None, frozenset(), memo)
+                tree = self._build(conn, root, memo)
                 for run in tree.runs():
                     pairs.extend((run, edge) for edge in memo.get(run.run_id, ()))
             else:
@@ -690,7 +698,7 @@ class LineageStore:
                     root, _ = self._resolve_output(conn, item.dataset.key)
                 except UnknownOutputError:
                     continue
-                for run in self._build(conn, root, None, frozenset(), {}).runs():
+                for run in self._build(conn, root, {}).runs():
                     counts[run.run_id] += 1
                     runs[run.run_id] = run
                     outputs.setdefault(run.run_id, []).append(item.dataset.key)
