@@ -221,7 +221,9 @@ class TraceFormat(str, Enum):
     mermaid = "mermaid"
 
 
-@lineage_app.command()
+@lineage_app.command(help=(
+    "The runs that led to an output, as a tree, DOT or Mermaid. For each input of a run, the "
+    "most recent earlier run that produced it, back to the start."))
 def trace(
     output: Annotated[str, typer.Argument(
         help="an output dataset (name or namespace/name) or a run id", show_default=False)],
@@ -229,8 +231,10 @@ def trace(
         "--format", "-f", help="tree (terminal), dot (Graphviz) or mermaid")] = TraceFormat.tree,
     store: StoreOption = None, as_json: JsonOption = False,
 ) -> None:
-    """The runs that led to an output: for each input, the most recent earlier run that
-    produced it, back to the start."""
+    """The runs that led to an output, as a tree, DOT or Mermaid.
+
+    For each input of a run, the most recent earlier run that produced it, back to the start.
+    """
     from . import render
 
     with _store(store) as lineage:
@@ -245,7 +249,10 @@ def trace(
         _stdout().print(render.to_rich_tree(root, title=f"trace of {output}"))
 
 
-@lineage_app.command()
+@lineage_app.command(help=(
+    "Runs that may need a rerun, each with the reason: a dependency older than --days "
+    "(mltrace), a dependency whose component has completed fresher runs since (mltrace), or a "
+    "dependency run that failed (Domino Failed, Error or Stopped)."))
 def stale(
     output: Annotated[str | None, typer.Argument(
         help="check this output's trace (default: the latest run of every component)",
@@ -254,8 +261,11 @@ def stale(
         "--days", min=0, help="a dependency older than this many days is stale")] = 30,
     store: StoreOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Runs that may need a rerun: a dependency older than --days, a dependency whose
-    component has fresher runs since, or a dependency run that failed."""
+    """Runs that may need a rerun, each with the reason.
+
+    A dependency older than --days (mltrace), a dependency whose component has completed
+    fresher runs since (mltrace), or a dependency run that failed (Failed, Error, Stopped).
+    """
     with _store(store) as lineage:
         findings = lineage.stale(output, threshold=timedelta(days=days))
     if as_json:
@@ -298,12 +308,16 @@ _flag_command("flag", lambda store, output: store.flag(output), "flagged")
 _flag_command("unflag", lambda store, output: store.unflag(output), "unflagged")
 
 
-@lineage_app.command()
+@lineage_app.command(help=(
+    "Rank the runs behind flagged outputs: start debugging at the top. Runs in the most "
+    "flagged outputs' traces come first (mltrace's coverage); ties, newest first."))
 def review(limit: Annotated[int | None, typer.Option(
                "--limit", "-n", min=1, help="at most this many runs (default: all)")] = None,
            store: StoreOption = None, as_json: JsonOption = False) -> None:
-    """Rank the runs behind flagged outputs: those in the most flagged outputs' traces first
-    (ties: newest first). Start debugging at the top."""
+    """Rank the runs behind flagged outputs: start debugging at the top.
+
+    Runs in the most flagged outputs' traces come first (mltrace's coverage); ties, newest first.
+    """
     with _store(store) as lineage:
         flagged = lineage.flagged()
         ranking = lineage.review(limit)
@@ -356,8 +370,7 @@ def serve(
     port: Annotated[int, typer.Option(min=0, max=65535, help="port (0: any free port)")] = 8765,
     store: StoreOption = None,
 ) -> None:
-    """Serve a read-only web page of the store: recent runs, runs, traces, stale and flagged
-    outputs."""
+    """Serve a read-only web page of the store (runs, traces, stale and flagged outputs)."""
     from .web import serve as serve_page
 
     with _store(store) as lineage:
