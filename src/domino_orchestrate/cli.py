@@ -184,7 +184,8 @@ StopTimeout = Annotated[float, typer.Option(
          "confirmed.", rich_help_panel=_POLLING)]
 JsonOutput = Annotated[bool, typer.Option(
     "--json", help="Print JSON on stdout instead of text for people.")]
-JobId = Annotated[str, typer.Argument(help="The Domino job (or run) id.", show_default=False)]
+JobId = Annotated[str, typer.Argument(help="The Domino job (or run) id.", show_default=False,
+                                      metavar="JOB_ID")]
 
 
 @dataclasses.dataclass(frozen=True)
