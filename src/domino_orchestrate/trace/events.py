@@ -272,6 +272,9 @@ def _order(item: tuple[str, Fragment]) -> tuple[datetime, int, str]:
 
 def _union(groups: Iterable[tuple[DatasetRef, ...]]) -> tuple[DatasetRef, ...]:
     """Datasets of all events, once each; a versioned mention replaces an unversioned one."""
+    groups = list(groups)
+    if all(group == groups[0] for group in groups):  # the usual case: every event says the same
+        return groups[0] if groups else ()
     found: dict[tuple[str, str], list[DatasetRef]] = {}
     for group in groups:
         for ref in group:
@@ -299,14 +302,9 @@ def fold(fragments: Mapping[str, Fragment], user_tags: Iterable[str] = ()) -> Co
     terminal = [f for f in ordered if f.event_type in TERMINAL]
     values: dict[str, Any] = {}
     for fragment in ordered:
-        for name in _SCALARS:
-            value = getattr(fragment, name)
-            if value is not None:
-                values[name] = value
-    tags: list[str] = []
-    for tag in [*(t for f in ordered for t in f.tags), *user_tags]:
-        if tag not in tags:
-            tags.append(tag)
+        values.update({name: value for name in _SCALARS
+                       if (value := getattr(fragment, name)) is not None})
+    tags = dict.fromkeys([*(t for f in ordered for t in f.tags), *user_tags])
     return ComponentRun(
         run_id=last.run_id, namespace=last.namespace, component=last.component,
         status=terminal[-1].event_type if terminal else "RUNNING",

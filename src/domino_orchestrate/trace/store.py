@@ -57,11 +57,6 @@ __all__ = ["DEFAULT_STALE_THRESHOLD", "LineageStore"]
 
 log = logging.getLogger("domino_orchestrate.trace")
 
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - optional speed-up
-    _orjson = None  # type: ignore[assignment]
-
 DEFAULT_STALE_THRESHOLD = timedelta(days=30)
 #: Events per transaction when importing (one commit per batch, not per event).
 BATCH = 2000
@@ -87,17 +82,6 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 _SEP = "\x1f"
-
-
-def _loads(line: str) -> Any:
-    """``json.loads``, through orjson when installed (4x faster on our events); what orjson
-    refuses but JSON allows (lone surrogate escapes, huge integers) goes to ``json``."""
-    if _orjson is not None:
-        try:
-            return _orjson.loads(line)
-        except _orjson.JSONDecodeError:
-            pass
-    return json.loads(line)
 
 
 def _splits(key: str) -> list[tuple[str, str]]:
@@ -294,7 +278,7 @@ class LineageStore:
                     if not line.strip():
                         continue
                     try:
-                        raw = _loads(line)
+                        raw = json.loads(line)
                     except json.JSONDecodeError as exc:
                         reader.invalid(InvalidEventError("the line", f"is not JSON ({exc.msg})"),
                                        number)
