@@ -7,8 +7,9 @@ Blocks (register with ``prefect block register -m domino_orchestrate.prefect``):
 Tasks: ``start_domino_job``, ``start_domino_run``, ``wait_for_domino_job``, ``stop_domino_job``
 — called from async code they return a coroutine (Prefect's ``async_dispatch``); their async
 forms are ``astart_domino_job``, ``astart_domino_run``, ``await_for_domino_job``,
-``astop_domino_job`` (the ``*_async`` names are deprecated aliases). Subflows: ``run_domino_job``,
-``run_domino_run`` and ``run_domino_job_async``, ``run_domino_run_async``.
+``astop_domino_job`` (the ``*_async`` names are deprecated aliases). Subflows, dispatched the
+same way: ``run_domino_job``, ``run_domino_run`` (async forms ``arun_domino_job``,
+``arun_domino_run``).
 
 Jobs stream stdout to the run logger, leave link and status artifacts, fail the task with the
 status and the last lines of output, are stopped when the flow run is cancelled, times out or
@@ -38,22 +39,24 @@ from .tasks import (
 )
 
 if TYPE_CHECKING:
-    from .flows import run_domino_job, run_domino_job_async, run_domino_run, run_domino_run_async
+    from .flows import arun_domino_job, arun_domino_run, run_domino_job, run_domino_run
 
-_FLOWS = {"run_domino_job", "run_domino_job_async", "run_domino_run", "run_domino_run_async"}
+#: Defined on first use (see ``__getattr__``); the ``*_async`` names are deprecated aliases.
+_FLOWS = {"arun_domino_job", "arun_domino_run", "run_domino_job", "run_domino_run",
+          "run_domino_job_async", "run_domino_run_async"}
 
 __all__ = [
     "DominoCredentials",
     "DominoJob",
     "DominoJobRun",
+    "arun_domino_job",
+    "arun_domino_run",
     "astart_domino_job",
     "astart_domino_run",
     "astop_domino_job",
     "await_for_domino_job",
     "run_domino_job",
-    "run_domino_job_async",
     "run_domino_run",
-    "run_domino_run_async",
     "start_domino_job",
     "start_domino_run",
     "stop_domino_job",

@@ -1,24 +1,28 @@
 """Prefect flows that start a Domino job or run and wait for it, shown as their own node.
 
-``run_domino_job`` / ``run_domino_run`` are sync subflows (call them from a ``def`` flow);
-``run_domino_job_async`` / ``run_domino_run_async`` are their ``async def`` twins. Each is a
-``start_*`` task followed by ``wait_for_domino_job``; it returns the job's final summary
-(``JobSnapshot.summary()``: job_id, status, url, hardware_tier, duration_s, …) and fails with the
-status and the last lines of stdout when the job fails. Retrying the subflow (``retries=``) or
-its parent reattaches to the job already started.
+``run_domino_job`` / ``run_domino_run`` follow Prefect's ``async_dispatch``: called from a ``def``
+flow they run as a subflow and return the summary; called from an ``async def`` flow they return
+the coroutine of their async form (``arun_domino_job`` / ``arun_domino_run``) to be awaited. The
+``run_domino_job_async`` / ``run_domino_run_async`` names are deprecated aliases of the async
+forms. Each is a ``start_*`` task followed by ``wait_for_domino_job``; it returns the job's final
+summary (``JobSnapshot.summary()``: job_id, status, url, hardware_tier, duration_s, …) and fails
+with the status and the last lines of stdout when the job fails. Retrying the subflow
+(``retries=``) or its parent reattaches to the job already started.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from prefect import flow
+from prefect import Flow, flow
 
 from domino_orchestrate.core import JobSpec, PollOptions, RunSpec
 
 from .credentials import DominoCredentials
 from .tasks import (
+    AsyncDispatch,
     astart_domino_job,
     astart_domino_run,
     await_for_domino_job,
@@ -27,10 +31,70 @@ from .tasks import (
     wait_for_domino_job,
 )
 
-__all__ = ["run_domino_job", "run_domino_job_async", "run_domino_run", "run_domino_run_async"]
+__all__ = ["DispatchingFlow", "arun_domino_job", "arun_domino_run", "run_domino_job",
+           "run_domino_run"]
+
+
+class DispatchingFlow(AsyncDispatch, Flow[..., Any]):  # type: ignore[misc]
+    """A sync Prefect flow with an async twin (``AsyncDispatch``): a subflow in ``def`` flows,
+    the twin's coroutine in ``async def`` ones."""
+
+
+def _dispatching_flow(aio: Flow[..., Any], **options: Any) -> Callable[[Callable[..., Any]],
+                                                                      DispatchingFlow]:
+    """Make the decorated sync function a ``DispatchingFlow`` whose async twin is ``aio``."""
+
+    def make(fn: Callable[..., Any]) -> DispatchingFlow:
+        made = DispatchingFlow(fn=fn, **options)
+        made.aio = aio
+        return made
+
+    return make
 
 
 @flow(name="run_domino_job", description="Start a Domino job and follow it to its end.")
+async def arun_domino_job(
+    credentials: DominoCredentials | str,
+    command: str | None = None,
+    *,
+    spec: JobSpec | dict[str, Any] | None = None,
+    title: str | None = None,
+    hardware_tier_name: str | None = None,
+    hardware_tier_id: str | None = None,
+    environment_id: str | None = None,
+    commit_id: str | None = None,
+    branch: str | None = None,
+    main_repo_git_ref: dict[str, str] | None = None,
+    on_demand_spark_cluster_properties: dict[str, Any] | None = None,
+    compute_cluster_properties: dict[str, Any] | None = None,
+    external_volume_mounts: list[str] | None = None,
+    project: str | None = None,
+    idempotency_key: str | None = None,
+    inputs: list[Any] | None = None,
+    outputs: list[Any] | None = None,
+    poll_freq: float | None = None,
+    max_poll_time: float | None = None,
+    retry_count: int | None = None,
+    poll_options: PollOptions | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Async form of ``run_domino_job`` (which dispatches here from async code)."""
+    handle = await astart_domino_job(
+        credentials, command, spec=spec, title=title, hardware_tier_name=hardware_tier_name,
+        hardware_tier_id=hardware_tier_id, environment_id=environment_id, commit_id=commit_id,
+        branch=branch, main_repo_git_ref=main_repo_git_ref,
+        on_demand_spark_cluster_properties=on_demand_spark_cluster_properties,
+        compute_cluster_properties=compute_cluster_properties,
+        external_volume_mounts=external_volume_mounts, project=project,
+        idempotency_key=idempotency_key, inputs=inputs, outputs=outputs,
+    )
+    return await await_for_domino_job(
+        credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
+        retry_count=retry_count, poll_options=poll_options,
+    )
+
+
+@_dispatching_flow(arun_domino_job, name="run_domino_job",
+                   description="Start a Domino job and follow it to its end.")
 def run_domino_job(
     credentials: DominoCredentials | str,
     command: str | None = None,
@@ -71,22 +135,17 @@ def run_domino_job(
     )
 
 
-@flow(name="run_domino_job", description="Start a Domino job and follow it to its end.")
-async def run_domino_job_async(
+@flow(name="run_domino_run", description="Start a Domino run (v1) and follow it to its end.")
+async def arun_domino_run(
     credentials: DominoCredentials | str,
-    command: str | None = None,
+    command: Sequence[str] | str | None = None,
     *,
-    spec: JobSpec | dict[str, Any] | None = None,
-    title: str | None = None,
-    hardware_tier_name: str | None = None,
-    hardware_tier_id: str | None = None,
-    environment_id: str | None = None,
+    spec: RunSpec | dict[str, Any] | None = None,
+    is_direct: bool | None = None,
     commit_id: str | None = None,
-    branch: str | None = None,
-    main_repo_git_ref: dict[str, str] | None = None,
-    on_demand_spark_cluster_properties: dict[str, Any] | None = None,
-    compute_cluster_properties: dict[str, Any] | None = None,
-    external_volume_mounts: list[str] | None = None,
+    title: str | None = None,
+    tier: str | None = None,
+    publish_api_endpoint: bool | None = None,
     project: str | None = None,
     idempotency_key: str | None = None,
     inputs: list[Any] | None = None,
@@ -96,14 +155,10 @@ async def run_domino_job_async(
     retry_count: int | None = None,
     poll_options: PollOptions | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Async twin of ``run_domino_job``."""
-    handle = await astart_domino_job(
-        credentials, command, spec=spec, title=title, hardware_tier_name=hardware_tier_name,
-        hardware_tier_id=hardware_tier_id, environment_id=environment_id, commit_id=commit_id,
-        branch=branch, main_repo_git_ref=main_repo_git_ref,
-        on_demand_spark_cluster_properties=on_demand_spark_cluster_properties,
-        compute_cluster_properties=compute_cluster_properties,
-        external_volume_mounts=external_volume_mounts, project=project,
+    """Async form of ``run_domino_run`` (which dispatches here from async code)."""
+    handle = await astart_domino_run(
+        credentials, command, spec=spec, is_direct=is_direct, commit_id=commit_id, title=title,
+        tier=tier, publish_api_endpoint=publish_api_endpoint, project=project,
         idempotency_key=idempotency_key, inputs=inputs, outputs=outputs,
     )
     return await await_for_domino_job(
@@ -112,7 +167,8 @@ async def run_domino_job_async(
     )
 
 
-@flow(name="run_domino_run", description="Start a Domino run (v1) and follow it to its end.")
+@_dispatching_flow(arun_domino_run, name="run_domino_run",
+                   description="Start a Domino run (v1) and follow it to its end.")
 def run_domino_run(
     credentials: DominoCredentials | str,
     command: Sequence[str] | str | None = None,
@@ -144,33 +200,16 @@ def run_domino_run(
     )
 
 
-@flow(name="run_domino_run", description="Start a Domino run (v1) and follow it to its end.")
-async def run_domino_run_async(
-    credentials: DominoCredentials | str,
-    command: Sequence[str] | str | None = None,
-    *,
-    spec: RunSpec | dict[str, Any] | None = None,
-    is_direct: bool | None = None,
-    commit_id: str | None = None,
-    title: str | None = None,
-    tier: str | None = None,
-    publish_api_endpoint: bool | None = None,
-    project: str | None = None,
-    idempotency_key: str | None = None,
-    inputs: list[Any] | None = None,
-    outputs: list[Any] | None = None,
-    poll_freq: float | None = None,
-    max_poll_time: float | None = None,
-    retry_count: int | None = None,
-    poll_options: PollOptions | dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Async twin of ``run_domino_run``."""
-    handle = await astart_domino_run(
-        credentials, command, spec=spec, is_direct=is_direct, commit_id=commit_id, title=title,
-        tier=tier, publish_api_endpoint=publish_api_endpoint, project=project,
-        idempotency_key=idempotency_key, inputs=inputs, outputs=outputs,
-    )
-    return await await_for_domino_job(
-        credentials, handle, poll_freq=poll_freq, max_poll_time=max_poll_time,
-        retry_count=retry_count, poll_options=poll_options,
-    )
+#: Deprecated ``*_async`` subflows → their ``a*`` names.
+DEPRECATED_ALIASES = {"run_domino_job_async": "arun_domino_job",
+                      "run_domino_run_async": "arun_domino_run"}
+
+
+def __getattr__(name: str) -> Any:
+    new = DEPRECATED_ALIASES.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{name} is deprecated: call {name.removesuffix('_async')} (it returns a coroutine in "
+        f"async code) or {new}", DeprecationWarning, stacklevel=2)
+    return globals()[new]

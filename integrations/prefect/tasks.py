@@ -45,6 +45,7 @@ from .credentials import DominoCredentials
 
 __all__ = [
     "JOB_FIELDS",
+    "AsyncDispatch",
     "DispatchingTask",
     "astart_domino_job",
     "astart_domino_run",
@@ -192,28 +193,32 @@ def in_async_context() -> bool:
     return bool(getattr(parent, "isasync", True))
 
 
-class DispatchingTask(Task[..., Any]):
-    """A sync Prefect task with an async twin (``.aio``), called the way Prefect's own
-    ``async_dispatch`` methods are: from a ``def`` flow or task it runs and returns its result;
-    from an ``async def`` flow or task (or a running event loop) it returns the twin's coroutine,
-    to be awaited. ``_sync=True``/``False`` forces one side. ``.submit``/``.map`` run the sync
-    task (in the task runner's threads); ``with_options`` applies to both."""
+class AsyncDispatch:
+    """Prefect's ``async_dispatch`` for a sync task or flow with an async twin (``.aio``): called
+    from a ``def`` flow or task it runs and returns its result; called from an ``async def`` one
+    (or with an event loop running) it returns the twin's coroutine, to be awaited.
+    ``_sync=True``/``False`` forces one side; ``with_options`` applies to both."""
 
-    aio: Task[..., Any]
+    aio: Any
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         force_sync = kwargs.pop("_sync", None)
         run_async = not force_sync if force_sync is not None else in_async_context()
         if run_async:
             return self.aio(*args, **kwargs)
-        return super().__call__(*args, **kwargs)
+        return super().__call__(*args, **kwargs)  # type: ignore[misc]
 
-    def with_options(self, **options: Any) -> DispatchingTask:  # type: ignore[override]
-        twin = super().with_options(**options)
-        twin.__class__ = DispatchingTask  # Prefect rebuilds a plain Task
-        assert isinstance(twin, DispatchingTask)
+    def with_options(self, **options: Any) -> Any:
+        plain = super().with_options(**options)  # type: ignore[misc]
+        twin = object.__new__(type(self))  # Prefect rebuilds a plain Task / Flow: keep ours
+        twin.__dict__.update(plain.__dict__)
         twin.aio = self.aio.with_options(**options)
         return twin
+
+
+class DispatchingTask(AsyncDispatch, Task[..., Any]):  # type: ignore[misc]
+    """A sync Prefect task with an async twin (``AsyncDispatch``). ``.submit``/``.map`` run the
+    sync task in the task runner's threads."""
 
 
 def _dispatching(aio: Task[..., Any], **options: Any) -> Callable[[Callable[..., Any]],

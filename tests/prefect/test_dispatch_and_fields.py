@@ -121,18 +121,23 @@ def test_sync_callers_get_results_and_async_callers_coroutines(creds: DominoCred
         stopped = await stop_domino_job(creds, handle, timeout=20)
         ok = await start_domino_job(creds, "echo async-ok", title=title + "-b")
         final = await wait_for_domino_job(creds, ok, poll_options=h.fast())
-        return f"{stopped['status']}/{final['status']}"
+        sub = run_domino_job(creds, "echo async-sub", title=title + "-d", poll_options=h.fast())
+        seen["async_subflow"] = inspect.isawaitable(sub)
+        subflow = await sub
+        return f"{stopped['status']}/{final['status']}/{subflow['status']}"
 
     @flow
     def sync_pipeline() -> str:
         handle = start_domino_job(creds, "echo sync-ok", title=title + "-c")
         seen["sync_start"] = type(handle).__name__
-        return str(wait_for_domino_job(creds, handle, poll_options=h.fast())["status"])
+        waited = wait_for_domino_job(creds, handle, poll_options=h.fast())
+        subflow = run_domino_job(creds, "echo sync-sub", title=title + "-e", poll_options=h.fast())
+        return f"{waited['status']}/{subflow['status']}"
 
-    assert asyncio.run(async_pipeline()) == "Stopped/Succeeded"
-    assert sync_pipeline() == "Succeeded"
-    assert seen == {"async_start": True, "sync_start": "JobHandle"}
-    assert h.starts(sandbox, title) == 3
+    assert asyncio.run(async_pipeline()) == "Stopped/Succeeded/Succeeded"
+    assert sync_pipeline() == "Succeeded/Succeeded"
+    assert seen == {"async_start": True, "async_subflow": True, "sync_start": "JobHandle"}
+    assert h.starts(sandbox, title) == 5
 
 
 def test_with_options_keeps_dispatch_and_old_names_warn() -> None:
@@ -145,9 +150,12 @@ def test_with_options_keeps_dispatch_and_old_names_warn() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         old = pkg.start_domino_job_async
-    assert old is astart_domino_job
-    assert any(issubclass(w.category, DeprecationWarning) and "start_domino_job" in str(w.message)
-               for w in caught)
+        old_flow = pkg.run_domino_job_async
+    assert old is astart_domino_job and old_flow is pkg.arun_domino_job
+    assert isinstance(pkg.run_domino_job.with_options(retries=1).aio, type(pkg.arun_domino_job))
+    messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert any("start_domino_job_async is deprecated" in m for m in messages)
+    assert any("run_domino_job_async is deprecated" in m for m in messages)
 
 
 def test_prefect_collections_entry_point_loads_the_blocks() -> None:
