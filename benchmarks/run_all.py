@@ -8,7 +8,7 @@ prints a markdown summary (exit code and duration per script, and every result t
 writes it to benchmarks/results/summary.md. ``make bench`` runs this with DOMINO_OFFICIAL_PYTHON
 set; without the official client's venv the comparison scripts measure ours only.
 
-    .venv/bin/python benchmarks/run_all.py [--only NAME ...] [--engine-jobs 1000]
+    .venv/bin/python benchmarks/run_all.py [--only NAME ...] [--engine-jobs 1000 5000]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ RESULTS = HERE / "results"
 #: name -> (script arguments, result files it writes)
 SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "engine_scale": (["--jobs", "{engine_jobs}"], ["engine_scale"]),
+    "airflow_triggerer": ([], ["airflow_triggerer"]),
     "sandbox_scale": ([], ["sandbox_scale"]),
     "detection_latency": ([], ["detection_latency", "detection_latency_targets"]),
     "large_stdout": ([], ["large_stdout"]),
@@ -126,13 +127,18 @@ def summary(outcomes: dict[str, dict[str, Any]], since: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=list(SCRIPTS), default=list(SCRIPTS))
-    parser.add_argument("--engine-jobs", type=int, default=1000)
+    parser.add_argument("--engine-jobs", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per script")
     args = parser.parse_args()
     since = time.time() - 1
     outcomes = {}
     for name in args.only:
-        script_args = [a.format(engine_jobs=args.engine_jobs) for a in SCRIPTS[name][0]]
+        script_args: list[str] = []
+        for arg in SCRIPTS[name][0]:
+            if arg == "{engine_jobs}":
+                script_args += [str(n) for n in args.engine_jobs]
+            else:
+                script_args.append(arg)
         outcomes[name] = run(name, script_args, args.timeout)
     text = summary(outcomes, since)
     RESULTS.mkdir(exist_ok=True)

@@ -43,7 +43,7 @@ from .status import JobStatus
 from .stdout import LogCursor, LogPass
 
 __all__ = [
-    "BoundedRequest", "Context", "Flow", "LogStream", "RetryBudget", "idempotency_key",
+    "BoundedRequest", "Context", "Flow", "LogStream", "PollSchedule", "RetryBudget", "idempotency_key",
     "tagged_title",
 ]
 
@@ -621,7 +621,7 @@ def wait_flow(
     ``logs`` to keep its cursor (an interrupt's stop fetches the rest of the output with it).
     """
     started = ctx.clock()
-    interval = min(opts.initial_interval, opts.poll_freq)
+    schedule = PollSchedule(opts)
     # Stdout is the big response: by default fetch it every other poll (final flush aside), so
     # following a job costs about as many requests as python-domino's blind polling.
     log_every = opts.log_interval or 2 * opts.poll_freq
@@ -655,7 +655,7 @@ def wait_flow(
                 timeout = yield from _on_timeout(ctx, handle, opts, elapsed, last, logs, exc)
                 observers.finished(last, timeout)
                 raise timeout from exc
-            yield Sleep(max(0.0, min(interval, opts.max_poll_time - elapsed)))
+            yield Sleep(max(0.0, min(schedule.nap(elapsed), opts.max_poll_time - elapsed)))
             continue
         budget.reset()
         if last is None or snap.raw_status != last.raw_status:
@@ -684,10 +684,49 @@ def wait_flow(
             timeout = yield from _on_timeout(ctx, handle, opts, elapsed, snap, logs)
             observers.finished(last, timeout)
             raise timeout
-        # Jitter only shortens the nap, so a job's end is never seen later than poll_freq.
-        nap = min(interval * random.uniform(0.9, 1.0), opts.max_poll_time - elapsed)
-        interval = min(opts.poll_freq, interval * opts.backoff)
+        nap = min(schedule.nap(ctx.clock() - started), opts.max_poll_time - elapsed)
         yield Sleep(max(0.0, nap))
+
+
+class PollSchedule:
+    """When a wait polls, in seconds since it began.
+
+    Quickly at first — ``initial_interval``, the gaps growing by ``backoff``, for the first
+    0.6 × ``poll_freq`` — so a short job returns fast (a 2 s job's end is seen within a second),
+    then every ``poll_freq`` on a grid offset by ``initial_interval``. On the grid the early polls
+    cost nothing later: a job lasting a multiple of ``poll_freq`` is seen about
+    ``initial_interval`` after it ends, with no more status polls than python-domino's blind
+    ``poll_freq`` loop (which also polls at once). The grid's phase is jittered (earlier only, by
+    up to 5 % of ``poll_freq``) so followers started together spread out; no gap is ever longer
+    than ``poll_freq``.
+    """
+
+    def __init__(self, opts: PollOptions) -> None:
+        self.poll_freq = opts.poll_freq
+        first = min(opts.initial_interval, opts.poll_freq) * random.uniform(0.9, 1.0)
+        self.early = [first]
+        gap = first
+        while True:
+            gap *= max(1.0, opts.backoff)
+            if self.early[-1] + gap > 0.6 * opts.poll_freq or gap >= opts.poll_freq:
+                break
+            self.early.append(self.early[-1] + gap)
+        self.grid = first + opts.poll_freq * (1 - random.uniform(0.0, 0.05))
+
+    def next_poll(self, elapsed: float) -> float:
+        """The first scheduled poll after ``elapsed`` seconds (one due within 10 ms counts as
+        done: the poll that just returned was it)."""
+        elapsed += 0.01
+        for at in self.early:
+            if at > elapsed:
+                return at
+        if elapsed < self.grid:
+            return self.grid
+        return self.grid + (int((elapsed - self.grid) / self.poll_freq) + 1) * self.poll_freq
+
+    def nap(self, elapsed: float) -> float:
+        """Seconds from ``elapsed`` to the next poll (never more than ``poll_freq``)."""
+        return min(self.poll_freq, self.next_poll(elapsed) - elapsed)
 
 
 def _unknown_status_message(snap: JobSnapshot) -> str:

@@ -279,9 +279,10 @@ class PollOptions:
     #: job is terminal.
     log_interval: float | None = None
     include_setup_log: bool = False
-    #: First interval; grows by ``backoff`` up to ``poll_freq`` so short jobs return fast.
+    #: First interval; grows by ``backoff`` so short jobs return fast, then every ``poll_freq``
+    #: (see ``flows.PollSchedule``).
     initial_interval: float = 1.0
-    backoff: float = 2.0
+    backoff: float = 1.5
     stop_on_timeout: bool = True
     #: Stop the job when the wait is interrupted (KeyboardInterrupt, cancellation, a kill
     #: signal). Off for a follower that does not own the job, e.g. a restartable trigger.

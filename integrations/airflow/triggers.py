@@ -92,7 +92,7 @@ class DominoJobTrigger(BaseTrigger):
         from .hooks import DominoHook
 
         hook = DominoHook(self.conn_id, project=self.project or self.handle.get("project"))
-        config = await hook.aget_config()
+        config = await _connection_config(hook)
         return (shared_async_client(config, create=False)
                 or await asyncio.to_thread(shared_async_client, config))
 
@@ -102,6 +102,7 @@ class DominoJobTrigger(BaseTrigger):
         The event's ``status`` is ``success``, ``failed``, ``timeout`` or ``error``. A timeout stops the
         job when the trigger owns it (an operator's), never for a sensor.
         """
+        await _load_off_the_loop()
         from domino_orchestrate.core import (
             DominoError,
             JobFailedError,
@@ -218,6 +219,45 @@ class DominoJobTrigger(BaseTrigger):
         except Exception as exc:
             self.log.warning("Could not record the log-line count (a triggerer restart may "
                              "repeat lines): %s", exc)
+
+
+_PENDING: dict[tuple[int, str, str | None], asyncio.Future[Any]] = {}
+
+
+async def _connection_config(hook: Any) -> Any:
+    """The connection's ``DominoConfig``; triggers asking while a lookup of the same connection
+    is in flight share it. A triggerer resuming 1,000 deferred tasks otherwise runs 1,000
+    connection lookups in one turn of its event loop (Airflow warns "async thread was
+    blocked"); a trigger starting later reads the connection afresh (a changed key is seen)."""
+    flight = (id(asyncio.get_running_loop()), hook.domino_conn_id, hook.project)
+    pending = _PENDING.get(flight)
+    if pending is None:
+        # A task of its own: a caller cancelled meanwhile does not cancel the others' lookup.
+        pending = _PENDING[flight] = asyncio.ensure_future(hook.aget_config())
+        pending.add_done_callback(lambda _: _PENDING.pop(flight, None))
+    return await asyncio.shield(pending)
+
+
+_LOADED = False
+
+
+async def _load_off_the_loop() -> None:
+    """Import what a trigger uses, once per process, in a thread: a first import inside the
+    triggerer's event loop stalls every other trigger (Airflow warns "async thread was
+    blocked")."""
+    global _LOADED
+    if not _LOADED:
+        await asyncio.to_thread(_load)
+        _LOADED = True
+
+
+def _load() -> None:
+    import importlib
+
+    for name in ("domino_orchestrate.core.lineage", "domino_orchestrate.core.messages",
+                 "domino_orchestrate.core.client", "domino_orchestrate.airflow._lineage",
+                 "domino_orchestrate.airflow.hooks"):
+        importlib.import_module(name)
 
 
 class _LineLog:
