@@ -632,6 +632,10 @@ def wait_flow(
     logs = logs or LogStream(ctx, handle, opts, observers)
     warned: set[tuple[str, bool]] = set()  # unknown statuses already reported
     status = status_request(ctx, handle)
+    if handle.idempotency_key is not None and not handle.attached:
+        # Started just now (not reattached): it cannot have ended yet, so the first poll waits
+        # for the schedule instead of going out at once (a request fewer than python-domino).
+        yield Sleep(min(schedule.nap(0.0), opts.max_poll_time))
     while True:
         try:
             snap = yield from get_flow(ctx, handle, opts.max_poll_time - (ctx.clock() - started),
