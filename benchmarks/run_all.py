@@ -1,7 +1,7 @@
 """Run every benchmark, each as its own subprocess, and write a combined markdown summary.
 
 Runs engine_scale.py (--jobs 1000), sandbox_scale.py, detection_latency.py, large_stdout.py,
-v1_status_polling.py, import_cost.py and lineage_store.py one after another with this interpreter (so one failing
+v1_status_polling.py, import_cost.py, lineage_store.py and dagster_log_volume.py one after another with this interpreter (so one failing
 or timing out does not stop the others; their output is shown live). Then it reads the JSON each
 wrote to benchmarks/results/ during this run (stale files from earlier runs are not used),
 prints a markdown summary (exit code and duration per script, and every result table) and
@@ -37,6 +37,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "v1_status_polling": ([], ["v1_status_polling"]),
     "import_cost": ([], ["import_cost"]),
     "lineage_store": ([], ["lineage_store"]),
+    "dagster_log_volume": ([], ["dagster_log_volume"]),
 }
 
 

@@ -94,7 +94,8 @@ class LineBatcher:
             if not texts:
                 continue
             quoted = texts if self.quote is None else texts[-self.quote:]
-            head = f"{len(texts):,} lines of Domino {stream}{self.where}"
+            head = (f"{len(texts):,} line{'' if len(texts) == 1 else 's'} of Domino "
+                    f"{stream}{self.where}")
             head += f"; the last {len(quoted)}:" if len(quoted) < len(texts) else ":"
             self.emit(stream, "\n".join([head, *quoted]))
 

@@ -205,3 +205,48 @@ def test_stream_logs_false_still_delivers_the_output_once_at_the_end(make_client
         client.run_job(command(tmp_path, exit_code=3), quiet, observers=[failed])
     assert "after pipes" in failed.lines
     assert "after pipes" in caught.value.stdout_tail
+
+
+# --- the shared mappings: one report, few log calls -----------------------------------------------
+
+
+def test_collector_reports_plain_values_and_the_result_is_not_a_lineage_report() -> None:
+    from domino_orchestrate.core.messages import MessageCollector, describe
+
+    said: list[str | None] = []
+    collector = MessageCollector(MessageLedger(), on_report=lambda m, line: said.append(line))
+    reader = MessageReader("j9", collector.message_ledger)
+    for text in [
+        pipes_line("report_asset_materialization", {"asset_key": "orders", "data_version": None,
+                   "metadata": {"rows": {"raw_value": 42, "type": "int"}}}),
+        pipes_line("report_custom_message", {"payload": {"auc": 0.91}}),
+        pipes_line("report_custom_message", {"payload": {"domino_orchestrate": {"metrics": {}}}}),
+        pipes_line("closed", {}),
+    ]:
+        found = reader.feed(LogLine(text))
+        assert found is not None
+        collector.on_message(found)
+    assert collector.report()["materializations"] == [
+        {"asset_key": "orders", "data_version": None, "metadata": {"rows": 42}}]
+    assert collector.result == {"auc": 0.91}  # the lineage report after it is not the result
+    assert said[0] == "Domino job j9 reported a materialization of orders: rows=42"
+    assert said[-1] is None  # the protocol's own messages say nothing
+    opened = MessageReader("j9").feed(LogLine(pipes_line("opened", {})))
+    assert opened is not None and describe(opened) is None
+
+
+def test_line_batcher_logs_small_fetches_line_by_line_and_big_ones_in_one_call() -> None:
+    from domino_orchestrate.core.observe import LINES_PER_CALL, LineBatcher
+
+    calls: list[tuple[str, str]] = []
+    batch = LineBatcher(lambda stream, text: calls.append((stream, text)), quote=3)
+    for i in range(LINES_PER_CALL):
+        batch.on_line(LogLine(f"small {i}"))
+    batch.on_fetched()
+    assert len(calls) == LINES_PER_CALL
+    calls.clear()
+    for i in range(1000):
+        batch.on_line(LogLine(f"big {i}", "stderr" if i == 7 else "stdout"))
+    batch.on_finished(None, None)  # the end flushes what is left
+    assert calls == [("stdout", "999 lines of Domino stdout; the last 3:\nbig 997\nbig 998\nbig 999"),
+                     ("stderr", "1 line of Domino stderr:\nbig 7")]
