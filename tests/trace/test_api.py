@@ -58,15 +58,25 @@ def test_default_location_and_overrides(tmp_path: Path, monkeypatch: pytest.Monk
 WRITER = textwrap.dedent("""
     import json, sys
     from domino_orchestrate.trace.transport import DominoStoreConfig, DominoStoreTransport
-    url, worker = sys.argv[1], int(sys.argv[2])
+    import pathlib, time
+    url, worker, barrier = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3])
     transport = DominoStoreTransport(DominoStoreConfig(store=url))
+    (barrier / str(worker)).touch()  # start together: the writes overlap
+    while len(list(barrier.iterdir())) < 3:
+        time.sleep(0.01)
+    def emit(run, kind, when, name):
+        transport.emit({"eventType": kind, "eventTime": when, "run": {"runId": run},
+                        "job": {"namespace": "w", "name": name},
+                        "outputs": [{"namespace": "s3://b", "name": name}],
+                        "producer": "p", "schemaURL": "s"})
+
     for n in range(10):
         run = f"00000000-0000-4000-8000-{worker:04d}{n:08d}"
         for i, kind in enumerate(("START", "RUNNING", "COMPLETE")):
-            transport.emit({"eventType": kind, "eventTime": f"2026-11-30T10:{n:02d}:{i:02d}Z",
-                            "run": {"runId": run}, "job": {"namespace": "w", "name": f"w{worker}"},
-                            "outputs": [{"namespace": "s3://b", "name": f"w{worker}/{n}"}],
-                            "producer": "p", "schemaURL": "s"})
+            emit(run, kind, f"2026-11-30T10:{n:02d}:{i:02d}Z", f"w{worker}/{n}")
+            # Every writer also sends the same events of one shared run (a re-sent spool).
+            emit("00000000-0000-4000-8000-ffffffffffff", kind, f"2026-11-30T11:{n:02d}:{i:02d}Z",
+                 "shared")
     transport.close()
 """)
 
@@ -77,7 +87,9 @@ def test_processes_writing_one_store_at_once(backend: str, tmp_path: Path,
                                                 request: pytest.FixtureRequest) -> None:
     url = (str(tmp_path / "shared.db") if backend == "sqlite"
            else request.getfixturevalue("empty_postgres_url"))  # they race to create tables
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(worker)],
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(worker), str(barrier)],
                                 stderr=subprocess.PIPE, text=True, env=dict(os.environ))
                for worker in range(3)]
     for writer in writers:
@@ -85,7 +97,8 @@ def test_processes_writing_one_store_at_once(backend: str, tmp_path: Path,
         assert writer.returncode == 0, err
         assert "dropped" not in err and "Traceback" not in err, err
     with trace.LineageStore(url) as store:
-        assert store.count()["events"] == 3 * 10 * 3
+        assert store.count()["events"] == 3 * 10 * 3 + 10 * 3
         runs = store.recent(limit=1000)
-        assert len(runs) == 30 and {r.status for r in runs} == {"COMPLETE"}
+        assert len(runs) == 31 and {r.status for r in runs} == {"COMPLETE"}
+        assert store.inspect("00000000-0000-4000-8000-ffffffffffff").event_count == 30
         assert json.dumps([r.to_dict() for r in runs])

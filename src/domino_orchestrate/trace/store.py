@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 
 from . import schema
@@ -65,6 +65,8 @@ MAX_DEPTH = 200
 #: Shortest run id prefix accepted in place of a whole id.
 MIN_PREFIX = 6
 _CHUNK = 500  # ids per IN (...) list
+#: PostgreSQL advisory lock key that serialises writers ("domino-orchestrate lineage store").
+WRITE_LOCK = 0x646F6D696E6F4C53
 
 
 def _naive(when: datetime) -> datetime:
@@ -201,6 +203,12 @@ class LineageStore:
                 if write:
                     conn = conn.execution_options(write=True)
                 with conn.begin():
+                    if write and conn.dialect.name == "postgresql":
+                        # One writer at a time, as SQLite's BEGIN IMMEDIATE gives: two writers
+                        # refolding one run from what each alone can see would leave the run
+                        # as the last one saw it, and both would insert the same new event.
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                     {"key": WRITE_LOCK})
                     yield conn
         except (OperationalError, InterfaceError) as exc:  # the database, not our SQL
             raise StoreUnavailableError(
