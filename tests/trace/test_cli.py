@@ -121,6 +121,9 @@ def test_bad_store_location_and_unreachable_database(tmp_path: Path) -> None:
     result = runner.invoke(lineage_app, ["recent", "--store", "mysql://u:hunter2@db/x"])
     assert result.exit_code == 2 and "SQLite or PostgreSQL" in result.stderr
     assert "hunter2" not in result.stderr  # the password never reaches a message
+    result = runner.invoke(lineage_app, ["recent", "--store", "postgresql+pg8000://u:hunter2@db/x"])
+    assert result.exit_code == 2 and "No module named 'pg8000'" in result.stderr
+    assert "u:***@db" in result.stderr and "hunter2" not in result.stderr
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -201,8 +201,12 @@ def make_engine(url: str) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        detail = str(exc)[:200]
+        password = make_url(url).password
+        if password:
+            detail = detail.replace(str(password), "***")
         raise StoreConfigError(f"cannot open lineage store {safe_url(url)}: "
-                               f"{type(exc).__name__}: {str(exc)[:200]}") from None
+                               f"{type(exc).__name__}: {detail}") from None
     return engine
 
 
