@@ -41,13 +41,17 @@ from dagster import (
     ConfigurableResource,
     OpExecutionContext,
     PipesClient,
-    PipesClientCompletedInvocation,
     PipesEnvContextInjector,
     PipesMessageHandler,
     PipesMessageReader,
     open_pipes_session,
 )
 from dagster_pipes import PipesExtras, PipesParams
+
+try:  # exported since Dagster 1.13
+    from dagster import PipesClientCompletedInvocation
+except ImportError:  # Dagster 1.10-1.12: the same class, not yet exported
+    from dagster._core.pipes.client import PipesClientCompletedInvocation
 from pydantic import Field
 
 from domino_orchestrate.core import JobSpec

@@ -75,7 +75,7 @@ from domino_orchestrate.core.observe import LineBatcher
 if TYPE_CHECKING:
     from domino_orchestrate.core.client import DominoClient
 
-try:  # Dagster >= 1.12: durable launch handles in the event log (private module, used defensively).
+try:  # Dagster >= 1.13.21: durable launch handles in the event log (private module, used defensively).
     from dagster._core.pipes.reattach import (
         find_latest_launch_handle,
         record_external_launch,
