@@ -37,6 +37,9 @@ def test_recent_newest_first_with_limit_and_tags(churn: tuple[Any, Pipeline]) ->
     # Tags from the events' tags facet, as key=value.
     assert "orchestrator=airflow" in recent[0].tags and "team=growth" in recent[0].tags
     assert store.recent(tag="suspect") == []
+    assert len(store.recent(limit=100, tag="team=growth")) == 8  # the events' own tags
+    for partial in ("team=grow", "team=growt_", "%", "team=growth%"):  # whole tags only
+        assert store.recent(tag=partial) == [], partial
     store.tag(p.ids["train"][0], "suspect", "q3")
     assert [r.run_id for r in store.recent(tag="suspect")] == [p.ids["train"][0]]
     assert [r.run_id for r in store.history("train", tag="q3")] == [p.ids["train"][0]]
