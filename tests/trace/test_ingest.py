@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,24 @@ def test_store_ingests_damaged_events_or_names_them(tmp_path_factory: Any, event
             json.dumps(run.to_dict())
             store.trace(run.run_id)
         store.stale()
+
+
+@pytest.mark.xdist_group("postgres")
+def test_sqlite_and_postgresql_give_the_same_answers(tmp_path: Path, postgres_url: str) -> None:
+    path = churn_pipeline().write(tmp_path / "lineage.jsonl")
+    answers = []
+    for location in (tmp_path / "lineage.db", postgres_url):
+        with LineageStore(location) as store:
+            store.import_files([path])
+            store.flag("report.html")
+            store.flag("model.pkl")
+            answers.append({
+                **snapshot(store),
+                "history": [r.to_dict() for r in store.history("features")],
+                "stale_old": [f.to_dict() for f in store.stale(
+                    "report.html", threshold=timedelta(hours=1))],
+                "review": [e.to_dict() for e in store.review()],
+                "inspect": store.inspect(store.recent(1)[0].run_id[:8]).to_dict(),
+            })
+    assert answers[0] == answers[1]
+    assert answers[0]["review"] and answers[0]["stale_old"]
