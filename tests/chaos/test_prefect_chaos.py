@@ -5,6 +5,7 @@ and a flow-run process SIGKILLed mid-wait whose flow run is then run again."""
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from pathlib import Path
@@ -18,17 +19,32 @@ TAG = "pf"
 
 
 class StreamedLines(logging.Handler):
-    """Records of the integration's stdout → run-logger observer (``RunLoggerLines.on_line``)."""
+    """The job lines the integration's run-logger observer (``RunLoggerLines``) logged: a record
+    is one line, or a fetch's many lines of one stream under a ``"N lines of Domino stdout:"``
+    header (the core's ``LineBatcher``), split back into lines here so that every line is
+    counted once and a header that miscounts fails the test."""
+
+    _HEADER = re.compile(r"(?:\[\w+\] )?([\d,]+) lines? of Domino (stdout|stderr|setup)\b.*:$")
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
+        self.malformed: list[str] = []  # (an assert here would be swallowed by the observer)
         self._guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.funcName == "on_line" and record.pathname.endswith("_common.py"):
-            with self._guard:
-                self.lines.append(record.getMessage())
+        if record.funcName != "_emit" or not record.pathname.endswith("_common.py"):
+            return
+        text = record.getMessage()
+        head, *rest = text.split("\n")
+        header = self._HEADER.match(head)
+        with self._guard:
+            if header is None and not rest:
+                self.lines.append(head)
+            elif header is not None and int(header.group(1).replace(",", "")) == len(rest):
+                self.lines.extend(rest)
+            else:  # several lines without a header, or a header that miscounts them
+                self.malformed.append(text)
 
 
 @pytest.mark.chaos
@@ -82,6 +98,7 @@ def test_prefect_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: An
         else:
             assert outcome["type"] == "COMPLETED", (i, outcome)
             assert outcome["summary"]["status"] == "Succeeded", outcome
+    assert capture.malformed == []
     jobs = chaos.check_jobs(srv, TAG, n, chaos.group_lines(TAG, capture.lines))
     for i, outcome in enumerate(outcomes):
         if outcome["summary"]:
