@@ -315,8 +315,10 @@ class LineageStore:
             for digest, fragment in new.items():
                 by_run.setdefault(fragment.run_id, {})[digest] = fragment
             run_ids = sorted(by_run)
+            stored: set[str] = set()  # runs the store already has rows of
             for chunk in _chunks(run_ids):  # what the store already had of these runs
                 for row in conn.execute(select(schema.events).where(e.run_id.in_(chunk))):
+                    stored.add(row.run_id)
                     by_run[row.run_id][row.event_hash] = Fragment.from_json(
                         row.run_id, row.namespace, row.component, row.event_type,
                         row.event_time, row.fragment)
@@ -325,13 +327,14 @@ class LineageStore:
                  "component": f.component, "event_type": f.event_type,
                  "event_time": f.event_time, "fragment": f.to_json()}
                 for h, f in new.items()])
-            self._write_runs(conn, [fold(fragments) for fragments in by_run.values()])
+            self._write_runs(conn, [fold(fragments) for fragments in by_run.values()],
+                             sorted(stored))
         return IngestResult(new=len(new), duplicates=len(batch) - len(new), runs=len(run_ids))
 
     @staticmethod
-    def _write_runs(conn: Connection, folded: list[ComponentRun]) -> None:
-        ids = [run.run_id for run in folded]
-        for chunk in _chunks(ids):
+    def _write_runs(conn: Connection, folded: list[ComponentRun], stored: list[str]) -> None:
+        """Write each run's row and datasets, replacing those of ``stored`` (known) runs."""
+        for chunk in _chunks(stored):
             conn.execute(delete(schema.runs).where(schema.runs.c.run_id.in_(chunk)))
             conn.execute(delete(schema.datasets).where(schema.datasets.c.run_id.in_(chunk)))
         run_rows: list[dict[str, Any]] = []
