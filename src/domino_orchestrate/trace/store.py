@@ -437,19 +437,14 @@ class LineageStore:
     def _producer(self, conn: Connection, ref: DatasetRef, before: datetime,
                   exclude: str) -> ComponentRun | None:
         """The most recent run that produced ``ref`` and was ready by ``before``."""
-        d = schema.datasets.c
-        base = (select(d.run_id).where(d.direction == "out", d.namespace == ref.namespace,
-                                       d.name == ref.name, d.ready_time <= before,
-                                       d.run_id != exclude)
+        d, r = schema.datasets.c, schema.runs.c
+        base = (select(schema.runs).join(schema.datasets, d.run_id == r.run_id)
+                .where(d.direction == "out", d.namespace == ref.namespace, d.name == ref.name,
+                       d.ready_time <= before, d.run_id != exclude)
                 .order_by(d.start_time.desc(), d.run_id.desc()).limit(1))
-        run_id = None
-        if ref.version:
-            run_id = conn.execute(base.where(d.version == ref.version)).scalar()
-        if run_id is None:
-            run_id = conn.execute(base).scalar()
-        if run_id is None:
-            return None
-        row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).first()
+        row = conn.execute(base.where(d.version == ref.version)).first() if ref.version else None
+        if row is None:
+            row = conn.execute(base).first()
         return self._runs(conn, [row])[0] if row is not None else None
 
     def _dependencies(self, conn: Connection, run: ComponentRun) -> list[_Edge]:
