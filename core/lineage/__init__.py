@@ -21,7 +21,7 @@ imports no third-party package at import time, so DAG files may import it cheapl
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,9 +31,11 @@ from ..command import with_env_prefix
 from ..extras import requires_extra
 from .config import LineageSettings, job_namespace
 from .ids import as_uuid, lineage_run_id
+from .naming import Dataset, DatasetNameError, parse_dataset, parse_datasets
 
 __all__ = [
     "Dataset",
+    "DatasetNameError",
     "LineageInfo",
     "ParentRun",
     "cli_session_parent",
@@ -45,44 +47,13 @@ __all__ = [
     "lineage_observers_for_job",
     "lineage_run_id",
     "parent_variables",
+    "parse_dataset",
     "parse_datasets",
     "start_parent_run",
     "with_env_prefix",
 ]
 
 log = logging.getLogger("domino_orchestrate.lineage")
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """An OpenLineage dataset: ``namespace`` (e.g. ``s3://bucket``) and ``name``."""
-
-    namespace: str
-    name: str
-
-
-def parse_datasets(items: Iterable[Any] | None) -> tuple[Dataset, ...]:
-    """``"namespace:name"`` strings, ``Dataset`` or ``{"namespace", "name"}`` dicts → Datasets.
-
-    A string splits at its last ``:`` that is not part of ``://`` (so ``s3://bucket:key`` keeps
-    ``s3://bucket`` as namespace); a string without one gets the namespace ``"default"``. Anything
-    else is a ``TypeError`` naming the item.
-    """
-    out: list[Dataset] = []
-    for item in items or ():
-        if isinstance(item, Dataset):
-            out.append(item)
-        elif isinstance(item, Mapping):
-            out.append(Dataset(str(item["namespace"]), str(item["name"])))
-        elif isinstance(item, str):
-            head, sep, tail = item.rpartition(":")
-            if not sep or tail.startswith("//") or not head:
-                out.append(Dataset("default", item))
-            else:
-                out.append(Dataset(head, tail))
-        else:
-            raise TypeError(f"Unsupported dataset {item!r}: use 'namespace:name' or Dataset")
-    return tuple(out)
 
 
 @dataclass(frozen=True)

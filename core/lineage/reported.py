@@ -7,7 +7,7 @@ MLflow sink share:
 * ``report_asset_materialization`` (dagster-pipes) — the asset is an **output** dataset
   (namespace ``dagster``); numeric metadata values become MLflow **metrics** ``<asset>.<name>``.
 * ``report_custom_message`` whose payload is ``{"domino_orchestrate": {...}}`` with any of
-  ``inputs``/``outputs`` (``"namespace:name"`` strings or ``{"namespace", "name"}``),
+  ``inputs``/``outputs`` (``"namespace:name"`` or URI strings, or ``{"namespace", "name"}``),
   ``metrics`` (name → number) and ``params`` (name → value). ``domino_orchestrate.injob.report``
   writes exactly that.
 
@@ -111,7 +111,8 @@ def report(*, inputs: Any = (), outputs: Any = (), metrics: Mapping[str, float] 
     Prints one Dagster Pipes message (``report_custom_message``) on stdout, the one channel
     Domino gives back; the orchestrator's lineage observer adds the datasets to the job's
     OpenLineage events and the MLflow sink logs the metrics and params into the job's run.
-    ``inputs``/``outputs`` are ``"namespace:name"`` strings or ``{"namespace", "name"}``. Needs
+    ``inputs``/``outputs`` are ``"namespace:name"`` or URI strings (``s3://bucket/key``) or
+    ``{"namespace", "name"}``. Needs
     no orchestrator package in the job (plain JSON). Returns the message written.
     """
     import json

@@ -35,8 +35,8 @@ DatasetLike: TypeAlias = "str | Dataset | Mapping[str, str]"
 
 
 def parse_datasets(items: Iterable[DatasetLike] | None) -> tuple[Dataset, ...]:
-    """``"namespace:name"`` strings, ``Dataset`` or ``{"namespace", "name"}`` dicts → Datasets
-    (core ``parse_datasets``: one rule for every integration)."""
+    """``"namespace:name"`` or URI strings, ``Dataset`` or ``{"namespace", "name"}`` dicts →
+    Datasets (core ``parse_datasets``: one rule for every integration and the CLI)."""
     from domino_orchestrate.core.lineage import parse_datasets as _parse
 
     return _parse(items)

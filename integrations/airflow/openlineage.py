@@ -3,7 +3,7 @@
 The Airflow OpenLineage provider calls ``get_openlineage_facets_on_start/complete/failure`` on
 operators that define them and merges the returned ``OperatorLineage`` into its own task events.
 The mixin reads the operator's attributes (all optional, read with ``getattr``):
-``input_datasets``/``output_datasets`` (``"namespace:name"`` strings or ``Dataset`` objects),
+``input_datasets``/``output_datasets`` (``"namespace:name"`` or URI strings, or ``Dataset``s),
 ``job_id``/``domino_job_id``, ``job_url``/``domino_job_url``, ``project``, ``hardware_tier``
 (or ``hardware_tier_name``/``_id``, ``tier``), ``_final_snapshot``/``_domino_snapshot`` and
 ``_domino_lineage`` (the task's ``LineageInfo``, for its tags).

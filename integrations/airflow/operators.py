@@ -504,7 +504,8 @@ class DominoJobOperator(_DominoBaseOperator):
     ``main_repo_git_ref``, ``external_volume_mounts``, and the shared ones: ``domino_conn_id``,
     ``project``, ``poll_freq``, ``max_poll_time``, ``retry_count``, ``startup_delay``,
     ``include_setup_log``, ``wait_for_completion``, ``stream_logs``, ``deferrable``,
-    ``input_datasets``/``output_datasets`` (``"namespace:name"`` or ``Dataset``).
+    ``input_datasets``/``output_datasets`` (``"namespace:name"``, a URI such as
+    ``s3://bucket/key``, or ``Dataset``).
     """
 
     template_fields: Sequence[str] = (

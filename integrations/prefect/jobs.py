@@ -157,10 +157,11 @@ class DominoJob(JobBlock[Summary]):
     )
     inputs: list[str] = Field(
         default_factory=list,
-        description="Lineage inputs the job reads, as 'namespace:name' (e.g. 's3://bucket:raw').")
+        description="Lineage inputs the job reads, as 'namespace:name' or a URI (e.g. "
+        "'warehouse:sales.orders', 's3://bucket/raw/orders.csv').")
     outputs: list[str] = Field(
         default_factory=list,
-        description="Lineage outputs the job writes, as 'namespace:name'.")
+        description="Lineage outputs the job writes, as 'namespace:name' or a URI.")
     poll_freq: float = Field(default=5.0, description="Seconds between status checks.")
     max_poll_time: float = Field(
         default=6000.0, description="Seconds to wait before stopping the job and failing."

@@ -62,7 +62,8 @@ __all__ = [
 # retry would get attempt 1's handle even for a job that failed. The identity rule decides.
 
 Credentials: TypeAlias = "DominoCredentials | str"
-#: Lineage datasets the job reads/writes: ``"namespace:name"`` strings, ``Dataset``s or
+#: Lineage datasets the job reads/writes: ``"namespace:name"`` or URI strings (core
+#: ``parse_dataset``: OpenLineage's naming spec), ``Dataset``s or
 #: ``{"namespace", "name"}`` dicts (as Airflow inlets/outlets and Dagster asset keys).
 Datasets: TypeAlias = "Sequence[Any] | None"
 JobRef: TypeAlias = "JobHandle | Mapping[str, Any] | str"

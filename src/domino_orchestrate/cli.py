@@ -94,49 +94,6 @@ def _json_value(value: str | None) -> Any:
         raise typer.BadParameter(f"not valid JSON: {exc}") from None
 
 
-def parse_dataset(value: str) -> Dataset:
-    """A dataset named on the command line, as OpenLineage names it.
-
-    Two forms: NAMESPACE:NAME (warehouse:sales.orders, bigquery:proj.ds.table; the name may
-    contain colons) or a URI SCHEME://AUTHORITY/PATH, split as the OpenLineage naming spec does
-    (s3://bucket/key is namespace s3://bucket, name key; postgres://db:5432/shop.public.orders is
-    postgres://db:5432 and shop.public.orders; file:///data/x.csv is namespace file, name
-    /data/x.csv). Raises ``typer.BadParameter`` saying what to write instead.
-    """
-    from domino_orchestrate.core.lineage import Dataset
-
-    text = value.strip()
-    example = ("write NAMESPACE:NAME (e.g. warehouse:sales.orders) or a URI "
-               "(e.g. s3://bucket/path/file.csv)")
-    if not text or text != safe_text(text) or any(c.isspace() for c in text):
-        raise typer.BadParameter(f"{value!r} is not a dataset name (no spaces or control "
-                                 f"characters): {example}")  # repr shows them escaped
-    scheme, sep, rest = text.partition("://")
-    if sep:
-        if not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
-            raise typer.BadParameter(f"{text!r}: {scheme!r} is not a URI scheme; {example}")
-        authority, _, path = rest.partition("/")
-        if scheme == "file" and not authority:
-            name = "/" + path
-            if name == "/":
-                raise typer.BadParameter(f"{text!r} names no file; {example}")
-            return Dataset("file", name)
-        if not authority or not path:
-            raise typer.BadParameter(f"{text!r} needs both a location and a path after "
-                                     f"{scheme}:// ({scheme}://LOCATION/PATH); {example}")
-        return Dataset(f"{scheme}://{authority}", path)
-    namespace, sep, name = text.partition(":")
-    if not sep:
-        raise typer.BadParameter(f"{text!r} has no namespace: {example}")
-    if not namespace or not name:
-        raise typer.BadParameter(f"{text!r} needs both a namespace and a name: {example}")
-    return Dataset(namespace, name)
-
-
-def _datasets(values: list[str] | None) -> tuple[Dataset, ...]:
-    return tuple(parse_dataset(v) for v in values or ())
-
-
 def _version(value: bool) -> None:
     if value:
         from domino_orchestrate import __version__
@@ -316,10 +273,14 @@ def run(
 
 
 def _checked(values: list[str] | None, option: str) -> tuple[Dataset, ...]:
+    """The option's dataset names by the core's one rule (OpenLineage's naming spec); a bad one
+    is a usage error naming the option."""
+    from domino_orchestrate.core.lineage import DatasetNameError, parse_datasets
+
     try:
-        return _datasets(values)
-    except typer.BadParameter as exc:
-        raise typer.BadParameter(exc.message, param_hint=f"'{option}'") from None
+        return parse_datasets(values or ())
+    except DatasetNameError as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
 
 
 @app.command(epilog=EXIT_CODES)

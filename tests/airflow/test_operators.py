@@ -214,7 +214,7 @@ def test_lineage_info_uses_airflow_openlineage_ids(domino_conn: Any, af: Any) ->
 
     with DAG("domino_lineage", schedule=None) as dag:
         DominoJobOperator(task_id="lin", command="echo x", on_execute_callback=grab,
-                          input_datasets=["s3://bucket:raw/data.csv"],
+                          input_datasets=["s3://bucket/raw/data.csv"],
                           output_datasets=[Dataset("postgres://db", "public.t")], **af.fast)
     af.run_dag(dag)
     info, ti, dag_run = seen["info"], seen["ti"], seen["dag_run"]

@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from domino_orchestrate.cli import parse_dataset
-from domino_orchestrate.core.lineage import Dataset
 from domino_orchestrate.sandbox import SandboxServer
 
 from .conftest import cli_env, executions_titled, popen_cli, run_cli
@@ -117,22 +115,6 @@ def test_a_signal_aborts_the_session_after_its_job_stopped(
     _assert_parent_is_the_session(session, job)
     [execution] = executions_titled(sandbox, "ol-signal")
     assert execution.status == "Stopped"
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("warehouse:sales.orders", ("warehouse", "sales.orders")),
-    ("bigquery:proj.ds.table", ("bigquery", "proj.ds.table")),
-    ("kafka:topic:with:colons", ("kafka", "topic:with:colons")),
-    ("s3://bucket/raw/orders.csv", ("s3://bucket", "raw/orders.csv")),
-    ("gs://b/k", ("gs://b", "k")),
-    ("postgres://db:5432/shop.public.orders", ("postgres://db:5432", "shop.public.orders")),
-    ("file:///data/x.csv", ("file", "/data/x.csv")),
-    ("hdfs://nn:8020/warehouse/t", ("hdfs://nn:8020", "warehouse/t")),
-])
-def test_dataset_names_follow_the_openlineage_naming_spec(
-    value: str, expected: tuple[str, str]
-) -> None:
-    assert parse_dataset(value) == Dataset(*expected)
 
 
 BAD_DATASETS = {

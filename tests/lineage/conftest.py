@@ -224,7 +224,7 @@ def mlflow_sandbox(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory)
     # A job step that reports datasets, a metric and a param to the orchestrator (Pipes message).
     (project / "report.py").write_text(
         "from domino_orchestrate.injob import report\n"
-        "report(inputs=['s3://raw:events'], outputs=['s3://curated:model'],"
+        "report(inputs=['s3://raw/events'], outputs=['s3://curated/model'],"
         " metrics={'auc': 0.91}, params={'model': 'gbm'})\n")
     job_env = {
         "MLFLOW_TRACKING_URI": mlflow_server,

@@ -50,8 +50,8 @@ def make_operator() -> Any:
     return DominoJobOperator(
         task_id="train", command="python train.py", project="alice/churn",
         hardware_tier_name="small",
-        input_datasets=["s3://raw:events", "postgres://db:5432:public.users"],
-        output_datasets=["s3://curated:features"],
+        input_datasets=["s3://raw/events", "postgres://db:5432/public.users"],
+        output_datasets=["s3://curated/features"],
     )
 
 

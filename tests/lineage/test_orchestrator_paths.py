@@ -215,8 +215,8 @@ def test_prefect_start_and_wait_in_two_processes_end_one_run(
     def starter() -> dict[str, Any]:
         creds = DominoCredentials(host=sandbox.url, api_key=sandbox.api_key,
                                   project=MLFLOW_PROJECT)
-        handle = start_domino_job(creds, COMMAND, inputs=["s3://raw:events"],
-                                  outputs=["s3://curated:model"])
+        handle = start_domino_job(creds, COMMAND, inputs=["s3://raw/events"],
+                                  outputs=["s3://curated/model"])
         return handle.to_dict()
 
     with prefect_test_harness(server_startup_timeout=90):
