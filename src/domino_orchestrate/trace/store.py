@@ -29,11 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from . import schema
 from .errors import (
     InvalidEventError,
+    StoreConfigError,
     StoreUnavailableError,
     UnknownComponentError,
     UnknownOutputError,
@@ -214,6 +221,16 @@ class LineageStore:
             raise StoreUnavailableError(
                 f"lineage store {self.url} did not answer: "
                 f"{str(exc.orig).splitlines()[0][:200] if exc.orig else type(exc).__name__}"
+            ) from None
+        except DatabaseError as exc:
+            if type(exc) is not DatabaseError or self.engine.dialect.name != "sqlite":
+                raise  # IntegrityError, ProgrammingError…: for the caller
+            # SQLite's "file is not a database" (from the connect PRAGMAs): a path given by
+            # mistake, never to be overwritten.
+            raise StoreConfigError(
+                f"lineage store {self.url} is not a SQLite database "
+                f"({str(exc.orig).splitlines()[0][:200] if exc.orig else 'unreadable'}): give the "
+                "path of a lineage store, or of a file that does not exist yet"
             ) from None
 
     def _create_tables(self) -> None:
