@@ -111,3 +111,16 @@ def ol_schema() -> OpenLineageSchema:
             f"OpenLineage spec not found at {SPEC_DIR} (set DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC)"
         )
     return OpenLineageSchema(SPEC_DIR)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``xdist_group`` marks work again: pytest-xdist 3.8 tags a grouped test by setting
+    ``item._nodeid``, which pytest 9 no longer reads (it reads ``item._id``), so ``--dist
+    loadgroup`` spread every group over both workers and each started its own expensive fixture."""
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        tagged = item.__dict__.pop("_nodeid", None)
+        if tagged is not None:
+            item._id = coerce_node_id(tagged)
