@@ -340,6 +340,8 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
 
     Every unset connection field falls back to the Domino environment variables
     (``DOMINO_API_HOST``, ``DOMINO_USER_API_KEY``, ``DOMINO_TOKEN_FILE``, ``DOMINO_API_PROXY``).
+    Credentials set together follow python-domino's precedence (``api_proxy``, ``auth_token``,
+    ``token_file``, ``api_key``), decided by the core as for every integration.
     """
 
     # Pydantic would otherwise quote every field value (the API key too) in a validation error.
@@ -353,14 +355,14 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         default=None, repr=False, description="Domino user API key; pass EnvVar('DOMINO_USER_API_KEY') so the "
         "key never lands in code or run config. Defaults to DOMINO_USER_API_KEY.")
     auth_token: str | None = Field(
-        default=None, repr=False, description="A bearer token instead of an API key (exclusive with api_key, "
-        "token_file and api_proxy).")
+        default=None, repr=False, description="A bearer token; wins over token_file and api_key "
+        "(python-domino's precedence: api_proxy, auth_token, token_file, api_key).")
     token_file: str | None = Field(
         default=None, description="Path of a file holding a short-lived token, re-read on every "
         "request (DOMINO_TOKEN_FILE inside Domino). api_key may be set too as a fallback.")
     api_proxy: str | None = Field(
         default=None, description="Domino API proxy sidecar URL (DOMINO_API_PROXY); it injects "
-        "credentials itself, so no credential may be set with it.")
+        "credentials itself, so it wins over every other credential.")
     verify_tls: bool = Field(default=True, description="Verify Domino's TLS certificate.")
     ca_bundle: str | None = Field(
         default=None, description="Path of a CA bundle (PEM) to verify Domino's certificate with, "
@@ -396,13 +398,9 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         "terminate, force-terminate or dagster/max_runtime always stops the job.")
 
     @model_validator(mode="after")
-    def _check_credentials(self) -> DominoResource:
-        if self.auth_token and (self.api_key or self.token_file):
-            raise ValueError("Set auth_token alone: it excludes api_key and token_file.")
-        if self.api_proxy and (self.api_key or self.auth_token or self.token_file):
-            raise ValueError(
-                "api_proxy injects credentials itself: do not set api_key, auth_token or "
-                "token_file with it.")
+    def _check_settings(self) -> DominoResource:
+        # Credentials given together are not an error: the core applies python-domino's
+        # precedence (api_proxy, auth_token, token_file, api_key) as for every integration.
         owner, sep, name = self.project.partition("/")
         if not (owner and sep and name) or "/" in name:
             raise ValueError(f"project must be 'owner/name', got {self.project!r}.")
