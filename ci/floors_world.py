@@ -31,11 +31,18 @@ def norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def declared_floors(extra: str) -> dict[str, str]:
+def declared_requirements(extra: str) -> list[str]:
+    """Our own requirements for ``extra`` (with the sandbox and lineage extras the tests use)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
     for name in (extra, "sandbox", "lineage"):
-        reqs += project["optional-dependencies"][name]
+        reqs += [r for r in project["optional-dependencies"][name]
+                 if not r.startswith("domino-orchestrate")]
+    return reqs
+
+
+def declared_floors(extra: str) -> dict[str, str]:
+    reqs = declared_requirements(extra)
     floors = {}
     for req in reqs:
         match = re.match(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?\s*[^;]*?>=\s*([0-9][^,;\s]*)", req)
@@ -89,4 +96,7 @@ def main(extra: str, pins: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    if sys.argv[1] == "--requirements":  # our requirements, to install as direct ones
+        print("\n".join(declared_requirements(sys.argv[2])))
+    else:
+        main(sys.argv[1], sys.argv[2:])
