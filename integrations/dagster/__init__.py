@@ -13,7 +13,15 @@ factories (installed as ``domino_orchestrate.dagster``).
 from __future__ import annotations
 
 from . import _extra  # noqa: F401  (first: names a missing extra before any Dagster import)
-from .assets import PLACEHOLDERS, domino_job_asset, domino_job_op, render_command, step_env
+from .assets import (
+    PLACEHOLDERS,
+    DominoJobConfig,
+    domino_job_asset,
+    domino_job_op,
+    render_command,
+    step_env,
+)
+from .components import DominoJobComponent
 from .lineage import domino_lineage_sensors
 from .pipes import PipesDominoClient, PipesDominoMessageReader
 from .resource import (
@@ -28,6 +36,8 @@ from .resource import (
 __all__ = [
     "CLIENT_NAME",
     "PLACEHOLDERS",
+    "DominoJobComponent",
+    "DominoJobConfig",
     "DominoJobResult",
     "DominoResource",
     "PipesDominoClient",
@@ -41,3 +51,17 @@ __all__ = [
     "step_env",
     "step_identity",
 ]
+
+
+def _register_library() -> None:
+    # Listed with the Dagster libraries in use (telemetry, version reports), as dagster-*
+    # integrations do; not a dagster-* package, so no version lock-step check. (Imported here:
+    # the _extra check above must run before any Dagster import.)
+    from dagster import DagsterLibraryRegistry
+
+    from domino_orchestrate import __version__
+
+    DagsterLibraryRegistry.register("domino-orchestrate", __version__, is_dagster_package=False)
+
+
+_register_library()

@@ -15,20 +15,41 @@ What the job is told about the Dagster step (both ways are available, pick per c
 
 The template and partition are part of the idempotency key, the per-run variables are not, so a
 retry or a from-failure re-execution reattaches to the job the first attempt started.
+
+Dagster conventions ``domino_job_asset`` follows:
+
+* the asset is a name (``@asset``) or one or several ``AssetSpec`` (``@multi_asset``: one Domino
+  job materializes them all; their attributes come from the specs);
+* ``check_specs`` are asset checks that **pass or fail with the job**: a Succeeded job passes them
+  (metadata: job id, URL, status), a job that ended Failed/Error/Stopped or timed out records them
+  failed with its status before the step fails. For checks the job computes itself, run it through
+  ``PipesDominoClient`` in your own asset and report them with ``report_asset_check``;
+* ``pool``, ``automation_condition`` and ``backfill_policy`` are passed to Dagster as written;
+* the run config (``DominoJobConfig``) overrides at launch: arguments appended to the command,
+  hardware tier, title, environment. An override changes the job's spec, so it starts a fresh job.
 """
 
 
 import json
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from graphlib import TopologicalSorter
 from typing import Any
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetRecordsFilter,
     AssetsDefinition,
+    AssetSpec,
+    AutomationCondition,
+    BackfillPolicy,
+    Config,
+    Failure,
     In,
     MaterializeResult,
     Nothing,
@@ -39,14 +60,24 @@ from dagster import (
     PartitionsDefinition,
     RetryPolicy,
     asset,
+    multi_asset,
     op,
 )
+from pydantic import Field
 
 from domino_orchestrate.core import ConfigurationError, JobSpec
+from domino_orchestrate.core.messages import with_arguments
 
 from .resource import Context, DominoResource, step_identity
 
-__all__ = ["PLACEHOLDERS", "domino_job_asset", "domino_job_op", "render_command", "step_env"]
+__all__ = [
+    "PLACEHOLDERS",
+    "DominoJobConfig",
+    "domino_job_asset",
+    "domino_job_op",
+    "render_command",
+    "step_env",
+]
 
 #: Placeholders replaced in a command template.
 PLACEHOLDERS = ("{partition_key}", "{partition_key_range_start}", "{partition_key_range_end}")
@@ -151,10 +182,68 @@ def _check_template(spec: JobSpec, pass_partition_key: bool,
         raise ConfigurationError(f"The command uses {', '.join(used)} but no partitions_def is set")
 
 
+class DominoJobConfig(Config):
+    """Launch-time overrides of a ``domino_job_asset``'s job (the run config of its step, e.g.
+    ``{"ops": {"orders": {"config": {"command_args": ["--full"]}}}}`` or the launchpad).
+
+    Every field left unset keeps what the asset was defined with. An override changes the spec
+    sent to Domino, so it starts a fresh job (never the result of a job with other settings).
+    """
+
+    command_args: list[str] = Field(
+        default_factory=list,
+        description="Arguments appended to the command, each passed as one shell word.")
+    hardware_tier_name: str | None = Field(
+        default=None, description="Hardware tier name for this launch, e.g. 'Large'.")
+    title: str | None = Field(default=None, description="Domino job title for this launch.")
+    environment_id: str | None = Field(
+        default=None, description="Compute environment id for this launch.")
+
+    def apply(self, spec: JobSpec) -> JobSpec:
+        """``spec`` with this launch's overrides."""
+        fields: dict[str, Any] = {
+            name: value for name in ("hardware_tier_name", "title", "environment_id")
+            if (value := getattr(self, name)) is not None
+        }
+        if self.command_args:
+            fields["command"] = with_arguments(spec.command, self.command_args)
+        return replace(spec, **fields) if fields else spec
+
+
+#: Asset attributes that an ``AssetSpec`` carries itself: given with specs, they are an error.
+_SPEC_ATTRIBUTES = ("key_prefix", "deps", "group_name", "description", "metadata", "tags",
+                    "owners", "code_version", "automation_condition")
+
+
+def _asset_specs(assets: AssetSpec | Sequence[AssetSpec], given: Mapping[str, Any]
+                 ) -> list[AssetSpec]:
+    specs = [assets] if isinstance(assets, AssetSpec) else list(assets)
+    if not specs or not all(isinstance(spec, AssetSpec) for spec in specs):
+        raise ConfigurationError(
+            "domino_job_asset takes an asset name, an AssetSpec or a non-empty list of AssetSpec")
+    clashing = [name for name in _SPEC_ATTRIBUTES if given.get(name) is not None]
+    if clashing:
+        raise ConfigurationError(
+            f"{', '.join(clashing)} given with AssetSpec input: set them on the AssetSpec instead")
+    return specs
+
+
+def _check_results(context: AssetExecutionContext, check_specs: Sequence[AssetCheckSpec],
+                   passed: bool, metadata: Mapping[str, Any]) -> Iterator[AssetCheckResult]:
+    selected = context.selected_asset_check_keys
+    for check in check_specs:
+        if check.key not in selected:
+            continue
+        yield AssetCheckResult(
+            asset_key=check.asset_key, check_name=check.name, passed=passed,
+            severity=AssetCheckSeverity.ERROR, metadata=dict(metadata))
+
+
 def domino_job_asset(
-    name: str,
+    name: str | AssetSpec | Sequence[AssetSpec],
     command: str | JobSpec,
     *,
+    op_name: str | None = None,
     key_prefix: str | Sequence[str] | None = None,
     deps: Iterable[Any] | None = None,
     partitions_def: PartitionsDefinition[str] | None = None,
@@ -170,39 +259,88 @@ def domino_job_asset(
     owners: Sequence[str] | None = None,
     retry_policy: RetryPolicy | None = None,
     code_version: str | None = None,
+    check_specs: Sequence[AssetCheckSpec] | None = None,
+    pool: str | None = None,
+    automation_condition: AutomationCondition[Any] | None = None,
+    backfill_policy: BackfillPolicy | None = None,
     poll_overrides: Mapping[str, Any] | None = None,
     **job_fields: Any,
 ) -> AssetsDefinition:
-    """An asset materialized by one Domino job (``job_fields`` are ``JobSpec`` fields, e.g.
-    ``title``, ``hardware_tier_name``, ``environment_id``).
+    """An asset (or, given several ``AssetSpec``, a multi-asset) materialized by one Domino job
+    (``job_fields`` are ``JobSpec`` fields, e.g. ``title``, ``hardware_tier_name``,
+    ``environment_id``).
 
     >>> daily = domino_job_asset("model", "python train.py --date {partition_key}",
-    ...     deps=["features"], partitions_def=DailyPartitionsDefinition("2024-01-01"))
+    ...     deps=["features"], partitions_def=DailyPartitionsDefinition("2024-01-01"),
+    ...     check_specs=[AssetCheckSpec("job_succeeded", asset="model")], pool="domino")
+    >>> both = domino_job_asset([AssetSpec("orders/daily"), AssetSpec("orders/summary")],
+    ...                         "python orders.py", op_name="orders")
 
-    The materialization carries the job id, URL, status, duration and hardware tier as metadata.
+    ``name`` is the asset's name, or the ``AssetSpec``(s) it materializes (then ``op_name``
+    names the step; the default comes from the asset keys, and asset attributes belong on the
+    specs). ``check_specs`` pass or fail with the job (see the module docstring); ``pool``,
+    ``automation_condition`` and ``backfill_policy`` go to Dagster as written. The step takes
+    a ``DominoJobConfig`` run config for launch-time overrides. Without a ``title`` the Domino
+    job is titled after the asset key(s), e.g. ``dagster: orders/daily``.
+
+    Each materialization carries the job id, URL, status, duration and hardware tier as metadata.
     """
     spec = _spec(command, job_fields)
     _check_template(spec, pass_partition_key, partitions_def)
-
-    @asset(
-        name=name, key_prefix=key_prefix, deps=deps, partitions_def=partitions_def,
-        required_resource_keys={resource_key}, group_name=group_name,
-        description=description or f"Runs the Domino job `{spec.command}`.",
-        metadata=metadata, tags=tags, op_tags=op_tags, owners=owners, retry_policy=retry_policy,
-        code_version=code_version, kinds={"domino"},
+    checks = list(check_specs or ())
+    kwargs: dict[str, Any] = dict(
+        partitions_def=partitions_def, required_resource_keys={resource_key},
+        op_tags=op_tags, retry_policy=retry_policy, check_specs=checks or None, pool=pool,
+        backfill_policy=backfill_policy,
     )
-    def _domino_asset(context: AssetExecutionContext) -> MaterializeResult:
+    order: list[AssetKey] = []  # a multi-asset yields its assets upstream first (Dagster's rule)
+    if isinstance(name, str):
+        decorator = asset(
+            name=name, key_prefix=key_prefix, deps=deps, group_name=group_name,
+            description=description or f"Runs the Domino job `{spec.command}`.",
+            metadata=metadata, tags=tags, owners=owners, code_version=code_version,
+            kinds={"domino"}, automation_condition=automation_condition, **kwargs,
+        )
+    else:
+        given = dict(key_prefix=key_prefix, deps=deps, group_name=group_name,
+                     description=description, metadata=metadata, tags=tags, owners=owners,
+                     code_version=code_version, automation_condition=automation_condition)
+        specs = [s if s.kinds else s.merge_attributes(kinds={"domino"})
+                 for s in _asset_specs(name, given)]
+        keys = {s.key for s in specs}
+        order = list(TopologicalSorter(
+            {s.key: [d.asset_key for d in s.deps if d.asset_key in keys] for s in specs}
+        ).static_order())
+        decorator = multi_asset(
+            specs=specs, name=op_name or "__".join(s.key.to_python_identifier() for s in specs),
+            description=f"Runs the Domino job `{spec.command}`.", **kwargs,
+        )
+
+    def _domino_asset(context: AssetExecutionContext, config: DominoJobConfig
+                      ) -> Iterator[MaterializeResult | AssetCheckResult]:
         domino: DominoResource = getattr(context.resources, resource_key)
         ident = step_identity(context)
         upstream = (_upstream_assets(context, ident.upstream_asset_keys, ident.partition_key)
                     if pass_upstream else None)
-        rendered = replace(spec, command=render_command(spec.command, context, pass_partition_key))
+        launched = config.apply(spec)
+        rendered = replace(launched, command=render_command(launched.command, context,
+                                                            pass_partition_key))
         env = step_env(context, pass_partition_key=pass_partition_key, upstream=upstream,
                        export_step_env=export_step_env)
-        result = domino.run_job(context, rendered, env=env, poll_overrides=poll_overrides)
-        return result.materialize_result()
+        try:
+            result = domino.run_job(context, rendered, env=env, poll_overrides=poll_overrides)
+        except Failure as failure:
+            # The checks fail with the job: recorded with its status before the step fails.
+            yield from _check_results(context, checks, False, {
+                key: value for key, value in (failure.metadata or {}).items()
+                if key != "domino_stdout_tail"})
+            raise
+        selected = context.selected_asset_keys
+        for key in [k for k in order if k in selected] or selected:
+            yield result.materialize_result(asset_key=key)
+        yield from _check_results(context, checks, True, result.metadata)
 
-    return _domino_asset
+    return decorator(_domino_asset)
 
 
 def domino_job_op(

@@ -476,7 +476,7 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         ident = step_identity(context)
         key = key or self.idempotency_key_for(context, spec)
         if spec.title is None:
-            title = f"dagster {ident.job_name}.{ident.step_key}"
+            title = _default_title(ident)
             if ident.partition_key:
                 title += f" [{ident.partition_key}]"
             spec = replace(spec, title=title)
@@ -683,6 +683,17 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
             )
         except Exception:
             log.debug("Could not record the launch in the event log", exc_info=True)
+
+
+def _default_title(ident: StepIdentity) -> str:
+    """A job's title without one given: an asset's job is named after its asset key(s), with the
+    Dagster job when it has a name of its own (``dagster: orders/daily``,
+    ``dagster nightly.orders/daily``); an op's after its job and step. A ``materialize()`` or
+    asset-selection run's job is ``__ASSET_JOB``, which tells a Domino user nothing."""
+    what = ", ".join(sorted(ident.asset_keys)) if ident.asset_keys else ident.step_key
+    if ident.asset_keys and ident.job_name.startswith("__"):
+        return f"dagster: {what}"
+    return f"dagster {ident.job_name}.{what}"
 
 
 def _run_terminated(context: Context) -> bool:

@@ -507,8 +507,8 @@ def test_command_reaches_domino_as_written_unless_step_env_is_asked_for(
     assert result.success
     commands = {ex.title.split(" [do:")[0]: ex.command_display for ex in srv.ctx.store.all()
                 if ex.title}
-    assert commands["dagster __ephemeral_asset_job__.plain"] == "echo as-written"
-    assert commands["dagster __ephemeral_asset_job__.with_env"].startswith("export DAGSTER_RUN_ID=")
+    assert commands["dagster: plain"] == "echo as-written"
+    assert commands["dagster: with_env"].startswith("export DAGSTER_RUN_ID=")
     assert "step=with_env" in user_logs(instance, result.run_id)
 
 
