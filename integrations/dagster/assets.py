@@ -212,7 +212,7 @@ class DominoJobConfig(Config):
 
 #: Asset attributes that an ``AssetSpec`` carries itself: given with specs, they are an error.
 _SPEC_ATTRIBUTES = ("key_prefix", "deps", "group_name", "description", "metadata", "tags",
-                    "owners", "code_version", "automation_condition")
+                    "owners", "code_version")
 
 
 def _asset_specs(assets: AssetSpec | Sequence[AssetSpec], given: Mapping[str, Any]
@@ -273,12 +273,12 @@ def domino_job_asset(
     >>> daily = domino_job_asset("model", "python train.py --date {partition_key}",
     ...     deps=["features"], partitions_def=DailyPartitionsDefinition("2024-01-01"),
     ...     check_specs=[AssetCheckSpec("job_succeeded", asset="model")], pool="domino")
-    >>> both = domino_job_asset([AssetSpec("orders/daily"), AssetSpec("orders/summary")],
+    >>> both = domino_job_asset([AssetSpec(["orders", "daily"]), AssetSpec(["orders", "summary"])],
     ...                         "python orders.py", op_name="orders")
 
     ``name`` is the asset's name, or the ``AssetSpec``(s) it materializes (then ``op_name``
     names the step; the default comes from the asset keys, and asset attributes belong on the
-    specs). ``check_specs`` pass or fail with the job (see the module docstring); ``pool``,
+    specs; ``automation_condition`` applies to each spec that sets none). ``check_specs`` pass or fail with the job (see the module docstring); ``pool``,
     ``automation_condition`` and ``backfill_policy`` go to Dagster as written. The step takes
     a ``DominoJobConfig`` run config for launch-time overrides. Without a ``title`` the Domino
     job is titled after the asset key(s), e.g. ``dagster: orders/daily``.
@@ -304,9 +304,13 @@ def domino_job_asset(
     else:
         given = dict(key_prefix=key_prefix, deps=deps, group_name=group_name,
                      description=description, metadata=metadata, tags=tags, owners=owners,
-                     code_version=code_version, automation_condition=automation_condition)
+                     code_version=code_version)
         specs = [s if s.kinds else s.merge_attributes(kinds={"domino"})
                  for s in _asset_specs(name, given)]
+        if automation_condition is not None:  # for every spec that has none of its own
+            specs = [s if s.automation_condition is not None
+                     else s.replace_attributes(automation_condition=automation_condition)
+                     for s in specs]
         keys = {s.key for s in specs}
         order = list(TopologicalSorter(
             {s.key: [d.asset_key for d in s.deps if d.asset_key in keys] for s in specs}

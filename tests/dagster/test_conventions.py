@@ -89,11 +89,15 @@ def test_pool_automation_condition_and_backfill_policy_reach_dagster() -> None:
     assert named.op.pool == "domino-gpu"
     assert named.automation_conditions_by_key[AssetKey("scored")] == condition
     assert named.backfill_policy == policy
+    own = AutomationCondition.on_cron("0 6 * * *")
     multi = domino_job_asset(
-        [AssetSpec("a", automation_condition=condition), AssetSpec("b")], "echo ab",
-        pool="domino-gpu", backfill_policy=policy, partitions_def=daily)
+        [AssetSpec("a", automation_condition=own), AssetSpec("b")], "echo ab",
+        pool="domino-gpu", backfill_policy=policy, partitions_def=daily,
+        automation_condition=condition)
     assert multi.op.pool == "domino-gpu" and multi.backfill_policy == policy
-    assert multi.automation_conditions_by_key[AssetKey("a")] == condition
+    # The factory's condition fills in for a spec without one; a spec's own is kept.
+    assert multi.automation_conditions_by_key[AssetKey("a")] == own
+    assert multi.automation_conditions_by_key[AssetKey("b")] == condition
     # The definitions load as Dagster validates them (pool, policy, partitions together).
     Definitions(assets=[named, multi], resources={"domino": DominoResource(project="a/b")}
                 ).resolve_all_job_defs()
