@@ -47,12 +47,7 @@ declare -A TESTS=(
   [prefect]="tests/prefect
     --deselect tests/prefect/test_example.py::test_import_is_cheap
     --deselect tests/prefect/test_kill_retry.py::test_sigterm_of_flow_process_stops_job"
-  # Durable launch handles (dagster._core.pipes.reattach, used when present) arrived in Dagster
-  # 1.13.21; below it a re-execution reattaches by the idempotency key alone, so the two tests of
-  # the handle itself do not apply to the floor.
-  [dagster]="tests/dagster
-    --deselect tests/dagster/test_dagster_integration.py::test_success_streams_stdout_and_attaches_metadata
-    --deselect tests/dagster/test_dagster_integration.py::test_reexecution_from_failure_forgets_a_recorded_job_that_no_longer_exists"
+  [dagster]="tests/dagster"
 )
 
 run_one() {
