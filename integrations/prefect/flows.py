@@ -12,8 +12,7 @@ with the status and the last lines of stdout when the job fails. Retrying the su
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from prefect import Flow, flow
@@ -26,6 +25,7 @@ from .tasks import (
     astart_domino_job,
     astart_domino_run,
     await_for_domino_job,
+    deprecated_aliases,
     start_domino_job,
     start_domino_run,
     wait_for_domino_job,
@@ -38,18 +38,6 @@ __all__ = ["DispatchingFlow", "arun_domino_job", "arun_domino_run", "run_domino_
 class DispatchingFlow(AsyncDispatch, Flow[..., Any]):  # type: ignore[misc]
     """A sync Prefect flow with an async twin (``AsyncDispatch``): a subflow in ``def`` flows,
     the twin's coroutine in ``async def`` ones."""
-
-
-def _dispatching_flow(aio: Flow[..., Any], **options: Any) -> Callable[[Callable[..., Any]],
-                                                                      DispatchingFlow]:
-    """Make the decorated sync function a ``DispatchingFlow`` whose async twin is ``aio``."""
-
-    def make(fn: Callable[..., Any]) -> DispatchingFlow:
-        made = DispatchingFlow(fn=fn, **options)
-        made.aio = aio
-        return made
-
-    return make
 
 
 @flow(name="run_domino_job", description="Start a Domino job and follow it to its end.")
@@ -93,7 +81,7 @@ async def arun_domino_job(
     )
 
 
-@_dispatching_flow(arun_domino_job, name="run_domino_job",
+@DispatchingFlow.twin_of(arun_domino_job, name="run_domino_job",
                    description="Start a Domino job and follow it to its end.")
 def run_domino_job(
     credentials: DominoCredentials | str,
@@ -167,7 +155,7 @@ async def arun_domino_run(
     )
 
 
-@_dispatching_flow(arun_domino_run, name="run_domino_run",
+@DispatchingFlow.twin_of(arun_domino_run, name="run_domino_run",
                    description="Start a Domino run (v1) and follow it to its end.")
 def run_domino_run(
     credentials: DominoCredentials | str,
@@ -205,11 +193,4 @@ DEPRECATED_ALIASES = {"run_domino_job_async": "arun_domino_job",
                       "run_domino_run_async": "arun_domino_run"}
 
 
-def __getattr__(name: str) -> Any:
-    new = DEPRECATED_ALIASES.get(name)
-    if new is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(
-        f"{name} is deprecated: call {name.removesuffix('_async')} (it returns a coroutine in "
-        f"async code) or {new}", DeprecationWarning, stacklevel=2)
-    return globals()[new]
+__getattr__ = deprecated_aliases(__name__, DEPRECATED_ALIASES, globals())

@@ -32,7 +32,7 @@ import asyncio
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
@@ -194,6 +194,9 @@ def in_async_context() -> bool:
     return bool(getattr(parent, "isasync", True))
 
 
+_Dispatching = TypeVar("_Dispatching", bound="AsyncDispatch")
+
+
 class AsyncDispatch:
     """Prefect's ``async_dispatch`` for a sync task or flow with an async twin (``.aio``): called
     from a ``def`` flow or task it runs and returns its result; called from an ``async def`` one
@@ -216,22 +219,23 @@ class AsyncDispatch:
         twin.aio = self.aio.with_options(**options)
         return twin
 
+    @classmethod
+    def twin_of(cls: type[_Dispatching], aio: Any,
+                **options: Any) -> Callable[[Callable[..., Any]], _Dispatching]:
+        """Decorator: the sync function as this class (with Prefect's task or flow ``options``)
+        whose async twin is ``aio``."""
+
+        def make(fn: Callable[..., Any]) -> _Dispatching:
+            made = cls(fn=fn, **options)  # type: ignore[call-arg]  # (a Task or Flow subclass)
+            made.aio = aio
+            return made
+
+        return make
+
 
 class DispatchingTask(AsyncDispatch, Task[..., Any]):  # type: ignore[misc]
     """A sync Prefect task with an async twin (``AsyncDispatch``). ``.submit``/``.map`` run the
     sync task in the task runner's threads."""
-
-
-def _dispatching(aio: Task[..., Any], **options: Any) -> Callable[[Callable[..., Any]],
-                                                                 DispatchingTask]:
-    """Make the decorated sync function a ``DispatchingTask`` whose async twin is ``aio``."""
-
-    def make(fn: Callable[..., Any]) -> DispatchingTask:
-        made = DispatchingTask(fn=fn, **options)
-        made.aio = aio
-        return made
-
-    return make
 
 
 _START_JOB: dict[str, Any] = {"name": "start_domino_job", "cache_policy": NO_CACHE,
@@ -290,7 +294,7 @@ async def astart_domino_job(
     return start.started(handle)
 
 
-@_dispatching(astart_domino_job, **_START_JOB)
+@DispatchingTask.twin_of(astart_domino_job, **_START_JOB)
 def start_domino_job(
     credentials: Credentials,
     command: str | None = None,
@@ -356,7 +360,7 @@ async def astart_domino_run(
     return start.started(handle)
 
 
-@_dispatching(astart_domino_run, **_START_RUN)
+@DispatchingTask.twin_of(astart_domino_run, **_START_RUN)
 def start_domino_run(
     credentials: Credentials,
     command: Sequence[str] | str | None = None,
@@ -411,7 +415,7 @@ async def await_for_domino_job(
     return _log_final(logger, snapshot)
 
 
-@_dispatching(await_for_domino_job, **_WAIT)
+@DispatchingTask.twin_of(await_for_domino_job, **_WAIT)
 def wait_for_domino_job(
     credentials: Credentials,
     job: JobRef,
@@ -459,7 +463,7 @@ async def astop_domino_job(
     return _log_final(_common.run_logger(), final)
 
 
-@_dispatching(astop_domino_job, **_STOP)
+@DispatchingTask.twin_of(astop_domino_job, **_STOP)
 def stop_domino_job(
     credentials: Credentials,
     job: JobRef,
@@ -488,11 +492,21 @@ DEPRECATED_ALIASES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    new = DEPRECATED_ALIASES.get(name)
-    if new is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(
-        f"{name} is deprecated: call {name.removesuffix('_async')} (it returns a coroutine in "
-        f"async code) or {new}", DeprecationWarning, stacklevel=2)
-    return globals()[new]
+def deprecated_aliases(module: str, aliases: Mapping[str, str],
+                       namespace: Mapping[str, Any]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` giving each old ``*_async`` name in ``aliases`` as its new name
+    from ``namespace`` (the module's globals), with a ``DeprecationWarning`` saying what to call."""
+
+    def __getattr__(name: str) -> Any:
+        new = aliases.get(name)
+        if new is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        warnings.warn(
+            f"{name} is deprecated: call {name.removesuffix('_async')} (it returns a coroutine "
+            f"in async code) or {new}", DeprecationWarning, stacklevel=2)
+        return namespace[new]
+
+    return __getattr__
+
+
+__getattr__ = deprecated_aliases(__name__, DEPRECATED_ALIASES, globals())
