@@ -70,6 +70,44 @@ def popen_cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
                             text=True, env=env, start_new_session=True)
 
 
+def signal_after_first_line(proc: subprocess.Popen[str], first: str, signum: int) -> str:
+    """Send ``signum`` once the CLI printed ``first``; its stderr once it exited (killed if not)."""
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == first
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return err
+
+
+def on_a_terminal(env: dict[str, str], *args: str, stdout_too: bool = True) -> str:
+    """Run the CLI with its stderr — and its stdout unless ``stdout_too`` is False (then a pipe)
+    — on a pseudo-terminal; asserts it exits 0 and returns everything the terminal showed."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([*CLI, *args], stdout=slave if stdout_too else subprocess.PIPE,
+                                stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the CLI closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        os.close(master)
+    return b"".join(chunks).decode()
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import stat
 import subprocess
@@ -22,7 +21,7 @@ from domino_orchestrate import __version__
 from domino_orchestrate.cli import app
 from domino_orchestrate.sandbox import SandboxServer
 
-from .conftest import CLI, cli_env, executions_titled, run_cli
+from .conftest import cli_env, executions_titled, on_a_terminal, run_cli
 
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
@@ -162,41 +161,19 @@ def test_help_as_shown_lists_exit_codes_and_writes_no_escapes_into_a_pipe(
         assert "exit codes:" in shown.stdout and "143 SIGTERM" in shown.stdout
 
 
-def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
-    """Everything the CLI writes to a terminal (stdout and stderr on one pty)."""
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen([*CLI, *args], stdout=slave, stderr=slave, env=env,
-                                start_new_session=True)
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the CLI closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        os.close(master)
-    return b"".join(chunks).decode()
-
-
 @pytest.mark.parametrize("no_color", [False, True], ids=["colour", "NO_COLOR"])
 def test_no_color_keeps_the_status_line_and_drops_the_colours(
     sandbox: SandboxServer, env: dict[str, str], no_color: bool
 ) -> None:
     title = f"tty-{'plain' if no_color else 'colour'}"
     terminal = {**env, "TERM": "xterm-256color", **({"NO_COLOR": "1"} if no_color else {})}
-    shown = _on_a_terminal(["run", "--poll-freq", "0.2", "--title", title, "sleep 0.8"], terminal)
+    shown = on_a_terminal(terminal, "run", "--poll-freq", "0.2", "--title", title, "sleep 0.8")
     [job] = executions_titled(sandbox, title)
     assert re.search(rf"\r\x1b\[2K\[(\x1b\[[0-9;]*m)?Running(\x1b\[[0-9;]*m)?\] {job.id} 00:0\d",
                      shown), shown  # the live status line is drawn either way
     assert _coloured(shown) is not no_color, shown
 
-    table = _on_a_terminal(["status", job.id], terminal)
+    table = on_a_terminal(terminal, "status", job.id)
     assert "Succeeded" in table
     assert _coloured(table) is not no_color, table
 

@@ -15,7 +15,7 @@ import pytest
 
 from domino_orchestrate.sandbox import SandboxServer
 
-from .conftest import cli_env, executions_titled, popen_cli, run_cli
+from .conftest import cli_env, executions_titled, popen_cli, run_cli, signal_after_first_line
 
 INPUTS = ["warehouse:sales.orders", "s3://bucket/raw/orders.csv"]
 OUTPUTS = ["postgres://db:5432/shop.public.features"]
@@ -100,14 +100,7 @@ def test_a_signal_aborts_the_session_after_its_job_stopped(
 ) -> None:
     proc = popen_cli(_lineage_env(sandbox, tmp_path), "run", "--poll-freq", "0.3", "--title",
                      "ol-signal", "echo started; sleep 60")
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "started"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    err = signal_after_first_line(proc, "started", signal.SIGTERM)
     assert proc.returncode == 128 + signal.SIGTERM, err
     session, job = _split(_events(tmp_path), "ol-signal")
     assert [e["eventType"] for e in session] == ["START", "ABORT"]

@@ -14,7 +14,14 @@ import pytest
 
 from domino_orchestrate.sandbox import SandboxServer
 
-from .conftest import cli_env, executions_titled, hostile_server, popen_cli, run_cli
+from .conftest import (
+    cli_env,
+    executions_titled,
+    hostile_server,
+    on_a_terminal,
+    popen_cli,
+    run_cli,
+)
 
 # An OSC window title, SGR colours, a tab, a C1 CSI (U+009B), a bidi override, a carriage return.
 HOSTILE_LINE = (
@@ -129,33 +136,9 @@ def test_status_strings_from_domino_are_neutralised(hostile: Any) -> None:
 def test_on_a_terminal_only_the_status_line_writes_escapes(
     sandbox: SandboxServer, env: dict[str, str]
 ) -> None:
-    import os
-    import pty
-    import subprocess
-
-    from .conftest import CLI
-
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [*CLI, "run", "--poll-freq", "0.3", "--title", "on-a-tty",
-             r"sleep 1; printf 'err \033]0;pwned\033\\ \033[2J cleared\n' >&2"],
-            stdout=subprocess.PIPE, stderr=slave, env=env, start_new_session=True,
-        )
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the CLI closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        os.close(master)
-    shown = b"".join(chunks).decode()
+    shown = on_a_terminal(
+        env, "run", "--poll-freq", "0.3", "--title", "on-a-tty",
+        r"sleep 1; printf 'err \033]0;pwned\033\\ \033[2J cleared\n' >&2", stdout_too=False)
     assert "err   cleared" in shown
     # The live status line, drawn by rich: "\r\x1b[2K[Running] <job id> 00:01" with the status
     # coloured (SGR) and redrawn; its SGR codes are the only other escapes.

@@ -8,32 +8,18 @@ watching and never stop the job. Each test asserts on the sandbox's own record o
 from __future__ import annotations
 
 import signal
-import subprocess
 
 import pytest
 
 from domino_orchestrate.core import DominoClient
 from domino_orchestrate.sandbox import SandboxServer
 
-from .conftest import PROJECT, executions_titled, popen_cli, wait_for
+from .conftest import PROJECT, executions_titled, popen_cli, signal_after_first_line, wait_for
 
 pytestmark = pytest.mark.xdist_group("cli-signals")
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
-
-
-def signal_after_first_line(proc: subprocess.Popen[str], first: str, signum: int) -> str:
-    """Send ``signum`` once the CLI printed ``first``; its stderr once it exited (killed if not)."""
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == first
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return err
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)

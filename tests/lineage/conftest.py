@@ -52,6 +52,25 @@ def clean_lineage_env(
 
 
 
+# --- the file transport ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """openlineage-python's file transport, appending every event to this file."""
+    path = tmp_path / "lineage.jsonl"
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(path))
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+    return path
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The events in a ``lineage_file`` (none before the first is written)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
 
 # --- HTTP receiver ---------------------------------------------------------------------------
 

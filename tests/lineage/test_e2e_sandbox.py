@@ -3,7 +3,6 @@ openlineage-python's file transport; every event validates and carries no secret
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +23,11 @@ from domino_orchestrate.core.lineage import (
     with_env_prefix,
 )
 
+from .conftest import read_events
+
 pytest.importorskip("starlette")
 
 FAST = PollOptions(poll_freq=0.5, initial_interval=0.2, stop_timeout=20)
-
-
-@pytest.fixture
-def lineage_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    path = tmp_path / "lineage.jsonl"
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(path))
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
-    return path
-
-
-def read(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def info(name: str) -> LineageInfo:
@@ -81,7 +67,7 @@ def test_success_failure_and_timeout_end_to_end(
                                                    max_poll_time=2, stop_timeout=20),
                            observers=lineage_observers(slow, client.config))
 
-    everything = read(lineage_file)
+    everything = read_events(lineage_file)
     for event in everything:
         ol_schema.validate(event)
     # The parent run (the scheduler's) exists: one START, however many of its jobs ran.
@@ -121,7 +107,7 @@ def test_retry_reattaches_under_the_same_lineage_run(
         assert second.attached and second.job_id == first.job_id
         client.wait(second, FAST, observers=observers)
         assert sum(srv.stats()["starts_by_title"].values()) == 1
-    events = [e for e in read(lineage_file) if e["job"]["name"] == "retried"]
+    events = [e for e in read_events(lineage_file) if e["job"]["name"] == "retried"]
     assert {e["run"]["runId"] for e in events} == {lineage_run_id(lineage)}
     assert events[-1]["eventType"] == "COMPLETE"
     # The reattach is the same lineage run: its START went out once, from the first try.

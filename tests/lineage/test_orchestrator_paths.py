@@ -27,7 +27,7 @@ import pytest
 
 from domino_orchestrate.core import DominoClient
 
-from .conftest import MLFLOW_EXPERIMENT, MLFLOW_PROJECT
+from .conftest import MLFLOW_EXPERIMENT, MLFLOW_PROJECT, read_events
 
 pytestmark = [pytest.mark.xdist_group("mlflow")]
 
@@ -44,19 +44,6 @@ FAST = {"poll_freq": 0.4, "initial_interval": 0.1, "stop_timeout": 15.0}
 @pytest.fixture
 def sandbox(mlflow_sandbox: Any) -> Any:
     return mlflow_sandbox
-
-
-@pytest.fixture
-def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "lineage.jsonl"
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(path))
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
-    return path
-
-
-def read_events(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def ms(when: datetime) -> int:
