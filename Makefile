@@ -6,7 +6,7 @@ OFFICIAL := .venv-official
 STAMP := $(VENV)/.installed
 UV := $(BIN)/uv
 
-.PHONY: demo test lint typecheck bench chaos clean venv official
+.PHONY: demo test lint typecheck bench chaos clean venv official floors
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ test: $(STAMP) $(OFFICIAL)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	DOMINO_OFFICIAL_PYTHON=$(CURDIR)/$(OFFICIAL)/bin/python $(BIN)/pytest -n 2 --dist loadgroup
+
+# The lowest versions pyproject.toml declares, each orchestrator in a throwaway venv (needs PyPI).
+floors: $(STAMP)
+	UV=$(CURDIR)/$(UV) ci/floors.sh
 
 demo: $(STAMP)
 	$(BIN)/python examples/run_demo.py
