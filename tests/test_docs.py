@@ -35,6 +35,7 @@ DOCUMENTED_MODULES = [
     "domino_orchestrate.core.extras",
     "domino_orchestrate.core.lineage",
     "domino_orchestrate.core.lineage.config",
+    "domino_orchestrate.core.lineage.naming",
     "domino_orchestrate.core.lineage.observer",
     "domino_orchestrate.core.lineage.mlflow_sink",
     "domino_orchestrate.core.lineage.transports",
