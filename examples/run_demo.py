@@ -81,6 +81,24 @@ def lineage_counts(path: Path) -> Counter[str]:
     return counts
 
 
+def show_trace(lineage_file: Path, store_path: Path) -> None:
+    """Ask the lineage store what led to the newest output that had inputs (mltrace's trace)."""
+    from rich.console import Console
+
+    from domino_orchestrate.trace import LineageStore
+    from domino_orchestrate.trace.render import to_rich_tree
+
+    with LineageStore(store_path) as store:
+        store.import_files([lineage_file], skip_invalid=True)
+        runs = store.recent(limit=100)
+        target = next((run for run in runs if run.outputs and run.inputs), None)
+        if target is None:
+            return
+        output = target.outputs[0].key
+        print(f"\n$ domino-orchestrate lineage trace {output} --store {store_path}")
+        Console().print(to_rich_tree(store.trace(output)))
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="domino-demo-"))
     lineage_file = work / "lineage.jsonl"
@@ -116,6 +134,7 @@ def main() -> int:
         events = counts.get(str(row.get("job_id")), 0)
         print(f"| {row['orchestrator']} | {row['task']} | {row['job_id']} | {row['state']} | {events} |")
     print(f"\n{sum(counts.values())} lineage events written to {lineage_file}")
+    show_trace(lineage_file, work / "lineage.db")
     expected = {"Succeeded", "Failed"}
     seen = {row["state"] for row in rows}
     return 0 if rows and seen <= expected | {"Error"} and "Succeeded" in seen else 1

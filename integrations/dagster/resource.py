@@ -452,7 +452,9 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         ident = step_identity(context)
         return LineageInfo(
             orchestrator="dagster",
-            job_name=f"{ident.job_name}.{ident.step_key}",
+            # A materialize()/asset-selection run's job is __ASSET_JOB: name such a step by itself.
+            job_name=ident.step_key if ident.job_name.startswith("__") else
+            f"{ident.job_name}.{ident.step_key}",
             run_key=(ident.generation_run_id, ident.step_key, ident.partition_key or ""),
             parent=ParentRun(
                 namespace="dagster", name=ident.job_name, run_id=ident.run_id,
