@@ -495,30 +495,7 @@ class AsyncDominoClient(_ClientBase):
     async def run_job(self, spec: JobSpec | str, options: PollOptions | None = None, *,
                       idempotency_key: str | None = None, on_line: LineCallback | None = None,
                       observers: Iterable[Any] = (), **fields: Any) -> JobSnapshot:
-        """Start a Domino job and wait for it to end, streaming its output.
-
-        The same as ``start_job`` followed by ``wait``: an interrupt (Ctrl-C, an
-        orchestrator's kill) or ``max_poll_time`` stops the job and confirms the stop.
-
-        Args:
-            spec: The command as written (sent unchanged), or a complete ``JobSpec``.
-            options: How to poll and stream (``PollOptions``; defaults apply when omitted).
-            idempotency_key: With a key, a job already started with it that is running or
-                succeeded is reattached instead of starting a second one (what an automatic
-                retry needs).
-            on_line: Called with each ``LogLine`` of output while the job runs.
-            observers: Objects notified of the job's life (lineage uses this).
-            **fields: ``JobSpec`` fields when ``spec`` is a command, e.g. ``title=``,
-                ``hardware_tier_name=``, ``environment_id=``, ``commit_id=``.
-
-        Returns:
-            The job's final ``JobSnapshot`` (``status`` is ``Succeeded``).
-
-        Raises:
-            JobFailedError: The job ended ``Failed``, ``Error`` or ``Stopped``.
-            PollTimeoutError: ``max_poll_time`` passed (the job was stopped).
-            DominoError: Configuration, network or API errors (subclasses say which).
-        """
+        """``DominoClient.run_job``, awaited: start a job, stream its output, wait for its end."""
         observers = list(observers)
         handle = await self.start_job(spec, idempotency_key=idempotency_key, observers=observers,
                                       **fields)
@@ -527,24 +504,7 @@ class AsyncDominoClient(_ClientBase):
     async def run_run(self, spec: RunSpec | Sequence[str] | str, options: PollOptions | None = None,
                       *, idempotency_key: str | None = None, on_line: LineCallback | None = None,
                       observers: Iterable[Any] = (), **fields: Any) -> JobSnapshot:
-        """Start a Domino v1 run and wait for it to end, streaming its output.
-
-        Args:
-            spec: The command, as one string or a list of words, or a complete ``RunSpec``.
-            options: How to poll and stream (``PollOptions``).
-            idempotency_key: Reattach to a run already started with this key instead of
-                starting another.
-            on_line: Called with each ``LogLine`` of output while the run runs.
-            observers: Objects notified of the run's life (lineage uses this).
-            **fields: ``RunSpec`` fields when ``spec`` is a command (``title=``, ``tier=``…).
-
-        Returns:
-            The run's final ``JobSnapshot``.
-
-        Raises:
-            JobFailedError: The run ended ``Failed``, ``Error`` or ``Stopped``.
-            PollTimeoutError: ``max_poll_time`` passed (the run was stopped).
-        """
+        """``DominoClient.run_run``, awaited: start a v1 run, stream its output, wait for its end."""
         observers = list(observers)
         handle = await self.start_run(spec, idempotency_key=idempotency_key, observers=observers,
                                       **fields)

@@ -444,7 +444,10 @@ class LineageStore:
             UnknownRunError: no such run.
         """
         with self._db() as conn:
-            run = self._find_run(conn, run_id)
+            return self._known_run(conn, run_id)
+
+    def _known_run(self, conn: Connection, run_id: str) -> ComponentRun:
+        run = self._find_run(conn, run_id)
         if run is None:
             raise UnknownRunError(run_id)
         return run
@@ -482,9 +485,7 @@ class LineageStore:
             UnknownRunError: no such run.
         """
         with self._db() as conn:
-            run = self._find_run(conn, run_id)
-            if run is None:
-                raise UnknownRunError(run_id)
+            run = self._known_run(conn, run_id)
             return [(edge.via, edge.run) for edge in self._dependencies(conn, run)]
 
     def _resolve_output(self, conn: Connection, output: str) -> tuple[ComponentRun, DatasetRef | None]:
@@ -729,9 +730,7 @@ class LineageStore:
         if not cleaned or any(not t for t in cleaned):
             raise ValueError("give at least one non-empty tag")
         with self._db(write=True) as conn:
-            run = self._find_run(conn, run_id)
-            if run is None:
-                raise UnknownRunError(run_id)
+            run = self._known_run(conn, run_id)
             t = schema.tags.c
             have = set(conn.execute(select(t.tag).where(
                 t.run_id == run.run_id, t.source == "user")).scalars())
