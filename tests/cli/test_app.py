@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from domino_orchestrate import __version__
 from domino_orchestrate.cli import app
 from domino_orchestrate.sandbox import SandboxServer
 
-from .conftest import cli_env, executions_titled, on_a_terminal, run_cli
+from .conftest import CLI, cli_env, executions_titled, on_a_terminal, run_cli
 
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
@@ -107,13 +108,22 @@ def _bash_completions(home: Path, words: list[str]) -> list[str]:
     return done.stdout.split()
 
 
+def _from_bash(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI run from bash (the ``exit $?`` after it keeps bash from exec-ing it away)."""
+    line = " ".join(shlex.quote(word) for word in (*CLI, *args))
+    return subprocess.run(["bash", "--norc", "-c", f"{line}; exit $?"], capture_output=True,
+                          text=True, env=env, timeout=60)
+
+
 def test_installed_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     env = cli_env("http://127.0.0.1:9", "k", HOME=str(home))
-    shown = run_cli(env, "--show-completion", "bash")
+    # As a user types them in bash: typer finds the shell among the CLI's parent processes (under
+    # make or CI, pytest's own ancestors are sh, which typer does not support).
+    shown = _from_bash(env, "--show-completion")
     assert shown.returncode == 0 and "_DOMINO_ORCHESTRATE_COMPLETE" in shown.stdout
-    installed = run_cli(env, "--install-completion", "bash")
+    installed = _from_bash(env, "--install-completion")
     assert installed.returncode == 0, installed.stderr
     script = (home / ".bash_completions" / "domino-orchestrate.sh").read_text()
     assert script.strip() == shown.stdout.strip()

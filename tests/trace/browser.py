@@ -88,9 +88,12 @@ class ServedPage:
             process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A Playwright ``BrowserContext`` of Debian's Chromium, headless, with a fresh profile."""
+    """A Playwright ``BrowserContext`` of Debian's Chromium, headless, with a fresh profile.
+
+    Module-scoped on purpose: while Playwright's sync API is open, its event loop counts as
+    running in this thread, so every later ``asyncio.run`` on the same xdist worker would fail."""
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():  # CI installs Debian's chromium: fail loudly rather than skip
