@@ -26,11 +26,12 @@ def _conn(srv: SandboxServer, project: str, max_retries: int) -> str:
 
 
 def _streamed(out: str) -> list[str]:
-    """The stdout lines the operator streamed into the task log (``_log_line``'s info call)."""
+    """The stdout lines the operator streamed into the task log (``_log_text``'s info call; the
+    chaos jobs print a few lines per fetch, so each is its own record, not a LineBatcher batch)."""
     from domino_orchestrate.airflow.operators import _DominoBaseOperator
 
-    source, first = inspect.getsourcelines(_DominoBaseOperator._log_line)
-    (offset,) = [n for n, text in enumerate(source) if 'self.log.info("%s", line.text)' in text]
+    source, first = inspect.getsourcelines(_DominoBaseOperator._log_text)
+    (offset,) = [n for n, text in enumerate(source) if 'self.log.info("%s", text)' in text]
     loc = f"loc=operators.py:{first + offset}"
     pattern = re.compile(r"\[info\s*\] (.*?)\s+\[airflow\.task\.operators\.domino_orchestrate"
                          r"\.airflow\.operators\.DominoJobOperator\] " + re.escape(loc) + "$")
