@@ -258,7 +258,9 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
 
 @pytest.fixture(scope="session")
 def dagster_deployment() -> Iterator[DagsterDeployment]:
-    with tempfile.TemporaryDirectory(prefix="dagster-deploy-") as tmp, SandboxServer() as sandbox:
+    with tempfile.TemporaryDirectory(prefix="dagster-deploy-") as tmp, SandboxServer(
+            stop_grace=5.0,  # a loaded CI machine may not schedule the job's TERM trap within 1 s
+    ) as sandbox:
         root = Path(tmp)
         home, markers = root / "home", root / "markers"
         home.mkdir()
