@@ -50,9 +50,15 @@ def run_orchestrator(name: str, env: dict[str, str]) -> list[dict[str, Any]]:
 
 def run_cli(env: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
-    for task, command in (("cli-train", "python train.py 2"), ("cli-fail", "python fail.py")):
+    # cli-fail declares an output and fails; cli-train then trains on it: the lineage store calls
+    # cli-train stale (a dependency that failed) at the end of the demo.
+    for task, command, datasets in (
+        ("cli-fail", "python fail.py", ["--output", "demo:clean_table"]),
+        ("cli-train", "python train.py 2", ["--input", "demo:clean_table", "--output", "demo:model"]),
+    ):
         done = subprocess.run(
-            [sys.executable, "-m", "domino_orchestrate", "run", "--poll-freq", "1", "--title", task, command],
+            [sys.executable, "-m", "domino_orchestrate", "run", "--poll-freq", "1", "--title", task,
+             *datasets, command],
             env=env, text=True, capture_output=True,
         )
         for line in (done.stdout + done.stderr).splitlines():
@@ -82,7 +88,7 @@ def lineage_counts(path: Path) -> Counter[str]:
 
 
 def show_trace(lineage_file: Path, store_path: Path) -> None:
-    """Ask the lineage store what led to the newest output that had inputs (mltrace's trace)."""
+    """Ask the lineage store what led to the newest output that had inputs, and what is stale."""
     from rich.console import Console
 
     from domino_orchestrate.trace import LineageStore
@@ -95,8 +101,12 @@ def show_trace(lineage_file: Path, store_path: Path) -> None:
         if target is None:
             return
         output = target.outputs[0].key
+        console = Console()
         print(f"\n$ domino-orchestrate lineage trace {output} --store {store_path}")
-        Console().print(to_rich_tree(store.trace(output)))
+        console.print(to_rich_tree(store.trace(output)))
+        print(f"\n$ domino-orchestrate lineage stale --store {store_path}")
+        for finding in store.stale() or []:
+            console.print(f"{finding.run.component}: {finding.reason}", markup=False)
 
 
 def main() -> int:
