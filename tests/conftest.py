@@ -8,8 +8,10 @@ import atexit
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +126,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tagged = item.__dict__.pop("_nodeid", None)
         if tagged is not None:
             item._id = coerce_node_id(tagged)
+
+
+# A runner that starts the suite as a background job of a non-interactive shell hands it SIGINT
+# ignored (POSIX), which Python then keeps: no KeyboardInterrupt, and every process the tests start
+# (a sandbox's jobs, dagster dev's step workers) inherits the ignored SIGINT. Tests run as from a
+# terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_DISPOSITIONS_AT_START = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+
+
+@pytest.fixture(autouse=True)
+def _signal_dispositions_restored() -> Iterator[None]:
+    """Give every test the worker's original SIGINT/SIGTERM/SIGHUP handling back: Airflow's
+    ``dag.test()`` and Dagster's ``materialize()`` leave handlers of their own installed, and a
+    later test on the same worker then saw no KeyboardInterrupt, or its in-process sandbox started
+    jobs that inherited an ignored SIGTERM (their TERM trap never ran)."""
+    yield
+    for sig, disposition in _DISPOSITIONS_AT_START.items():
+        if signal.getsignal(sig) is not disposition and disposition is not None:
+            signal.signal(sig, disposition)
