@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.events.worker import EventsWorker
 
 from domino_orchestrate.prefect import (
     DominoCredentials,
@@ -69,8 +70,10 @@ def test_failed_job_fails_flow_with_status_and_tail(creds: DominoCredentials, h:
     assert state.is_failed()
     flow_run_id = state.state_details.flow_run_id
     h.read_logs(flow_run_id)  # flush
-    # Task runs reach the server through Prefect's events pipeline: wait for this flow's to land.
-    deadline = time.monotonic() + 30
+    # Task runs reach the server through Prefect's events pipeline: send what is queued, then
+    # wait for this flow's to land (the server records them in the background).
+    EventsWorker.drain_all(timeout=30)
+    deadline = time.monotonic() + 90
     while True:
         with get_client(sync_client=True) as client:
             task_runs = client.read_task_runs(

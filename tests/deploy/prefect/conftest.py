@@ -163,6 +163,23 @@ class PrefectDeployment:
             if len(page) < 200:
                 return messages
 
+    def logs_once(self, flow_run_id: Any, done: Callable[[str], bool],
+                  timeout: float = 60.0) -> str:
+        """The flow-run logs as text once ``done(text)`` holds: a flow-run process ships its last
+        lines after its final state, so a final flow run can still lack them for a moment."""
+        text = ""
+
+        def settled() -> bool:
+            nonlocal text
+            text = "\n".join(self.logs(flow_run_id))
+            return done(text)
+
+        try:
+            wait_for(settled, timeout, what=f"flow run {flow_run_id}'s logs")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the logs so far:\n{text}") from None
+        return text
+
     def worker_log(self) -> str:
         """The worker's console: where an operator sees a flow-run process exit or get killed."""
         return (self.home / "worker.log").read_text(errors="replace")
