@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .config import LineageSettings
 
@@ -96,10 +96,30 @@ def emit_parent_event(parent: ParentRun, state: str, *, orchestrator: str,
         return False
 
 
-def _marker(parent: ParentRun, what: str) -> str:
+def _marker(parent: ParentRun, phase: str) -> str:
     from .ids import as_uuid
 
-    return f"{as_uuid(parent.run_id)}.{what}"
+    return f"{as_uuid(parent.run_id)}.{phase}"
+
+
+def _once(parent: ParentRun, phase: Literal["start", "end"], *, event: str,
+          orchestrator: str) -> bool:
+    """Whether this call is the one to send the parent's ``phase`` event: lineage is on, the
+    phase's marker was not taken before (by this or another process sharing the spool), and for
+    ``"end"`` the START went out. Never raises: a spool that cannot be written sends nothing."""
+    try:
+        settings = LineageSettings.from_env()
+        if not settings.openlineage:
+            return False
+        from .journal import mark_once, marked
+
+        # An end without a START would close a run no consumer ever saw open.
+        if phase == "end" and not marked(settings.spool_dir, _marker(parent, "start")):
+            return False
+        return mark_once(settings.spool_dir, _marker(parent, phase))
+    except Exception as exc:
+        log.warning("Lineage %s of %s run %s not sent: %s", event, orchestrator, parent.name, exc)
+        return False
 
 
 def start_parent_run(parent: ParentRun, *, orchestrator: str, with_root: bool = False) -> bool:
@@ -115,16 +135,7 @@ def start_parent_run(parent: ParentRun, *, orchestrator: str, with_root: bool = 
             start_parent_run(_ParentRun(parent.root_namespace or parent.namespace,
                                         parent.root_name, parent.root_run_id),
                              orchestrator=orchestrator)
-    try:
-        settings = LineageSettings.from_env()
-        if not settings.openlineage:
-            return False
-        from .journal import mark_once
-
-        if not mark_once(settings.spool_dir, _marker(parent, "start")):
-            return False
-    except Exception as exc:
-        log.warning("Lineage START of %s run %s not sent: %s", orchestrator, parent.name, exc)
+    if not _once(parent, "start", event="START", orchestrator=orchestrator):
         return False
     return emit_parent_event(parent, "START", orchestrator=orchestrator)
 
@@ -133,18 +144,7 @@ def finish_parent_run(parent: ParentRun, state: str, *, orchestrator: str,
                       error: str | None = None, event_time: datetime | None = None) -> bool:
     """Emit the parent run's terminal event (COMPLETE, FAIL or ABORT), once, and only when its
     START went out (a run without Domino jobs emits nothing). Never raises."""
-    try:
-        settings = LineageSettings.from_env()
-        if not settings.openlineage:
-            return False
-        from .journal import mark_once, marked
-
-        if not marked(settings.spool_dir, _marker(parent, "start")):
-            return False
-        if not mark_once(settings.spool_dir, _marker(parent, "end")):
-            return False
-    except Exception as exc:
-        log.warning("Lineage %s of %s run %s not sent: %s", state, orchestrator, parent.name, exc)
+    if not _once(parent, "end", event=state, orchestrator=orchestrator):
         return False
     return emit_parent_event(parent, state, orchestrator=orchestrator, error=error,
                              event_time=event_time)
