@@ -67,11 +67,12 @@ class RunSpec:
     """A v1 run to start (``POST /v1/projects/{owner}/{project}/runs``, §2.2)."""
 
     command: tuple[str, ...]
-    is_direct: bool = False
+    #: ``None`` is sent as JSON null, as python-domino does for an unset ``isDirect``.
+    is_direct: bool | None = False
     commit_id: str | None = None
     title: str | None = None
     tier: str | None = None
-    publish_api_endpoint: bool = False
+    publish_api_endpoint: bool | None = False
 
     def __post_init__(self) -> None:
         command = self.command

@@ -151,8 +151,8 @@ class DominoOperator(_SeedConnection, DominoRunOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            project=project, command=command, is_direct=bool(isDirect), commit_id=commitId,
-            title=title, tier=tier, publish_api_endpoint=bool(publishApiEndpoint),
+            project=project, command=command, is_direct=isDirect, commit_id=commitId,
+            title=title, tier=tier, publish_api_endpoint=publishApiEndpoint,
             poll_freq=5 if poll_freq is None else poll_freq,
             max_poll_time=6000 if max_poll_time is None else max_poll_time,
             startup_delay=startup_delay or 0, include_setup_log=bool(include_setup_log),

@@ -583,9 +583,9 @@ class DominoRunOperator(_DominoBaseOperator):
         self,
         *,
         command: Sequence[str] | str,
-        is_direct: bool = False,
+        is_direct: bool | None = False,
         tier: str | None = None,
-        publish_api_endpoint: bool = False,
+        publish_api_endpoint: bool | None = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

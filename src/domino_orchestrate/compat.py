@@ -172,11 +172,12 @@ class Domino:
         is_direct = _renamed(is_direct, "isDirect", "is_direct", kwargs, False)
         commit_id = _renamed(commit_id, "commitId", "commit_id", kwargs, None)
         publish = _renamed(publish_api_endpoint, "publishApiEndpoint", "publish_api_endpoint",
-                           kwargs, False)
+                           kwargs, None)
         _no_more(kwargs, method)
         parts = (command,) if isinstance(command, str) else tuple(command)
-        return RunSpec(command=parts, is_direct=bool(is_direct), commit_id=commit_id, title=title,
-                       tier=tier, publish_api_endpoint=bool(publish))
+        # python-domino sends what it was given: None as JSON null
+        return RunSpec(command=parts, is_direct=is_direct, commit_id=commit_id, title=title,
+                       tier=tier, publish_api_endpoint=publish)
 
     def _started_message(self, run_id: str) -> dict[str, Any]:
         url = self._client.job_url(run_id)
