@@ -121,6 +121,7 @@ def test_unknown_run_is_a_404_page_naming_it(client: TestClient) -> None:
     ("/?limit=0", 400, "limit must be between 1 and 1000"),
     ("/stale?days=soon", 400, "days must be a number"),
     ("/stale?days=-3", 400, "days must be more than 0"),
+    ("/stale?days=nan", 400, "days must be more than 0 and at most 36500, got nan"),
 ])
 def test_bad_requests_get_one_clear_error(client: TestClient, path: str, status: int,
                                           says: str) -> None:
@@ -258,3 +259,23 @@ def test_the_page_reads_the_store_live_and_says_when_it_is_gone(tmp_path: Path) 
         assert response.status_code == 503
         assert "did not answer" in response.text
         assert client.get("/api/recent").json()["error"].startswith(f"lineage store {store.url}")
+
+
+def test_a_store_file_replaced_by_junk_while_serving_is_a_503_saying_so(tmp_path: Path) -> None:
+    path = tmp_path / "lineage.db"
+    with LineageStore(path) as store, TestClient(create_app(store)) as client:
+        store.ingest_many(churn_pipeline().events)
+        assert client.get("/").status_code == 200
+
+        store.close()  # its connections: the next request opens the path again
+        junk = tmp_path / "download.part"
+        junk.write_bytes(b"not a database\n" * 1000)
+        junk.replace(path)  # e.g. a copy or download landing on the store's path
+        for page in ("/", "/flagged", "/stale", f"/runs/{'0' * 12}"):
+            response = client.get(page)
+            assert response.status_code == 503, (page, response.text)
+            assert "is not a SQLite database" in response.text
+        api = client.get("/api/recent")
+        assert api.status_code == 503
+        assert api.json()["error"].startswith(f"lineage store {store.url} is not a SQLite database")
+        assert path.read_bytes().startswith(b"not a database")  # left as it was

@@ -18,10 +18,10 @@ forbids scripts outright.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import graphviz
@@ -38,7 +38,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from . import render
-from .errors import LineageStoreError, NotFoundError, StoreUnavailableError
+from .errors import LineageStoreError, NotFoundError
 from .model import ComponentRun, DatasetRef, TraceNode
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ log = logging.getLogger("domino_orchestrate.trace.web")
 HERE = Path(__file__).parent
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+MAX_DAYS = 36500  # a century: the largest staleness threshold /stale?days= takes
+_Number = TypeVar("_Number", int, float)
 
 #: No scripts at all, styles and images only from this server: even a name that slipped past
 #: escaping could not run.
@@ -157,17 +159,26 @@ def _templates() -> Jinja2Templates:
 # --- the app --------------------------------------------------------------------------------
 
 
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
+def _number(request: Request, name: str, parse: Callable[[str], _Number], kind: str,
+            within: Callable[[_Number], bool], bounds: str) -> _Number | None:
+    """The query parameter ``name`` read by ``parse`` (None when absent or empty). A value
+    ``parse`` rejects, or one outside ``within``, is a 400 saying what to give instead."""
+    raw = request.query_params.get(name, "")
+    if raw == "":
+        return None
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise HTTPException(400, f"limit must be a whole number, got {raw!r}") from None
-    if not 1 <= value <= MAX_LIMIT:
-        raise HTTPException(400, f"limit must be between 1 and {MAX_LIMIT}, got {value}")
+        raise HTTPException(400, f"{name} must be {kind}, got {raw!r}") from None
+    if not within(value):  # NaN too: it compares false
+        raise HTTPException(400, f"{name} must be {bounds}, got {raw}")
     return value
+
+
+def _limit(request: Request) -> int:
+    limit = _number(request, "limit", int, "a whole number", lambda n: 1 <= n <= MAX_LIMIT,
+                    f"between 1 and {MAX_LIMIT}")
+    return DEFAULT_LIMIT if limit is None else limit
 
 
 def _required(request: Request, name: str) -> str:
@@ -178,16 +189,9 @@ def _required(request: Request, name: str) -> str:
 
 
 def _threshold(request: Request) -> timedelta | None:
-    raw = request.query_params.get("days")
-    if raw is None or raw == "":
-        return None
-    try:
-        days = float(raw)
-    except ValueError:
-        raise HTTPException(400, f"days must be a number of days, got {raw!r}") from None
-    if not 0 < days <= 36500:
-        raise HTTPException(400, f"days must be more than 0 and at most 36500, got {raw}")
-    return timedelta(days=days)
+    days = _number(request, "days", float, "a number of days", lambda d: 0 < d <= MAX_DAYS,
+                   f"more than 0 and at most {MAX_DAYS}")
+    return None if days is None else timedelta(days=days)
 
 
 def _json(items: Any) -> JSONResponse:
@@ -296,8 +300,9 @@ def create_app(store: LineageStore) -> Starlette:
 
     async def store_error(request: Request, exc: Exception) -> Response:
         # The store's errors already say what to fix (and never carry a database password).
-        status = (404 if isinstance(exc, NotFoundError)
-                  else 503 if isinstance(exc, StoreUnavailableError) else 500)
+        # Anything but an unknown name means the store cannot be read right now (gone, locked,
+        # replaced by a file that is not a database): the page is unavailable, not broken.
+        status = 404 if isinstance(exc, NotFoundError) else 503
         return await http_error(request, HTTPException(status, str(exc)))
 
     async def security_headers(request: Request, call_next: RequestResponseEndpoint
