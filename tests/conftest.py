@@ -7,11 +7,13 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import random
 import shutil
 import signal
+import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,50 @@ def airflow_db() -> Path:
         DagBundlesManager().sync_bundles_to_db()  # the "dags-folder" bundle row DAGs refer to
         marker.touch()
     return AIRFLOW_HOME
+
+
+# --- ports for servers started as other processes --------------------------------------------
+
+_PORTS_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def port_for_a_server() -> int:
+    """A free loopback port for a server started as another process (it binds the port later).
+
+    A port from ``bind(("127.0.0.1", 0))`` is free only until the socket closes: the kernel hands
+    the same ephemeral range to every outgoing connection and ``bind(0)`` of the rest of the
+    suite, so on a busy machine another socket could take it before the server binds it, and the
+    server fails to start. This picks, at random, a free port *below* the ephemeral range
+    (``ip_local_port_range``), where nothing is assigned without being asked for by number."""
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.randrange(max(1024, low - 12000), low)
+        if port in _PORTS_HANDED_OUT:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port below {low} after 500 tries")
+
+
+@pytest.fixture(scope="session")
+def server_port() -> Callable[[], int]:
+    """``server_port()``: a free port for a server started as another process (conftests cannot
+    import each other in importlib mode; see :func:`port_for_a_server`)."""
+    return port_for_a_server
+
 
 SPEC_DIR = Path(
     os.environ.get("DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC")

@@ -8,12 +8,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,6 @@ telemetry:
 """
 
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -130,6 +123,7 @@ class DagsterDeployment:
             time.sleep(0.5)
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
+        """Every event of the run's event log as GraphQL returns it (the ``LOGS`` fields)."""
         found: list[dict[str, Any]] = []
         cursor = None
         while True:
@@ -225,8 +219,14 @@ query($runId: ID!, $cursor: String) {
       cursor hasMore
       events {
         __typename
-        ... on MessageEvent { message level stepKey }
+        ... on MessageEvent { message level stepKey timestamp }
         ... on ExecutionStepFailureEvent { error { message } }
+        ... on MaterializationEvent {
+          assetKey { path }
+          metadataEntries { label ... on IntMetadataEntry { intValue }
+                                  ... on TextMetadataEntry { text } }
+        }
+        ... on AssetCheckEvaluationEvent { evaluation { checkName success } }
       }
     }
     ... on PythonError { message }
@@ -256,8 +256,16 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
     proc.wait(10)
 
 
+#: A port another process bound first makes the webserver exit; start again on another port.
+START_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """``dagster dev`` exited because its webserver's port was bound by someone else."""
+
+
 @pytest.fixture(scope="session")
-def dagster_deployment() -> Iterator[DagsterDeployment]:
+def dagster_deployment(server_port: Callable[[], int]) -> Iterator[DagsterDeployment]:
     with tempfile.TemporaryDirectory(prefix="dagster-deploy-") as tmp, SandboxServer(
             stop_grace=5.0,  # a loaded CI machine may not schedule the job's TERM trap within 1 s
     ) as sandbox:
@@ -266,7 +274,6 @@ def dagster_deployment() -> Iterator[DagsterDeployment]:
         home.mkdir()
         markers.mkdir()
         (home / "dagster.yaml").write_text(INSTANCE_YAML)
-        port = free_port()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("DOMINO_", "DAGSTER_", "OPENLINEAGE"))}
         env.update({
@@ -275,23 +282,39 @@ def dagster_deployment() -> Iterator[DagsterDeployment]:
             "DAGSTER_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1",
         })
         log_file = root / "dagster-dev.log"
-        with open(log_file, "wb") as log_out:
-            files = [arg for path in LOCATIONS.values() for arg in ("-f", str(path))]
-            proc = subprocess.Popen(
-                [str(DAGSTER_BIN), "dev", *files, "-h", "127.0.0.1", "-p", str(port)],
-                cwd=tmp, env=env, stdout=log_out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        files = [arg for path in LOCATIONS.values() for arg in ("-f", str(path))]
+        for attempt in range(1, START_ATTEMPTS + 1):
+            port = server_port()
+            with open(log_file, "ab") as log_out:
+                proc = subprocess.Popen(
+                    [str(DAGSTER_BIN), "dev", *files, "-h", "127.0.0.1", "-p", str(port)],
+                    cwd=tmp, env=env, stdout=log_out, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            try:
+                deployment = _wait_ready(proc, f"http://127.0.0.1:{port}", home, markers,
+                                         log_file, sandbox)
+                break
+            except PortTaken:
+                _stop_and_check(proc)
+                if attempt == START_ATTEMPTS:
+                    raise
+            except BaseException:
+                _stop_and_check(proc)
+                raise
         try:
-            deployment = _wait_ready(proc, f"http://127.0.0.1:{port}", home, markers, log_file,
-                                     sandbox)
             yield deployment
         finally:
-            _stop_group(proc)
-            deadline = time.monotonic() + 15  # SIGKILLed members may take a moment to go
-            while (leftovers := _group_members(proc.pid)) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert not leftovers, f"processes left running: {leftovers}"
+            _stop_and_check(proc)
+
+
+def _stop_and_check(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the deployment's process group and check that none of it is left running."""
+    _stop_group(proc)
+    deadline = time.monotonic() + 15  # SIGKILLed members may take a moment to go
+    while (leftovers := _group_members(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not leftovers, f"processes left running: {leftovers}"
 
 
 def _group_members(pgid: int) -> list[str]:
@@ -307,8 +330,12 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, home: Path, markers: Pa
     deadline = time.monotonic() + START_TIMEOUT
     last: Any = None
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dagster dev exited ({proc.returncode}):\n{log_file.read_text()}")
+        exited = proc.poll() is not None
+        log = log_file.read_text(errors="replace")
+        if "address already in use" in log.lower():  # the webserver's port: exited or not
+            raise PortTaken(f"dagster dev could not bind {url}:\n{log[-3000:]}")
+        if exited:
+            raise RuntimeError(f"dagster dev exited ({proc.returncode}):\n{log}")
         try:
             resp = httpx.post(f"{url}/graphql", json={"query": REPOSITORIES}, timeout=10)
             last = resp.json()

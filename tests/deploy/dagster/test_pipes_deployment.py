@@ -12,36 +12,10 @@ import pytest
 
 pytestmark = [pytest.mark.deploy, pytest.mark.xdist_group("dagster-deployment")]
 
-EVENTS = """
-query($runId: ID!, $cursor: String) {
-  logsForRun(runId: $runId, afterCursor: $cursor) {
-    __typename
-    ... on EventConnection {
-      cursor hasMore
-      events {
-        __typename
-        ... on MessageEvent { message timestamp stepKey }
-        ... on MaterializationEvent {
-          assetKey { path }
-          metadataEntries { label ... on IntMetadataEntry { intValue }
-                                  ... on TextMetadataEntry { text } }
-        }
-        ... on AssetCheckEvaluationEvent { evaluation { checkName success } }
-      }
-    }
-  }
-}"""
-
-
-def events(deploy: Any, run_id: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        data = deploy.graphql(EVENTS, runId=run_id, cursor=cursor)["logsForRun"]
-        found.extend(data["events"])
-        if not data["hasMore"]:
-            return found
-        cursor = data["cursor"]
+#: From the noisy job's end to its step's end. Measured 0.9 s on a quiet machine; the per-line
+#: behaviour this guards against took minutes (477 s for 20,000 lines, README "Log volume"), so
+#: the bound leaves a machine at load 8 room to be ten times slower and still catches that.
+STEP_DONE_WITHIN_MS = 15_000
 
 
 def materializations(found: list[dict[str, Any]], asset: str = "pipes_orders"
@@ -59,7 +33,7 @@ def test_pipes_job_reports_to_dagster_once_and_a_big_log_stays_cheap(
     deploy = dagster_deployment
     first = deploy.launch("pipes_job")
     assert deploy.wait_status(first) == "FAILURE"  # failed after its results were recorded
-    found = events(deploy, first)
+    found = deploy.events(first)
     (mat,) = materializations(found)
     assert mat["rows"] == 42
     job_id = mat["domino_job_id"]
@@ -72,14 +46,14 @@ def test_pipes_job_reports_to_dagster_once_and_a_big_log_stays_cheap(
     assert deploy.wait_status(again) == "SUCCESS"
     # Reattached, not started again.
     assert deploy.jobs_titled("dagster pipes_job.pipes_orders") == {job_id: "Succeeded"}
-    found = events(deploy, again)
+    found = deploy.events(again)
     # The materialization the first run recorded is not applied again (the step yields Dagster's
     # implicit one, with the job's metadata); the check is evaluated again, as Dagster wants.
     assert [m for m in materializations(found) if "rows" in m] == []
     assert any(m.get("domino_job_id") == job_id for m in materializations(found))
 
     # The 20,000-line job ran beside it in the first run.
-    noisy = [e for e in events(deploy, first) if e.get("stepKey") == "pipes_noisy"]
+    noisy = [e for e in deploy.events(first) if e.get("stepKey") == "pipes_noisy"]
     (noisy_job_id,) = deploy.jobs_titled("dagster pipes_job.pipes_noisy")
     execution = deploy.sandbox.ctx.store.get(noisy_job_id)
     step_done = max(int(float(e["timestamp"])) for e in noisy
@@ -87,7 +61,7 @@ def test_pipes_job_reports_to_dagster_once_and_a_big_log_stays_cheap(
     print(f"20,000 lines: {len(noisy)} events, step done {step_done - execution.completed_ms} ms "
           "after the job")
     assert len(noisy) < 2000, len(noisy)
-    assert step_done - execution.completed_ms < 2000
+    assert step_done - execution.completed_ms < STEP_DONE_WITHIN_MS
     captured = [p for p in Path(deploy.home).rglob("*.out") if first in str(p)]
     text = "".join(p.read_text(errors="replace") for p in captured)
     assert all(f"line {i}\n" in text for i in (0, 10000, 19999)), captured
