@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import inspect
 import json
 import logging
 import os
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -94,6 +97,12 @@ def _json_value(value: str | None) -> Any:
         raise typer.BadParameter(f"not valid JSON: {exc}") from None
 
 
+def _with_earlier_verbosity(ctx: typer.Context, value: int) -> int:
+    """-v counts before and after the command name: -v run -v is -vv (the root's count is in
+    ctx.obj, set before a command's options are read)."""
+    return int((ctx.obj or {}).get("verbose", 0)) + value
+
+
 def _version(value: bool) -> None:
     if value:
         from domino_orchestrate import __version__
@@ -105,6 +114,7 @@ def _version(value: bool) -> None:
 # Options shared by several commands, declared once.
 Verbose = Annotated[int, typer.Option(
     "-v", "--verbose", count=True, show_default=False, metavar="",
+    callback=_with_earlier_verbosity,
     help="More log output on stderr: -v info, -vv debug (default: DOMINO_LOG_LEVEL, else "
          "warnings).")]
 Host = Annotated[str | None, typer.Option(
@@ -145,34 +155,70 @@ JobId = Annotated[str, typer.Argument(help="The Domino job (or run) id.", show_d
                                       metavar="JOB_ID")]
 
 
+# An option group is a dataclass whose fields are options (annotated as above, with their
+# defaults). A command takes the whole group as one parameter; _with_option_groups declares each
+# field as an option of that command, so every command lists them all in its --help.
+
+
 @dataclasses.dataclass(frozen=True)
 class Connection:
     """How to reach Domino, from the connection options (unset: the core reads the env)."""
 
-    host: str | None = None
-    api_key: str | None = None
-    auth_token: str | None = None
-    token_file: str | None = None
-    api_proxy: str | None = None
-    project: str | None = None
-    timeout: float = 30.0
-    ca_bundle: str | None = None
-    verbose: int = 0
+    host: Host = None
+    api_key: ApiKey = None
+    auth_token: AuthToken = None
+    token_file: TokenFile = None
+    api_proxy: ApiProxy = None
+    project: Project = None
+    timeout: RequestTimeout = 30.0
+    ca_bundle: CaBundle = None
+    verbose: Verbose = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class Polling:
     """How to follow a job, from the polling options."""
 
-    poll_freq: float = 5.0
-    max_poll_time: float = 6000.0
-    retry_count: int = 5
-    include_setup_log: bool = False
+    poll_freq: PollFreq = 5.0
+    max_poll_time: MaxPollTime = 6000.0
+    retry_count: RetryCount = 5
+    include_setup_log: IncludeSetupLog = False
 
 
-def _verbosity(ctx: typer.Context, local: int) -> int:
-    """-v counts before and after the command name: -v run -v is -vv."""
-    return int((ctx.obj or {}).get("verbose", 0)) + local
+_OPTION_GROUPS = (Connection, Polling)
+
+
+def _with_option_groups(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with each parameter annotated with an option group (``Connection``,
+    ``Polling``) replaced by the group's fields, as options of their own; when called, the
+    command gets the group built from those options. Put it under ``@app.command``."""
+    signature = inspect.signature(command, eval_str=True)
+    groups: dict[str, Any] = {}
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        group = parameter.annotation
+        if group not in _OPTION_GROUPS:
+            parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+            continue
+        groups[parameter.name] = group
+        hints = typing.get_type_hints(group, include_extras=True)
+        parameters += [inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY,
+                                         annotation=hints[field.name], default=field.default)
+                       for field in dataclasses.fields(group)]
+    names = [parameter.name for parameter in parameters]
+    assert len(names) == len(set(names)), f"{command.__name__}: an option is declared twice"
+
+    @functools.wraps(command)
+    def with_groups(**options: Any) -> None:
+        for name, group in groups.items():
+            options[name] = group(**{field.name: options.pop(field.name)
+                                     for field in dataclasses.fields(group)})
+        command(**options)
+
+    # typer reads the options from the signature (it prefers __signature__ to __wrapped__'s).
+    with_groups.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters)
+    return with_groups
 
 
 # --- the app -------------------------------------------------------------------------------------
@@ -204,8 +250,8 @@ def _root(
     "Start a job and follow it to its end, streaming its output; a signal stops it.\n\n"
     "With --json the job's output goes to stderr, and stdout gets one JSON document: "
     '{"handle": ..., "final": ...} (final is null with --no-wait).'))
+@_with_option_groups
 def run(
-    ctx: typer.Context,
     command: Annotated[list[str], typer.Argument(
         show_default=False, metavar="COMMAND",
         help='The command. One argument is a shell command line, sent as written ("python '
@@ -251,17 +297,10 @@ def run(
         "--output", metavar="DATASET", rich_help_panel=_LINEAGE,
         help="A dataset the job writes, for lineage (repeatable); same forms as --input.")] = None,
     json_output: JsonOutput = False,
-    host: Host = None, api_key: ApiKey = None, auth_token: AuthToken = None,
-    token_file: TokenFile = None, api_proxy: ApiProxy = None, project: Project = None,
-    timeout: RequestTimeout = 30.0, ca_bundle: CaBundle = None,
-    poll_freq: PollFreq = 5.0, max_poll_time: MaxPollTime = 6000.0, retry_count: RetryCount = 5,
-    include_setup_log: IncludeSetupLog = False, stop_timeout: StopTimeout = 60.0,
-    verbose: Verbose = 0,
+    *, connection: Connection, polling: Polling,
+    stop_timeout: StopTimeout = 60.0,
 ) -> None:
     """Start a job and follow it to its end, streaming its output; a signal stops it."""
-    connection = Connection(host, api_key, auth_token, token_file, api_proxy, project, timeout,
-                            ca_bundle, _verbosity(ctx, verbose))
-    polling = Polling(poll_freq, max_poll_time, retry_count, include_setup_log)
     request = RunRequest(
         words=tuple(command), v1=v1, direct=direct, title=title, hardware_tier=hardware_tier,
         environment_id=environment_id, commit_id=commit_id, branch=branch, git_ref=git_ref,
@@ -284,56 +323,38 @@ def _checked(values: list[str] | None, option: str) -> tuple[Dataset, ...]:
 
 
 @app.command(epilog=EXIT_CODES)
+@_with_option_groups
 def status(
-    ctx: typer.Context,
     job_id: JobId,
     json_output: JsonOutput = False,
-    host: Host = None, api_key: ApiKey = None, auth_token: AuthToken = None,
-    token_file: TokenFile = None, api_proxy: ApiProxy = None, project: Project = None,
-    timeout: RequestTimeout = 30.0, ca_bundle: CaBundle = None,
-    verbose: Verbose = 0,
+    *, connection: Connection,
 ) -> None:
     """Print a job's status: a table, or with --json the JSON summary. Exit 1 if it failed."""
-    connection = Connection(host, api_key, auth_token, token_file, api_proxy, project, timeout,
-                            ca_bundle, _verbosity(ctx, verbose))
     raise typer.Exit(_dispatch(connection.verbose, _cmd_status, connection, job_id, json_output))
 
 
 @app.command(epilog=EXIT_CODES)
+@_with_option_groups
 def stop(
-    ctx: typer.Context,
     job_id: JobId,
     stop_timeout: StopTimeout = 60.0,
     json_output: JsonOutput = False,
-    host: Host = None, api_key: ApiKey = None, auth_token: AuthToken = None,
-    token_file: TokenFile = None, api_proxy: ApiProxy = None, project: Project = None,
-    timeout: RequestTimeout = 30.0, ca_bundle: CaBundle = None,
-    verbose: Verbose = 0,
+    *, connection: Connection,
 ) -> None:
     """Stop a job and confirm it stopped."""
-    connection = Connection(host, api_key, auth_token, token_file, api_proxy, project, timeout,
-                            ca_bundle, _verbosity(ctx, verbose))
     raise typer.Exit(_dispatch(connection.verbose, _cmd_stop, connection, job_id, stop_timeout,
                                json_output))
 
 
 @app.command(epilog=EXIT_CODES)
+@_with_option_groups
 def logs(
-    ctx: typer.Context,
     job_id: JobId,
     follow: Annotated[bool, typer.Option(
         "--follow", "-f", help="Stream until the job ends (never stops it).")] = False,
-    host: Host = None, api_key: ApiKey = None, auth_token: AuthToken = None,
-    token_file: TokenFile = None, api_proxy: ApiProxy = None, project: Project = None,
-    timeout: RequestTimeout = 30.0, ca_bundle: CaBundle = None,
-    poll_freq: PollFreq = 5.0, max_poll_time: MaxPollTime = 6000.0, retry_count: RetryCount = 5,
-    include_setup_log: IncludeSetupLog = False,
-    verbose: Verbose = 0,
+    *, connection: Connection, polling: Polling,
 ) -> None:
     """Print a job's output; --follow watches it to its end and never stops it."""
-    connection = Connection(host, api_key, auth_token, token_file, api_proxy, project, timeout,
-                            ca_bundle, _verbosity(ctx, verbose))
-    polling = Polling(poll_freq, max_poll_time, retry_count, include_setup_log)
     raise typer.Exit(_dispatch(connection.verbose, _cmd_logs, connection, polling, job_id,
                                follow))
 
@@ -349,12 +370,9 @@ def sandbox(ctx: typer.Context) -> None:
     raise typer.Exit(int(sandbox_main(list(ctx.args)) or 0))
 
 
-def lineage_flush(
-    ctx: typer.Context,
-    verbose: Verbose = 0,
-) -> None:
+def lineage_flush(verbose: Verbose = 0) -> None:
     """Deliver spooled lineage events (OpenLineage, Databand, MLflow closes) now."""
-    raise typer.Exit(_dispatch(_verbosity(ctx, verbose), _cmd_lineage_flush))
+    raise typer.Exit(_dispatch(verbose, _cmd_lineage_flush))
 
 
 def _lineage_app() -> typer.Typer:

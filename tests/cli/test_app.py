@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from domino_orchestrate import __version__
 from domino_orchestrate.cli import app
@@ -156,6 +157,28 @@ def test_every_command_option_and_argument_has_help_without_restructuredtext() -
         backticks += [f"{where}: {text}" for text in _help_texts(command) if "`" in text]
     assert missing == []
     assert backticks == []
+
+
+CONNECTION_FLAGS = ("--host", "--api-key", "--auth-token", "--token-file", "--api-proxy",
+                    "--project", "--timeout", "--ca-bundle", "--verbose")
+POLLING_FLAGS = ("--poll-freq", "--max-poll-time", "--retry-count", "--include-setup-log")
+
+
+@pytest.mark.parametrize(("command", "flags"), [
+    ("run", (*CONNECTION_FLAGS, *POLLING_FLAGS, "--stop-timeout")),
+    ("status", CONNECTION_FLAGS),
+    ("stop", (*CONNECTION_FLAGS, "--stop-timeout")),
+    ("logs", (*CONNECTION_FLAGS, *POLLING_FLAGS)),
+])
+def test_each_command_lists_the_shared_options_in_its_own_help(
+    command: str, flags: tuple[str, ...]
+) -> None:
+    # The options are declared once (cli.Connection, cli.Polling) yet belong to each command.
+    shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert shown.exit_code == 0, shown.output
+    listed = re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", shown.output)
+    assert [flag for flag in flags if flag not in listed] == []
+    assert re.search(r"--timeout .*\[default: 30\.0\]", shown.output), shown.output
 
 
 # (run and logs: test_exit_codes)

@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from domino_orchestrate.cli import app
 from domino_orchestrate.sandbox import SandboxServer
 
 from .conftest import cli_env, hostile_server, run_cli
@@ -61,6 +65,35 @@ def test_info_logs_follow_verbose_and_domino_log_level(
     done = run_cli(env, *args, "status", JOB)
     assert done.returncode == 0, done.stderr
     assert (f"info: Domino {hostile.url}, project alice/churn" in done.stderr) is shown, done.stderr
+
+
+@pytest.fixture
+def log_level() -> Iterator[logging.Logger]:
+    """The ``domino_orchestrate`` logger, its level restored after an in-process CLI call."""
+    logger = logging.getLogger("domino_orchestrate")
+    before = logger.level
+    yield logger
+    logger.setLevel(before)
+
+
+@pytest.mark.parametrize(("args", "level"), [
+    (["status", JOB, "-v"], logging.INFO),
+    (["-v", "status", JOB, "-v"], logging.DEBUG),
+    (["-v", "lineage", "flush"], logging.INFO),
+    (["-v", "lineage", "flush", "-v"], logging.DEBUG),
+], ids=["after", "before-and-after", "flush-before", "flush-before-and-after"])
+def test_verbose_counts_before_and_after_the_command_name(
+    hostile: Any, log_level: logging.Logger, monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+    args: list[str], level: int,
+) -> None:
+    _with_job(hostile)
+    env = cli_env(hostile.url, KEY, project="alice/churn", DOMINO_MAX_RETRIES="0",
+                  DOMINO_ORCHESTRATE_LINEAGE_SPOOL=str(tmp_path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert log_level.level == level
 
 
 def test_core_info_logs_reach_stderr_with_verbose(sandbox: SandboxServer) -> None:
