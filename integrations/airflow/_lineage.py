@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "airflow_openlineage_config",
+    "asset_datasets",
     "build_lineage_info",
+    "declared_datasets",
     "lineage_from_dict",
     "lineage_namespace",
     "lineage_to_dict",
@@ -40,6 +42,35 @@ def parse_datasets(items: Iterable[DatasetLike] | None) -> tuple[Dataset, ...]:
     from domino_orchestrate.core.lineage import parse_datasets as _parse
 
     return _parse(items)
+
+
+def asset_datasets(items: Iterable[Any] | None) -> tuple[Dataset, ...]:
+    """Airflow ``Asset``s among an operator's ``inlets``/``outlets`` → Datasets: a URI asset by
+    the one naming rule (``s3://bucket/key`` → ``s3://bucket``, ``key``); an asset named without a
+    URI (``Asset("features")``) → namespace ``airflow``, name its name, so producer and consumer
+    DAGs meet on it. Other lineage entries (``AssetAlias``, references) are left to Airflow."""
+    from domino_orchestrate.core.lineage import Dataset, DatasetNameError, parse_dataset
+
+    found: list[Dataset] = []
+    for item in items or ():
+        uri, name = getattr(item, "uri", None), getattr(item, "name", None)
+        if not isinstance(uri, str) or not uri:
+            continue
+        try:
+            found.append(parse_dataset(uri))
+        except DatasetNameError:
+            found.append(Dataset("airflow", str(name or uri)))
+    return tuple(found)
+
+
+def declared_datasets(operator: Any) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
+    """What a task declares it reads and writes: ``input_datasets``/``output_datasets`` and the
+    Assets in its ``inlets``/``outlets``, in that order, without repeats."""
+    inputs = (*parse_datasets(getattr(operator, "input_datasets", None) or ()),
+              *asset_datasets(getattr(operator, "inlets", None)))
+    outputs = (*parse_datasets(getattr(operator, "output_datasets", None) or ()),
+               *asset_datasets(getattr(operator, "outlets", None)))
+    return tuple(dict.fromkeys(inputs)), tuple(dict.fromkeys(outputs))
 
 
 def airflow_openlineage_config() -> dict[str, Any] | None:

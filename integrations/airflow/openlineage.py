@@ -3,7 +3,8 @@
 The Airflow OpenLineage provider calls ``get_openlineage_facets_on_start/complete/failure`` on
 operators that define them and merges the returned ``OperatorLineage`` into its own task events.
 The mixin reads the operator's attributes (all optional, read with ``getattr``):
-``input_datasets``/``output_datasets`` (``"namespace:name"`` or URI strings, or ``Dataset``s),
+``input_datasets``/``output_datasets`` (``"namespace:name"`` or URI strings, or ``Dataset``s) and
+the Assets in ``inlets``/``outlets``,
 ``job_id``/``domino_job_id``, ``job_url``/``domino_job_url``, ``project``, ``hardware_tier``
 (or ``hardware_tier_name``/``_id``, ``tier``), ``_final_snapshot``/``_domino_snapshot`` and
 ``_domino_lineage`` (the task's ``LineageInfo``, for its tags).
@@ -49,10 +50,9 @@ class DominoOpenLineageMixin:
         )
         from domino_orchestrate.core.lineage.observer import final_state
 
-        from ._lineage import parse_datasets
+        from ._lineage import declared_datasets
 
-        inputs = parse_datasets(getattr(self, "input_datasets", None) or ())
-        outputs = parse_datasets(getattr(self, "output_datasets", None) or ())
+        inputs, outputs = declared_datasets(self)
         snapshot = _first(self, "_final_snapshot", "_domino_snapshot") if final else None
         facts = DominoFacts(
             job_id=_first(self, "job_id", "domino_job_id"),

@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 
-from ._lineage import DatasetLike, build_lineage_info, lineage_to_dict, submission_facts
+from ._lineage import (
+    DatasetLike,
+    build_lineage_info,
+    declared_datasets,
+    lineage_to_dict,
+    submission_facts,
+)
 from .hooks_lazy import LazyDominoHook
 from .links import JOB_ID_KEY, DominoJobLink, push_job_xcoms
 from .openlineage import DominoOpenLineageMixin
@@ -180,7 +186,8 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
     # --- public helpers ----------------------------------------------------------------------
     def lineage_info(self, context: Any) -> LineageInfo:
         """This task run's lineage: parent = Airflow's OpenLineage task run, root = the DAG run."""
-        return build_lineage_info(context, self.input_datasets, self.output_datasets,
+        inputs, outputs = declared_datasets(self)
+        return build_lineage_info(context, inputs, outputs,
                                   clear_generation(context["ti"], self.retries))
 
     def _lineage_info(self) -> LineageInfo | None:
@@ -505,7 +512,8 @@ class DominoJobOperator(_DominoBaseOperator):
     ``project``, ``poll_freq``, ``max_poll_time``, ``retry_count``, ``startup_delay``,
     ``include_setup_log``, ``wait_for_completion``, ``stream_logs``, ``deferrable``,
     ``input_datasets``/``output_datasets`` (``"namespace:name"``, a URI such as
-    ``s3://bucket/key``, or ``Dataset``).
+    ``s3://bucket/key``, or ``Dataset``); Assets in Airflow's own ``inlets``/``outlets`` count as
+    input/output datasets too.
     """
 
     template_fields: Sequence[str] = (
