@@ -198,6 +198,8 @@ class MessageLedger:
             self._keys.difference_update(keys)
 
     def forget_job(self, job_id: str) -> None:
+        """Forget every handled message of ``job_id`` (its messages will be applied again when
+        seen)."""
         with self._lock:
             self._keys = {key for key in self._keys if key[0] != job_id}
 
@@ -224,6 +226,8 @@ class MessageReader:
         self.skipped = 0
 
     def feed(self, line: LogLine) -> JobMessage | None:
+        """The message on ``line`` (the next line of the job's output), or None for plain output, a
+        setup-log line, or a message the ledger says was already handled."""
         if line.stream == "setup":
             return None
         position = self.position
@@ -317,6 +321,8 @@ class MessageCollector:
             return found
 
     def on_message(self, message: JobMessage) -> None:
+        """Add ``message`` to the report by its kind (materialization, check, custom message, log,
+        other) and tell ``on_report``."""
         params = message.params
         if message.job_id not in self.job_ids:
             self.job_ids.append(message.job_id)

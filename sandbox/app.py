@@ -37,6 +37,9 @@ from .stdout import render_setup, render_stdout
 
 @dataclass
 class SandboxContext:
+    """What the routes of one sandbox share: executions, the process supervisor, fault injection,
+    request counts, accepted tokens and live connections."""
+
     store: ExecutionStore
     supervisor: Supervisor
     faults: FaultInjector
@@ -45,6 +48,7 @@ class SandboxContext:
     registry: ConnectionRegistry
 
     def stats_snapshot(self) -> dict[str, Any]:
+        """Request counts plus starts per title, executions per status and injected faults."""
         snap = self.stats.snapshot()
         with self.store.lock:
             snap["starts_by_title"] = dict(self.store.starts_by_title)
@@ -53,6 +57,7 @@ class SandboxContext:
         return snap
 
     def reset_stats(self) -> None:
+        """Zero the request, fault and start counts (executions stay)."""
         self.stats.reset()
         self.faults.reset_counts()
         with self.store.lock:
@@ -60,6 +65,8 @@ class SandboxContext:
 
 
 class ApiError(Exception):
+    """Raised by a route to answer with Domino's error JSON (``message``, ``status``)."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -105,6 +112,8 @@ def _start_record(request: Request, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_app(ctx: SandboxContext) -> Any:
+    """The Starlette app serving ``ctx``: the Domino v1/v4 routes the client uses and the sandbox's
+    own ``/__sandbox__/`` control routes."""
     store, supervisor = ctx.store, ctx.supervisor
 
     def project_from_path(request: Request) -> Project:
@@ -457,6 +466,7 @@ def _status_filter(value: str) -> set[str] | None:
 
 
 def read_raw(ex: Execution, stream: str) -> bytes:
+    """The raw bytes the execution wrote to ``stream`` so far (empty before it wrote any)."""
     try:
         return ex.raw_path(stream).read_bytes()
     except FileNotFoundError:

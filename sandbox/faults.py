@@ -83,6 +83,8 @@ class FaultInjector:
         seed: int | None = None,
         slow_seconds: float | None = None,
     ) -> dict[str, Any]:
+        """Change the fault rate, kinds, seed or slow delay (None keeps each); returns the new
+        settings. Raises ValueError for a rate outside 0..1."""
         with self._lock:
             if rate is not None:
                 rate = float(rate)
@@ -99,6 +101,7 @@ class FaultInjector:
         return self.snapshot()
 
     def snapshot(self) -> dict[str, Any]:
+        """The settings and how many faults of each kind were injected."""
         with self._lock:
             return {
                 "rate": self.rate,
@@ -109,6 +112,7 @@ class FaultInjector:
             }
 
     def reset_counts(self) -> None:
+        """Forget the counts of injected faults."""
         with self._lock:
             self.injected.clear()
 
@@ -132,12 +136,15 @@ class ConnectionRegistry:
         self._transports: dict[tuple[Any, Any], asyncio.Transport] = {}
 
     def add(self, client: Any, server: Any, transport: asyncio.Transport) -> None:
+        """Remember the transport of the connection between ``client`` and ``server``."""
         self._transports[(_addr(client), _addr(server))] = transport
 
     def discard(self, client: Any, server: Any) -> None:
+        """Forget that connection (it closed)."""
         self._transports.pop((_addr(client), _addr(server)), None)
 
     def find(self, scope: Scope) -> asyncio.Transport | None:
+        """The transport carrying the request of ``scope``, or None."""
         return self._transports.get((_addr(scope.get("client")), _addr(scope.get("server"))))
 
 

@@ -20,17 +20,21 @@ from .faults import SANDBOX_PREFIX
 
 
 class RequestStats:
+    """Request counts per route template and status, and bytes sent; thread-safe."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.bytes_sent = 0
 
     def record(self, key: str, status: str, sent: int) -> None:
+        """Count one answered request to ``key`` with ``status`` and ``sent`` body bytes."""
         with self._lock:
             self.requests[key][status] += 1
             self.bytes_sent += sent
 
     def snapshot(self) -> dict[str, Any]:
+        """The counts so far, as JSON-ready dicts."""
         with self._lock:
             return {
                 "requests": {k: dict(v) for k, v in sorted(self.requests.items())},
@@ -38,6 +42,7 @@ class RequestStats:
             }
 
     def reset(self) -> None:
+        """Forget every count."""
         with self._lock:
             self.requests.clear()
             self.bytes_sent = 0
@@ -107,16 +112,19 @@ class TokenStore:
         self._expired: set[str] = set()
 
     def add(self, token: str) -> None:
+        """Accept ``token`` as a bearer token (again, if it had expired)."""
         with self._lock:
             self._accepted.add(token)
             self._expired.discard(token)
 
     def expire(self, token: str) -> None:
+        """Refuse ``token`` from now on, with a 401 saying it expired."""
         with self._lock:
             self._accepted.discard(token)
             self._expired.add(token)
 
     def revoke(self, token: str) -> None:
+        """Refuse ``token`` from now on, as an invalid token."""
         with self._lock:
             self._accepted.discard(token)
             self._expired.discard(token)
@@ -141,6 +149,9 @@ class TokenStore:
 
 
 class AuthMiddleware:
+    """Answers 401 to a Domino API request without a valid API key or bearer token (the sandbox's
+    own control endpoints are open)."""
+
     def __init__(self, app: ASGIApp, tokens: TokenStore) -> None:
         self.app = app
         self.tokens = tokens

@@ -161,12 +161,16 @@ class Supervisor:
 
     # -- thread-safe API ----------------------------------------------------------------------
     def start(self) -> None:
+        """Start the supervisor thread that runs the jobs."""
         self._thread.start()
 
     def submit(self, execution: Execution) -> None:
+        """Queue ``execution`` to be run."""
         self._command("submit", execution.id)
 
     def request_stop(self, execution: Execution) -> None:
+        """Mark ``execution`` StopRequested (as Domino shows it) and have the supervisor stop its
+        process; a finished or already stopping one is left alone."""
         with self.store.lock:
             if execution.is_completed or execution.stop_requested:
                 return
@@ -176,11 +180,13 @@ class Supervisor:
         self._command("stop", execution.id)
 
     def shutdown(self, timeout: float = 15.0) -> None:
+        """Stop the supervisor thread, waiting up to ``timeout`` seconds."""
         if self._thread.is_alive():
             self._command("shutdown", "")
             self._thread.join(timeout)
 
     def live_pids(self) -> list[int]:
+        """The process ids of the jobs running now."""
         return [p.pid for p in list(self._procs.values())]
 
     def _command(self, kind: str, ident: str) -> None:

@@ -197,6 +197,7 @@ class SandboxServer:
         return Path(self.ctx.store.data_dir)
 
     def project_id(self, full_name: str) -> str:
+        """The id of project ``full_name`` (OWNER/NAME); KeyError if the sandbox has none."""
         owner, _, name = full_name.partition("/")
         project = self.ctx.store.find_project(owner, name)
         if project is None:
@@ -204,9 +205,12 @@ class SandboxServer:
         return str(project.id)
 
     def stats(self) -> dict[str, Any]:
+        """Request counts per route and status, starts per title, executions per status and
+        injected faults."""
         return dict(self.ctx.stats_snapshot())
 
     def reset_stats(self) -> None:
+        """Zero the counts ``stats`` returns (executions stay)."""
         self.ctx.reset_stats()
 
     def set_faults(
@@ -216,18 +220,23 @@ class SandboxServer:
         seed: int | None = None,
         slow_seconds: float | None = None,
     ) -> dict[str, Any]:
+        """Change fault injection (None keeps a setting); returns the new settings."""
         return dict(self.ctx.faults.configure(rate, _kinds_list(kinds), seed, slow_seconds))
 
     def set_phase_delay(self, seconds: float) -> None:
+        """Seconds each phase of an execution (Queued, Preparing, …) lasts from now on."""
         self.ctx.store.phase_delay = max(0.0, float(seconds))
 
     def add_token(self, token: str) -> None:
+        """Accept ``token`` as a bearer token."""
         self.ctx.tokens.add(token)
 
     def expire_token(self, token: str) -> None:
+        """Refuse ``token`` from now on, with a 401 saying it expired."""
         self.ctx.tokens.expire(token)
 
     def revoke_token(self, token: str) -> None:
+        """Refuse ``token`` from now on, as an invalid token."""
         self.ctx.tokens.revoke(token)
 
     def output(self, job_id: str) -> tuple[bytes, bytes]:
@@ -240,6 +249,7 @@ class SandboxServer:
         return read_raw(ex, "stdout"), read_raw(ex, "stderr")
 
     def execution_info(self, job_id: str) -> dict[str, Any]:
+        """What the sandbox knows of execution ``job_id``, read over HTTP as a client would."""
         with httpx.Client(base_url=self.url, timeout=10) as client:
             resp = client.get(f"/__sandbox__/executions/{job_id}")
             resp.raise_for_status()
@@ -293,6 +303,8 @@ class SandboxProcess:
         return self.proc.pid
 
     def start(self, timeout: float = 30.0) -> SandboxProcess:
+        """Start the sandbox process and return once it reported its URL; RuntimeError if it did
+        not in ``timeout`` seconds."""
         self.proc = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1
         )
@@ -313,6 +325,7 @@ class SandboxProcess:
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the process and wait up to ``timeout`` seconds, then SIGKILL it."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -337,9 +350,11 @@ class SandboxProcess:
             return resp
 
     def stats(self) -> dict[str, Any]:
+        """As ``SandboxServer.stats``, over HTTP."""
         return dict(self._oob("GET", "stats").json())
 
     def reset_stats(self) -> None:
+        """As ``SandboxServer.reset_stats``, over HTTP."""
         self._oob("POST", "stats/reset")
 
     def set_faults(
@@ -349,17 +364,21 @@ class SandboxProcess:
         seed: int | None = None,
         slow_seconds: float | None = None,
     ) -> dict[str, Any]:
+        """As ``SandboxServer.set_faults``, over HTTP."""
         body = {"rate": rate, "kinds": _kinds_list(kinds), "seed": seed}
         body["slow_seconds"] = slow_seconds
         return dict(self._oob("POST", "faults", json=body).json())
 
     def add_token(self, token: str) -> None:
+        """As ``SandboxServer.add_token``, over HTTP."""
         self._oob("POST", "tokens", json={"token": token, "action": "add"})
 
     def expire_token(self, token: str) -> None:
+        """As ``SandboxServer.expire_token``, over HTTP."""
         self._oob("POST", "tokens", json={"token": token, "action": "expire"})
 
     def output(self, job_id: str) -> tuple[bytes, bytes]:
+        """Raw (stdout, stderr) bytes exactly as the job's process wrote them, over HTTP."""
         out = self._oob("GET", f"executions/{job_id}/output", params={"stream": "stdout"})
         err = self._oob("GET", f"executions/{job_id}/output", params={"stream": "stderr"})
         return out.content, err.content
@@ -379,6 +398,7 @@ def _parse_project(value: str) -> tuple[str, str | None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``domino-orchestrate sandbox``."""
     p = argparse.ArgumentParser(
         prog="domino-orchestrate sandbox",
         description="Run a local Domino-compatible API server whose jobs are local processes.",
@@ -409,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sandbox from the command line (``argv``: its arguments) until SIGINT or SIGTERM;
+    prints its URL and API key. Returns the exit code (2: it could not start)."""
     args = build_parser().parse_args(argv)
     projects: dict[str, str | os.PathLike[str] | None] = dict(args.project) or dict(
         DEFAULT_PROJECTS

@@ -53,11 +53,14 @@ def new_commit_id() -> str:
 
 
 def now_ms() -> int:
+    """The time now, in epoch milliseconds (Domino's timestamps)."""
     return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
 class HardwareTier:
+    """A hardware tier the sandbox offers (id, name, size; one is the default)."""
+
     id: str
     name: str
     cores: float
@@ -90,6 +93,9 @@ def find_tier(key: str | None) -> HardwareTier | None:
 
 @dataclass
 class Project:
+    """A sandbox project: its ids, ``owner/name``, the folder its jobs run in, and its commits
+    (newest first)."""
+
     id: str
     owner: str
     name: str
@@ -148,6 +154,7 @@ class Execution:
         return self.exec_dir / "work"
 
     def raw_path(self, stream: str) -> Path:
+        """The file holding the raw bytes the job wrote to ``stream`` (stdout or stderr)."""
         return self.exec_dir / f"{stream}.raw"
 
 
@@ -168,6 +175,8 @@ class ExecutionStore:
 
     # -- projects -----------------------------------------------------------------------------
     def add_project(self, full_name: str, source_dir: str | os.PathLike[str] | None) -> Project:
+        """Register project ``full_name`` (OWNER/NAME) running in ``source_dir``. Raises ValueError
+        for a bad name or a missing folder."""
         owner, sep, name = full_name.partition("/")
         if not sep or not owner or not name or "/" in name:
             raise ValueError(f"project must be OWNER/NAME, got {full_name!r}")
@@ -182,14 +191,17 @@ class ExecutionStore:
         return project
 
     def find_project(self, owner: str, name: str) -> Project | None:
+        """The project ``owner/name``, or None."""
         with self.lock:
             return self._projects.get(f"{owner}/{name}")
 
     def project_by_id(self, project_id: str) -> Project | None:
+        """The project with that id, or None."""
         with self.lock:
             return self._projects_by_id.get(project_id)
 
     def projects(self) -> list[Project]:
+        """Every project."""
         with self.lock:
             return list(self._projects.values())
 
@@ -208,6 +220,8 @@ class ExecutionStore:
         commit_id: str | None,
         extra: dict[str, Any] | None = None,
     ) -> Execution:
+        """Record a new queued execution of ``project`` (numbered in the project) and return it;
+        nothing runs yet."""
         exec_id = new_object_id()
         with self.lock:
             number = project.next_number
@@ -233,6 +247,7 @@ class ExecutionStore:
         return execution
 
     def get(self, exec_id: str) -> Execution | None:
+        """The execution with that id, or None."""
         with self.lock:
             return self._executions.get(exec_id)
 
@@ -242,10 +257,12 @@ class ExecutionStore:
             return list(reversed(self._by_project.get(project_id, [])))
 
     def all(self) -> list[Execution]:
+        """Every execution of every project."""
         with self.lock:
             return list(self._executions.values())
 
     def status_counts(self) -> dict[str, int]:
+        """How many executions are in each status."""
         with self.lock:
             return dict(Counter(e.status for e in self._executions.values()))
 

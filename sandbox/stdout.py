@@ -41,6 +41,7 @@ SETUP_LINES = (
 
 
 def encode_frame(tag: bytes, data: bytes) -> bytes:
+    """One frame of ``output.log``: the stream ``tag``, the length of ``data``, then ``data``."""
     return _HEADER.pack(tag, len(data)) + data
 
 
@@ -91,9 +92,12 @@ def render_frames(frames: list[tuple[bytes, bytes]]) -> str:
 
 
 def render_stdout(path: Path, size: int) -> str:
+    """The ``stdout`` HTML of the first ``size`` bytes of the log at ``path``, as Domino renders it
+    (inside its literal ``<pre>``)."""
     return PRE_OPEN + render_frames(read_frames(path, size)) + PRE_CLOSE
 
 
 def render_setup(visible_lines: int) -> str:
+    """The ``setup`` HTML: the first ``visible_lines`` lines of the fake setup log."""
     body = "".join(_escape(line) + "\n" for line in SETUP_LINES[:visible_lines])
     return PRE_OPEN + body + PRE_CLOSE

@@ -101,6 +101,8 @@ def _failure_reason(status: str) -> str | None:
 
 
 def runtime_details_json(store: ExecutionStore, ex: Execution) -> dict[str, Any]:
+    """``GET /v4/jobs/{jobId}/runtimeExecutionDetails``: the execution's hardware tier and
+    environment."""
     with store.lock:
         tier = ex.hardware_tier
         return {
@@ -115,6 +117,7 @@ def runtime_details_json(store: ExecutionStore, ex: Execution) -> dict[str, Any]
 
 
 def tier_json(tier: HardwareTier) -> dict[str, Any]:
+    """One entry of ``GET /v4/projects/{projectId}/hardwareTiers``."""
     return {
         "hardwareTier": {
             "id": tier.id,
@@ -126,10 +129,13 @@ def tier_json(tier: HardwareTier) -> dict[str, Any]:
 
 
 def tiers_json() -> list[dict[str, Any]]:
+    """``GET /v4/projects/{projectId}/hardwareTiers``: every tier."""
     return [tier_json(t) for t in HARDWARE_TIERS]
 
 
 def environments_json() -> dict[str, Any]:
+    """``GET /v4/projects/{projectId}/useableEnvironments``: the environments, the first one
+    selected."""
     envs = [
         {"id": env_id, "name": name, "visibility": "Global", "supportedClusters": []}
         for env_id, name in ENVIRONMENTS
@@ -138,6 +144,7 @@ def environments_json() -> dict[str, Any]:
 
 
 def project_json(store: ExecutionStore, project: Project) -> dict[str, Any]:
+    """``GET /v4/gateway/projects/findProjectByOwnerAndName``: the project's ids and names."""
     with store.lock:
         return {
             "id": project.id,
@@ -149,6 +156,7 @@ def project_json(store: ExecutionStore, project: Project) -> dict[str, Any]:
 
 
 def spark_settings_json() -> dict[str, Any]:
+    """``GET /v4/jobs/project/{projectId}/defaultSparkSettings``: fixed defaults."""
     return {
         "maximumExecutionSlotsPerUser": 20,
         "executorHardwareTierId": "medium-k8s",

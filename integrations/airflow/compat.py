@@ -161,9 +161,12 @@ class DominoOperator(_SeedConnection, DominoRunOperator):
         self._keep_connection_args(host, api_key, domino_token_file, auth_token, api_proxy)
 
     def execute(self, context: Any) -> Any:
+        """Run the v1 run as ``DominoRunOperator`` does; the summary also carries ``runId``."""
         return _with_run_id(super().execute(context))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Finish after deferral as ``DominoRunOperator`` does; the summary also carries
+        ``runId``."""
         return _with_run_id(super().execute_complete(context, event))
 
 
@@ -208,9 +211,13 @@ class DominoSparkOperator(_SeedConnection, DominoJobOperator):
         self._keep_connection_args(host, api_key, domino_token_file, auth_token, api_proxy)
 
     def execute(self, context: Any) -> Any:
+        """Run the job as ``DominoJobOperator`` does; return its summary merged with the final
+        v4 job JSON."""
         return self._with_job_json(super().execute(context))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Finish after deferral as ``DominoJobOperator`` does; return the summary merged with
+        the final v4 job JSON."""
         return self._with_job_json(super().execute_complete(context, event))
 
     def _with_job_json(self, summary: Any) -> Any:

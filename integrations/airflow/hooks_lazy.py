@@ -14,11 +14,15 @@ __all__ = ["LazyDominoHook"]
 
 
 class LazyDominoHook:
+    """Mixin for operators and sensors: ``hook``, a ``DominoHook`` for ``domino_conn_id`` and
+    ``project``, built on first use."""
+
     domino_conn_id: str
     project: str | None
 
     @property
     def hook(self) -> DominoHook:
+        """The ``DominoHook`` of this task's connection and project (built once, on first use)."""
         hook = self.__dict__.get("_domino_hook")
         if hook is None:
             from .hooks import DominoHook

@@ -86,6 +86,8 @@ class PipesDominoMessageReader(PipesMessageReader):
 
     @contextmanager
     def read_messages(self, handler: PipesMessageHandler) -> Iterator[PipesParams]:
+        """While open, the job's messages go to ``handler``; yields the params telling the
+        writer inside the job to print them on stdout."""
         self.handler = handler
         try:
             yield dict(STDOUT_MESSAGES)
@@ -93,6 +95,8 @@ class PipesDominoMessageReader(PipesMessageReader):
             self.handler = None
 
     def no_messages_debug_text(self) -> str:
+        """What Dagster shows when no message came back: where they are read from and how the
+        job should open its Pipes context."""
         return ("Messages are read from the Domino job's stdout: open the context with "
                 "open_dagster_pipes(params_loader=PipesCliArgsParamsLoader()) and keep the "
                 "default message writer (it prints to stdout).")

@@ -213,6 +213,8 @@ class AsyncDispatch:
         return super().__call__(*args, **kwargs)  # type: ignore[misc]
 
     def with_options(self, **options: Any) -> Any:
+        """A copy with Prefect's ``options`` applied to both the sync side and the ``aio`` twin,
+        still dispatching as this one does."""
         plain = super().with_options(**options)  # type: ignore[misc]
         twin = object.__new__(type(self))  # Prefect rebuilds a plain Task / Flow: keep ours
         twin.__dict__.update(plain.__dict__)

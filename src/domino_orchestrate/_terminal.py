@@ -255,6 +255,7 @@ class Console:
 
     # observer methods
     def on_submitted(self, handle: Any, spec: Any) -> None:
+        """Remember the job and say whether it was started or reattached to, with its URL."""
         self.handle = handle
         self.job_id = safe_text(str(handle.job_id))
         verb = "Reattached to" if handle.attached else "Started"
@@ -262,6 +263,7 @@ class Console:
         self.note(f"{verb} Domino {handle.kind} {handle.job_id}{url}")
 
     def on_status(self, snapshot: Any) -> None:
+        """Show the new status: on the live status line, else as a line of its own."""
         self.status = safe_text(str(snapshot.raw_status or snapshot.status.value))
         if not self.live:
             self.note(f"status: {self.status}", raw=True)
@@ -279,6 +281,7 @@ class Console:
             self._gone.add(stream)
 
     def on_line(self, line: Any) -> None:
+        """Print one line of the job's output (made safe) to stdout or stderr, as it came."""
         text = safe_text(line.text)
         with self._lock:
             self._clear()
@@ -287,6 +290,7 @@ class Console:
                 self._draw()
 
     def on_finished(self, snapshot: Any, error: BaseException | None) -> None:
+        """Keep the job's last snapshot and the error the wait ended with, for the final note."""
         self.final, self.error = snapshot, error
 
     def note(self, message: str, *, raw: bool = False, style: str = "") -> None:
