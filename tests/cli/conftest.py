@@ -83,6 +83,14 @@ def signal_after_first_line(proc: subprocess.Popen[str], first: str, signum: int
     return err
 
 
+def one_error_line(stderr: str) -> str:
+    """The CLI's one ``error: …`` line on ``stderr`` (and no traceback)."""
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
 def on_a_terminal(env: dict[str, str], *args: str, stdout_too: bool = True) -> str:
     """Run the CLI with its stderr — and its stdout unless ``stdout_too`` is False (then a pipe)
     — on a pseudo-terminal; asserts it exits 0 and returns everything the terminal showed."""

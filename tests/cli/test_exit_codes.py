@@ -13,7 +13,7 @@ import pytest
 
 from domino_orchestrate.sandbox import SandboxServer
 
-from .conftest import cli_env, executions_titled, hostile_server, run_cli
+from .conftest import cli_env, executions_titled, hostile_server, one_error_line, run_cli
 
 KEY = "hostile-key-0123456789abcdef"
 CATEGORIES = {
@@ -49,13 +49,6 @@ def test_help_documents_distinct_exit_codes(codes: dict[str, int]) -> None:
         assert "143 SIGTERM" in shown.stdout
 
 
-def _one_error_line(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, stderr
-    return errors[0]
-
-
 def _hostile_env(hostile: Any, **extra: str) -> dict[str, str]:
     return cli_env(hostile.url, KEY, project="alice/churn", DOMINO_MAX_RETRIES="0", **extra)
 
@@ -75,7 +68,7 @@ def test_wrong_shaped_json_is_one_line_and_the_unreachable_code(
     hostile.on("GET", "/v4/jobs/", hostile_server.json_reply(body))
     done = run_cli(_hostile_env(hostile), "status", "aabbccddeeff001122334455")
     assert done.returncode == codes["domino unreachable"], done.stderr
-    assert "/v4/jobs/" in _one_error_line(done.stderr)
+    assert "/v4/jobs/" in one_error_line(done.stderr)
 
 
 def test_an_html_page_instead_of_json_is_the_unreachable_code(
@@ -84,7 +77,7 @@ def test_an_html_page_instead_of_json_is_the_unreachable_code(
     hostile.on("GET", "/v4/jobs/", hostile_server.html(200, "<html><body>Sign in</body></html>"))
     done = run_cli(_hostile_env(hostile), "status", "aabbccddeeff001122334455")
     assert done.returncode == codes["domino unreachable"], done.stderr
-    _one_error_line(done.stderr)
+    one_error_line(done.stderr)
 
 
 def test_nobody_listening_is_the_unreachable_code(codes: dict[str, int]) -> None:
@@ -95,7 +88,7 @@ def test_nobody_listening_is_the_unreachable_code(codes: dict[str, int]) -> None
                       DOMINO_MAX_RETRIES="0")
         done = run_cli(env, "status", "aabbccddeeff001122334455")
     assert done.returncode == codes["domino unreachable"], done.stderr
-    assert "no answer from Domino" in _one_error_line(done.stderr)
+    assert "no answer from Domino" in one_error_line(done.stderr)
 
 
 @pytest.mark.parametrize(("args", "env_extra", "says"), [
@@ -120,7 +113,7 @@ def test_timeouts_are_the_timed_out_code_and_only_run_stops_the_job(
     done = run_cli(env, "run", "--poll-freq", "0.2", "--max-poll-time", "1", "--title", "to-run",
                    "sleep 30")
     assert done.returncode == codes["timed out"], done.stderr
-    assert "--max-poll-time" in _one_error_line(done.stderr)  # the knob the user can raise
+    assert "--max-poll-time" in one_error_line(done.stderr)  # the knob the user can raise
     [job] = executions_titled(sandbox, "to-run")
     assert job.status == "Stopped"
 

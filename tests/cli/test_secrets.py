@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from .conftest import cli_env, hostile_server, run_cli
+from .conftest import cli_env, hostile_server, one_error_line, run_cli
 
 KEY = "hostile-key-0123456789abcdef"
 JOB = "aabbccddeeff001122334455"
@@ -16,19 +16,12 @@ def _env(server: Any, **extra: str) -> dict[str, str]:
     return cli_env(server.url, KEY, project="alice/churn", DOMINO_MAX_RETRIES="0", **extra)
 
 
-def _one_error_line(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, stderr
-    return errors[0]
-
-
 def test_a_key_echoed_by_a_rejecting_domino_is_never_printed(hostile: Any) -> None:
     hostile.on("*", "/", hostile_server.Reply(401, f"invalid key {KEY}",
                                               headers=[("Content-Type", "text/plain")]))
     done = run_cli(_env(hostile), "status", JOB)
     assert done.returncode == 4, done.stderr
-    _one_error_line(done.stderr)
+    one_error_line(done.stderr)
     assert KEY not in done.stdout + done.stderr
 
 
@@ -46,5 +39,5 @@ def test_a_redirect_to_another_host_never_carries_the_key(hostile: Any, hostile_
     hostile.on("GET", "/v4/jobs/", hostile_server.redirect(307, f"{hostile_other.url}/v4/jobs/{JOB}"))
     done = run_cli(_env(hostile), "status", JOB)
     assert done.returncode == 4, done.stderr
-    _one_error_line(done.stderr)
+    one_error_line(done.stderr)
     assert all(KEY not in str(dict(r.headers)) for r in hostile_other.received)
