@@ -126,6 +126,7 @@ def test_a_20000_line_job_leaves_few_events_and_every_line_in_the_step_stdout(
     assert out.count("\nline ") >= 19999
     batched = [m for m in user_logs(instance, result.run_id) if "lines of Domino stdout" in m]
     assert batched and batched[-1].endswith("line 19999")
+    # 1.8 s at load 10 on 2 cores; the per-line behaviour this guards against took 477 s.
     assert took < 30, took
 
 

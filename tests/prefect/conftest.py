@@ -18,6 +18,7 @@ from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterFlowRunId,
 )
+from prefect.client.schemas.sorting import LogSort
 from prefect.logging.handlers import APILogWorker
 from prefect.testing.utilities import prefect_test_harness
 
@@ -104,12 +105,19 @@ class H:
 
     @staticmethod
     def read_logs(flow_run_id: Any) -> list[str]:
-        """Messages logged by a flow run, its tasks and its subflows (after flushing the logger)."""
-        APILogWorker.drain_all(timeout=10)
+        """Messages logged by a flow run, its tasks and its subflows (after flushing the logger:
+        it returns once every queued line is sent, so a generous timeout costs nothing)."""
+        APILogWorker.drain_all(timeout=60)
         ids = H.flow_run_tree(flow_run_id)
+        messages: list[str] = []
         with get_client(sync_client=True) as client:
-            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
-        return [entry.message for entry in logs]
+            while True:  # the API answers at most 200 entries at a time
+                page = client.read_logs(
+                    log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)),
+                    sort=LogSort.TIMESTAMP_ASC, limit=200, offset=len(messages))
+                messages += [entry.message for entry in page]
+                if len(page) < 200:
+                    return messages
 
 
     @staticmethod

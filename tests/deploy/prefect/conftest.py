@@ -10,10 +10,10 @@ flow runs and their logs) and check the sandbox's record of the Domino jobs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,10 +62,24 @@ LEAN_ENV = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: A port another process bound first stops the server; start it again on another port.
+SERVER_START_ATTEMPTS = 3
+
+
+class _PortTaken(AssertionError):
+    """The server exited because its port was bound by someone else."""
+
+
+def _healthy(server: subprocess.Popen[bytes], api_url: str, log: Path) -> bool:
+    if server.poll() is not None:
+        text = log.read_text(errors="replace")
+        if "already in use" in text.lower():
+            raise _PortTaken(f"prefect server could not bind {api_url}:\n{text[-3000:]}")
+        raise AssertionError(f"prefect server exited: {text}")
+    try:
+        return httpx.get(f"{api_url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
@@ -212,13 +226,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: flo
 
 
 @pytest.fixture(scope="session")
-def prefect_deployment() -> Iterator[PrefectDeployment]:
+def prefect_deployment(server_port: Callable[[], int]) -> Iterator[PrefectDeployment]:
     home = Path(tempfile.mkdtemp(prefix="prefect-deploy-"))
     source = home / "source"
     source.mkdir()
     shutil.copy(HERE / "deployed_flows.py", source / "deployed_flows.py")
-    port = _free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PREFECT_", "DOMINO_"))}  # nothing inherited from the test run
     env.update(LEAN_ENV)
@@ -226,7 +238,6 @@ def prefect_deployment() -> Iterator[PrefectDeployment]:
         "PREFECT_HOME": str(home / "home"),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         "PREFECT_LOCAL_STORAGE_PATH": str(home / "results"),
-        "PREFECT_API_URL": api_url,
     })
     bin_dir = Path(sys.executable).parent
     procs: list[subprocess.Popen[bytes]] = []
@@ -243,17 +254,19 @@ def prefect_deployment() -> Iterator[PrefectDeployment]:
     sandbox = SandboxServer(projects={p: None for p in PROJECTS}).start()
     deployment: PrefectDeployment | None = None
     try:
-        server = spawn("server", "server", "start", "--host", "127.0.0.1", "--port", str(port))
-
-        def healthy() -> bool:
-            if server.poll() is not None:
-                raise AssertionError(f"prefect server exited: {(home / 'server.log').read_text()}")
+        for attempt in range(1, SERVER_START_ATTEMPTS + 1):
+            port = server_port()
+            api_url = env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+            server = spawn("server", "server", "start", "--host", "127.0.0.1", "--port", str(port))
             try:
-                return httpx.get(f"{api_url}/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(healthy, 180, "prefect server to answer")
+                wait_for(functools.partial(_healthy, server, api_url, home / "server.log"), 180,
+                         "prefect server to answer")
+                break
+            except _PortTaken:
+                _stop_group(server)
+                procs.remove(server)
+                if attempt == SERVER_START_ATTEMPTS:
+                    raise
         subprocess.run([sys.executable, "-c", _DEPLOY, str(source), POOL, sandbox.url,
                         sandbox.api_key], env=env, cwd=home, check=True, timeout=180,
                        capture_output=True)

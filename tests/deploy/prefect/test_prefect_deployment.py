@@ -27,8 +27,12 @@ pytestmark = [
     pytest.mark.timeout(600),
 ]
 
-#: From the cancel to every job stopped and confirmed (all flow runs are cancelled at once).
-STOPPED_WITHIN = 15.0
+#: From the cancel to no job of the flow run running (all flow runs are cancelled at once). A
+#: waiting task acts on Cancelling at once when the worker's SIGTERM arrives, else after
+#: CANCELLING_GRACE (5 s, integrations/prefect/_common.py), behind the worker's 1 s cancellation
+#: poll; measured 0.4-10 s at load 3-5. 30 s leaves a machine at load 8 room and is still far
+#: from what a cancel that stops nothing gives: the jobs' own 120 s.
+STOPPED_WITHIN = 30.0
 
 #: The cancelled flow runs: name → (deployment, parameters).
 RUNS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -123,10 +127,21 @@ def test_cancel_stops_every_job_promptly(form: str, cancelled: dict[str, Run],
     assert run.state is not None, f"the cancelled {name} flow run never ended"
     assert run.state.is_cancelled(), run.state
     # The flow-run process ended by itself; the worker did not have to SIGKILL it after its
-    # 30 s grace (how long the worker then takes to record Cancelled depends on its load).
+    # 30 s grace (how long the worker then takes to record Cancelled depends on its load). The
+    # worker writes its line once it has reaped the process, which can be after the final state.
     flow_run_name = prefect_deployment.flow_run(run.flow_run_id).name
-    worker_log = prefect_deployment.worker_log()
-    assert f"Process for flow run '{flow_run_name}' exited cleanly" in worker_log
+    exited = f"Process for flow run '{flow_run_name}' exited cleanly"
+    worker_log = ""
+
+    def worker_saw_the_exit() -> bool:
+        nonlocal worker_log
+        worker_log = prefect_deployment.worker_log()
+        return exited in worker_log
+
+    try:
+        prefect_deployment.wait_for(worker_saw_the_exit, 60, f"{exited!r} in the worker's log")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; its last lines:\n{worker_log[-3000:]}") from None
     assert f"Flow run '{run.flow_run_id}' did not exit within the graceful" not in worker_log
 
 
@@ -140,13 +155,15 @@ def test_flow_timeout_stops_every_job(prefect_deployment: Any) -> None:
     assert flow_run.state.name == "TimedOut", flow_run.state
     jobs = d.jobs(title)
     assert len(jobs) == 2
-    assert {j.status.value for j in jobs} == {"Stopped"}
     expected = ["timed out after 10 s (the flow's timeout_seconds)"]
-    expected += [f"stopping Domino job {job.job_id}" for job in jobs]
-    text = d.logs_once(flow_run.id, lambda text: all(line in text for line in expected))
     for job in jobs:
-        assert f"stopping Domino job {job.job_id}" in text
-        assert f"Domino job {job.job_id} stopped (Stopped)" in text
+        expected += [f"stopping Domino job {job.job_id}", f"Domino job {job.job_id} stopped (Stopped)"]
+    # The flow run can report TimedOut while its task threads still confirm the stops: wait for
+    # the confirmations, which are logged only once Domino says Stopped.
+    text = d.logs_once(flow_run.id, lambda text: all(line in text for line in expected))
+    for line in expected:
+        assert line in text
+    assert {j.status.value for j in d.jobs(title)} == {"Stopped"}
 
 
 def test_flow_retry_reattaches_and_a_new_flow_run_starts_fresh(prefect_deployment: Any) -> None:
