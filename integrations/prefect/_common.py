@@ -600,6 +600,8 @@ class _Watched:
     flow_timeout: float | None = None
     #: Set by Prefect's thread-pool task runner once the flow body has exited (cancel, timeout).
     runner_cancelled: threading.Event | None = None
+    #: The watch's thread stopping this job, once it decided to (see ``FlowRunWatch.unregister``).
+    stopping: threading.Thread | None = None
 
 
 class FlowRunWatch:
@@ -638,8 +640,15 @@ class FlowRunWatch:
                 self._thread.start()
 
     def unregister(self, entry: _Watched) -> None:
+        """Stop watching ``entry`` (its wait ended). If the watch is stopping its job, wait (up
+        to the stop timeout) until the stop is confirmed and logged: the waiting task may see
+        the job Stopped first, and its flow run may then end, or its process exit, before the
+        confirmation reaches the flow run's logs."""
         with self._lock:
             self._entries.discard(entry)
+            stopping = entry.stopping
+        if stopping is not None and stopping is not threading.current_thread():
+            stopping.join(entry.stop_timeout + 5.0)
 
     def _snapshot(self) -> list[_Watched]:
         with self._lock:
@@ -687,10 +696,16 @@ class FlowRunWatch:
                 self._cancelling_since.pop(flow_run_id, None)
         for entry in entries:
             reason = self._reason(entry, states, now)
-            if reason is not None:
-                self.unregister(entry)
-                threading.Thread(target=self._stop, args=(entry, reason),
-                                 name=f"domino-stop-{entry.handle.job_id}", daemon=True).start()
+            if reason is None:
+                continue
+            with self._lock:
+                if entry not in self._entries:  # its wait ended meanwhile
+                    continue
+                self._entries.discard(entry)
+                entry.stopping = threading.Thread(
+                    target=self._stop, args=(entry, reason),
+                    name=f"domino-stop-{entry.handle.job_id}", daemon=True)
+                entry.stopping.start()
 
     def _reason(self, entry: _Watched, states: dict[str, Any], now: float) -> str | None:
         own = states.get(entry.flow_run_id)
