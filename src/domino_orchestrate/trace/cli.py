@@ -221,9 +221,7 @@ class TraceFormat(str, Enum):
     mermaid = "mermaid"
 
 
-@lineage_app.command(help=(
-    "The runs that led to an output, as a tree, DOT or Mermaid. For each input of a run, the "
-    "most recent earlier run that produced it, back to the start."))
+@lineage_app.command()
 def trace(
     output: Annotated[str, typer.Argument(
         help="an output dataset (name or namespace/name) or a run id", show_default=False)],
@@ -249,10 +247,7 @@ def trace(
         _stdout().print(render.to_rich_tree(root, title=f"trace of {output}"))
 
 
-@lineage_app.command(help=(
-    "Runs that may need a rerun, each with the reason: a dependency older than --days "
-    "(mltrace), a dependency whose component has completed fresher runs since (mltrace), or a "
-    "dependency run that failed (Domino Failed, Error or Stopped)."))
+@lineage_app.command()
 def stale(
     output: Annotated[str | None, typer.Argument(
         help="check this output's trace (default: the latest run of every component)",
@@ -264,7 +259,8 @@ def stale(
     """Runs that may need a rerun, each with the reason.
 
     A dependency older than --days (mltrace), a dependency whose component has completed
-    fresher runs since (mltrace), or a dependency run that failed (Failed, Error, Stopped).
+    fresher runs since (mltrace), or a dependency run that failed (Domino Failed, Error or
+    Stopped).
     """
     with _store(store) as lineage:
         findings = lineage.stale(output, threshold=timedelta(days=days))
@@ -308,9 +304,7 @@ _flag_command("flag", lambda store, output: store.flag(output), "flagged")
 _flag_command("unflag", lambda store, output: store.unflag(output), "unflagged")
 
 
-@lineage_app.command(help=(
-    "Rank the runs behind flagged outputs: start debugging at the top. Runs in the most "
-    "flagged outputs' traces come first (mltrace's coverage); ties, newest first."))
+@lineage_app.command()
 def review(limit: Annotated[int | None, typer.Option(
                "--limit", "-n", min=1, help="at most this many runs (default: all)")] = None,
            store: StoreOption = None, as_json: JsonOption = False) -> None:
