@@ -397,6 +397,8 @@ def _table_args(snapshot: JobSnapshot) -> dict[str, Any]:
 
 
 def write_link_artifact(handle: JobHandle) -> None:
+    """In a Prefect task or flow run, a link artifact to the started (or reattached) job; a
+    failure to create it is logged, never raised."""
     args = _link_args(handle)
     if args is None or not _in_run():
         return
@@ -409,6 +411,7 @@ def write_link_artifact(handle: JobHandle) -> None:
 
 
 async def awrite_link_artifact(handle: JobHandle) -> None:
+    """``write_link_artifact`` for async tasks and flows."""
     args = _link_args(handle)
     if args is None or not _in_run():
         return
@@ -421,6 +424,8 @@ async def awrite_link_artifact(handle: JobHandle) -> None:
 
 
 def write_table_artifact(snapshot: JobSnapshot) -> None:
+    """In a Prefect task or flow run, a table artifact with the job's final status; a failure
+    to create it is logged, never raised."""
     if not _in_run():
         return
     from prefect.artifacts import TableArtifact
@@ -432,6 +437,7 @@ def write_table_artifact(snapshot: JobSnapshot) -> None:
 
 
 async def awrite_table_artifact(snapshot: JobSnapshot) -> None:
+    """``write_table_artifact`` for async tasks and flows."""
     if not _in_run():
         return
     from prefect.artifacts import acreate_table_artifact
@@ -626,6 +632,8 @@ class FlowRunWatch:
         self._cancelling_since: dict[str, float] = {}
 
     def register(self, entry: _Watched) -> None:
+        """Watch ``entry``'s flow run (and the runs above it) until ``unregister``; starts the
+        watcher thread if none is running."""
         import contextvars
 
         with self._lock:
