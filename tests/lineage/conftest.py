@@ -8,7 +8,6 @@ import gzip
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ..conftest import port_for_a_server
 
 _PREFIXES = ("OPENLINEAGE", "DOMINO_ORCHESTRATE_", "MLFLOW_")
 
@@ -76,9 +77,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port for a server bound later, or again after a stop (a backend that goes down and
+    comes back): below the kernel's ephemeral range, so no other socket takes it meanwhile."""
+    return port_for_a_server()
 
 
 class Receiver:

@@ -62,9 +62,10 @@ def test_success_failure_and_timeout_end_to_end(
                            observers=lineage_observers(bad, client.config))
 
         slow = info("slow")
+        # Long enough for a poll to see the job Running (its RUNNING event) on a loaded machine.
         with pytest.raises(PollTimeoutError):
             client.run_job("sleep 60", PollOptions(poll_freq=0.5, initial_interval=0.2,
-                                                   max_poll_time=2, stop_timeout=20),
+                                                   max_poll_time=5, stop_timeout=20),
                            observers=lineage_observers(slow, client.config))
 
     everything = read_events(lineage_file)
