@@ -85,6 +85,7 @@ def test_execution_timeout_stops_the_job_sync(domino_conn: Any, af: Any, capfd: 
     assert str(af.task_instances(dr)["slow"].state) == "failed"
     job_id = af.xcoms(dr, "slow")["job_id"]
     assert str(af.sandbox_client(domino_conn).get_job(job_id).status) == "Stopped"
+    # 5 s at load 10 on 2 cores; a task that waited for its job would take its 120 s.
     assert time.monotonic() - started < 90
     captured = capfd.readouterr()
     out = captured.out + captured.err + caplog.text  # core notices: the domino_orchestrate logger
