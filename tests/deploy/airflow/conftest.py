@@ -27,7 +27,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,19 +50,25 @@ DAG_IDS = ("deploy_sync", "deploy_sync_not_durable", "deploy_defer", "deploy_tim
            "deploy_mapped", "deploy_sensor", "deploy_backfill")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: A port another process bound first stops a server; start the deployment again on others.
+START_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """A server of the deployment exited because its port was bound by someone else."""
 
 
 class AirflowDeployment:
-    """The running deployment: its processes, its REST API and the sandbox it talks to."""
+    """The running deployment: its processes, its REST API and the sandbox it talks to.
 
-    def __init__(self, home: Path, sandbox: Any) -> None:
+    ``port_for_a_server`` picks the ports its servers bind (the root conftest's ``server_port``).
+    """
+
+    def __init__(self, home: Path, sandbox: Any, port_for_a_server: Callable[[], int]) -> None:
         self.home = home
         self.sandbox = sandbox
-        self.port = _free_port()
+        self._port_for_a_server = port_for_a_server
+        self.port = port_for_a_server()
         self.url = f"http://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.env = self._env()
@@ -110,8 +115,8 @@ class AirflowDeployment:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             # Log servers of our own: on the defaults (8793, 8794) a second deployment on the machine
             # answers the api-server's log reads (JWT signature errors) or keeps ours from starting.
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._port_for_a_server()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self._port_for_a_server()),
             "AIRFLOW__OPENLINEAGE__DISABLED": "True",
             "AIRFLOW_CONN_DOMINO_DEFAULT": json.dumps({
                 "conn_type": "domino", "host": self.sandbox.url,
@@ -140,7 +145,11 @@ class AirflowDeployment:
                 if httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
-                pass
+                # uvicorn may log the failed bind and go on running without a socket
+                api_out = (self.home / "api-server.out").read_text(errors="replace")
+                if "address already in use" in api_out.lower():
+                    raise PortTaken(f"airflow api-server could not bind {self.url}:\n"
+                                    f"{api_out[-3000:]}") from None
             if time.monotonic() > deadline:
                 raise RuntimeError(f"api-server not healthy; see {self.home}/*.out")
             time.sleep(0.5)
@@ -213,7 +222,8 @@ class AirflowDeployment:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
                 tail = (self.home / f"{name}.out").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"airflow {name} exited ({proc.returncode}):\n{tail}")
+                error = PortTaken if "address already in use" in tail.lower() else RuntimeError
+                raise error(f"airflow {name} exited ({proc.returncode}):\n{tail}")
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM every process group at once, SIGKILL what is left after ``grace`` seconds."""
@@ -359,9 +369,12 @@ class AirflowDeployment:
                 lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
         return "\n".join(lines)
 
-    def wait_log(self, dag_id: str, run_id: str, task_id: str, text: str, timeout: float = 45.0,
+    def wait_log(self, dag_id: str, run_id: str, task_id: str, text: str, timeout: float = 120.0,
                  try_number: int = 1, map_index: int = -1) -> str:
-        """The task log once it contains ``text`` (AssertionError with the log after ``timeout``)."""
+        """The task log once it contains ``text`` (AssertionError with the log after ``timeout``).
+
+        Read a log this way, not once after a final state: the task and the triggerer write
+        their lines to the log files asynchronously, so a finished task's log can lag its state."""
         deadline = time.monotonic() + timeout
         while True:
             log = self.log(dag_id, run_id, task_id, try_number, map_index)
@@ -394,7 +407,7 @@ class AirflowDeployment:
         return list(reversed(found))
 
     def wait_jobs(self, predicate: Callable[[list[dict[str, Any]]], bool], tag: str,
-                  timeout: float = 60.0) -> list[dict[str, Any]]:
+                  timeout: float = 180.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
             jobs = self.jobs(tag=tag)
@@ -436,21 +449,34 @@ def _server_failed(status: int | None) -> bool:
 
 
 @pytest.fixture(scope="session")
-def airflow_deployment() -> Iterator[AirflowDeployment]:
+def airflow_deployment(server_port: Callable[[], int]) -> Iterator[AirflowDeployment]:
     from domino_orchestrate.sandbox.server import SandboxServer
 
-    home = Path(tempfile.mkdtemp(prefix="airflow-deploy-"))
+    homes: list[Path] = []
     # A job that ignores SIGTERM stays Stopping for STOP_GRACE seconds (then SIGKILL).
     with SandboxServer(phase_delay=0.05, stop_grace=STOP_GRACE) as sandbox:
-        deployment = AirflowDeployment(home, sandbox)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            homes.append(Path(tempfile.mkdtemp(prefix="airflow-deploy-")))
+            deployment = AirflowDeployment(homes[-1], sandbox, server_port)
+            try:
+                deployment.start()
+                break
+            except PortTaken:
+                deployment.stop()
+                if attempt == START_ATTEMPTS:
+                    raise
+            except BaseException:
+                deployment.stop()
+                raise
         try:
-            yield deployment.start()
+            yield deployment
         finally:
             deployment.stop()
-    if os.environ.get("DOMINO_DEPLOY_KEEP_HOME"):
-        print(f"Airflow deployment home kept at {home}")
-    else:
-        shutil.rmtree(home, ignore_errors=True)
+    for home in homes:
+        if os.environ.get("DOMINO_DEPLOY_KEEP_HOME"):
+            print(f"Airflow deployment home kept at {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
