@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from . import api
@@ -43,7 +43,8 @@ from .status import JobStatus
 from .stdout import LogCursor, LogPass
 
 __all__ = [
-    "BoundedRequest", "Context", "Flow", "LogStream", "PollSchedule", "RetryBudget", "idempotency_key",
+    "BoundedRequest", "Context", "Flow", "LogStream", "PollSchedule", "RequestBudget", "RetryBudget",
+    "idempotency_key",
     "tagged_title",
 ]
 
@@ -133,17 +134,15 @@ class BoundedRequest(ApiRequest):
     remaining: float = 0.0
 
 
-_REQUEST_FIELDS: tuple[str, ...] = ()
-
-
 def _bounded(request: ApiRequest, remaining: float | None) -> ApiRequest:
-    global _REQUEST_FIELDS
     if remaining is None:
         return request
-    if not _REQUEST_FIELDS:  # dataclasses.fields() is slow enough to show in a poll's profile
-        _REQUEST_FIELDS = tuple(f.name for f in fields(ApiRequest))
-    values = [getattr(request, name) for name in _REQUEST_FIELDS]
-    return BoundedRequest(*values, remaining=max(0.0, remaining))  # type: ignore[misc]
+    # A copy of the request's fields plus the time left, without a frozen dataclass's __init__
+    # (one attribute at a time, through object.__setattr__): it shows in a poll's profile.
+    bounded = object.__new__(BoundedRequest)
+    bounded.__dict__.update(request.__dict__)
+    bounded.__dict__["remaining"] = max(0.0, remaining)
+    return bounded
 
 
 def _read(request: ApiRequest, parse: Callable[[Any], T],
@@ -322,11 +321,21 @@ def status_request(ctx: Context, handle: JobHandle) -> tuple[ApiRequest, Callabl
     """The status request of a job and how to read its answer (built once per wait, not per
     poll)."""
     url = ctx.url(handle.job_id)
+    read = JobSnapshot.from_v1 if handle.kind == "run" else JobSnapshot.from_v4
+    last: list[Any] = [None, None]  # the last answer and its snapshot
+
+    def parse(body: Any) -> JobSnapshot:
+        # A running job answers the same JSON poll after poll: read it once (dicts compare in C).
+        if last[1] is not None and body == last[0]:
+            return last[1]  # type: ignore[no-any-return]
+        snap = read(body, url)
+        last[0], last[1] = body, snap
+        return snap
+
     if handle.kind == "run":
         owner, project = ctx.config.owner_and_project
-        return (api.run_get(owner, project, handle.job_id),
-                lambda body: JobSnapshot.from_v1(body, url))
-    return api.job_get(handle.job_id), lambda body: JobSnapshot.from_v4(body, url)
+        return api.run_get(owner, project, handle.job_id), parse
+    return api.job_get(handle.job_id), parse
 
 
 def get_flow(ctx: Context, handle: JobHandle, remaining: float | None = None,
@@ -619,49 +628,58 @@ def wait_flow(
     (or a completed job whose status is unknown), ``PollTimeoutError`` after ``max_poll_time``
     (also during an outage); tolerates ``retry_count`` consecutive transient errors. Pass
     ``logs`` to keep its cursor (an interrupt's stop fetches the rest of the output with it).
+
+    Requests are budgeted (``RequestBudget``): the wait never sends more than python-domino's
+    polling loop would for the same job, live stdout fetches included, unless ``log_interval``
+    asks for live fetches at a pace of its own.
     """
     started = ctx.clock()
     schedule = PollSchedule(opts)
-    # Stdout is the big response: by default fetch it every other poll (final flush aside), so
-    # following a job costs about as many requests as python-domino's blind polling.
-    log_every = opts.log_interval or 2 * opts.poll_freq
+    # An explicit log_interval is the user's pace for live output, whatever it costs.
+    budget = RequestBudget(opts.poll_freq) if opts.log_interval is None else None
+    log_every = opts.log_interval or LIVE_FETCH_FIRST * opts.poll_freq
     # A job shorter than that gets its whole log in the one fetch after it ends.
     next_log_at = started + log_every
-    budget = RetryBudget(opts.retry_count)  # the wait's one budget: consecutive failed polls
+    retries = RetryBudget(opts.retry_count)  # the wait's one budget: consecutive failed polls
     last: JobSnapshot | None = None
     logs = logs or LogStream(ctx, handle, opts, observers)
     warned: set[tuple[str, bool]] = set()  # unknown statuses already reported
     status = status_request(ctx, handle)
     if handle.idempotency_key is not None and not handle.attached:
         # Started just now (not reattached): it cannot have ended yet, so the first poll waits
-        # for the schedule instead of going out at once (a request fewer than python-domino).
+        # for the schedule instead of going out at once, as python-domino's does.
+        if budget is not None:
+            budget.just_started()
         yield Sleep(min(schedule.nap(0.0), opts.max_poll_time))
     while True:
+        if budget is not None:
+            budget.sent += 1
         try:
             snap = yield from get_flow(ctx, handle, opts.max_poll_time - (ctx.clock() - started),
                                        status)
         except DominoError as exc:
             try:
-                budget.spend(exc)  # the pause between polls stays the poll interval
+                retries.spend(exc)  # the pause between polls stays the poll interval
             except DominoError:
                 if _transient(exc):
                     observers.notice(
                         logging.ERROR, "%s", ctx.scrub(
                             f"Giving up on following Domino job {handle.job_id} after "
-                            f"{budget.failures + 1} consecutive errors ({exc}); it was not "
+                            f"{retries.failures + 1} consecutive errors ({exc}); it was not "
                             "stopped and may still be running: check it in Domino"))
                 observers.finished(last, exc)
                 raise
             log.warning("Status of %s unavailable (%d/%d): %s",
-                        handle.job_id, budget.failures, budget.retries, exc)
+                        handle.job_id, retries.failures, retries.retries, exc)
             elapsed = ctx.clock() - started
             if elapsed >= opts.max_poll_time:
                 timeout = yield from _on_timeout(ctx, handle, opts, elapsed, last, logs, exc)
                 observers.finished(last, timeout)
                 raise timeout from exc
-            yield Sleep(max(0.0, min(schedule.nap(elapsed), opts.max_poll_time - elapsed)))
+            yield Sleep(max(0.0, min(_next_poll(schedule, budget, elapsed) - elapsed,
+                                     opts.max_poll_time - elapsed)))
             continue
-        budget.reset()
+        retries.reset()
         if last is None or snap.raw_status != last.raw_status:
             observers.status(snap)
         if snap.status is JobStatus.UNKNOWN and (snap.raw_status, snap.is_terminal) not in warned:
@@ -678,43 +696,120 @@ def wait_flow(
             error = _failed_error(snap, list(logs.tail))
             observers.finished(snap, error)
             raise error
+        elapsed = now - started
+        if budget is not None:
+            budget.running_at(elapsed)
         started_running = snap.status.has_started or snap.status is JobStatus.UNKNOWN
-        if opts.stream_logs and started_running and now >= next_log_at:
-            size = yield from logs.fetch_live(opts.max_poll_time - (now - started))
+        wants_output = opts.stream_logs and started_running and now >= next_log_at
+        if wants_output and (budget is None or budget.fetch_fits()):
+            if budget is not None:
+                budget.sent += 1
+            size = yield from logs.fetch_live(opts.max_poll_time - elapsed)
             # Domino resends the whole log each time: space fetches of a big log further apart.
             next_log_at = now + max(log_every, size / LOG_CHARS_PER_SECOND)
-        elapsed = now - started
+            if budget is not None:  # live output matters most early; later it comes rarer
+                log_every = min(log_every * 2, LIVE_FETCH_LONGEST * opts.poll_freq)
+            wants_output = False
         if elapsed >= opts.max_poll_time:
             timeout = yield from _on_timeout(ctx, handle, opts, elapsed, snap, logs)
             observers.finished(last, timeout)
             raise timeout
-        nap = min(schedule.nap(ctx.clock() - started), opts.max_poll_time - elapsed)
-        yield Sleep(max(0.0, nap))
+        elapsed = ctx.clock() - started
+        at = _next_poll(schedule, budget, elapsed, funding=wants_output)
+        yield Sleep(max(0.0, min(at - elapsed, opts.max_poll_time - elapsed)))
+
+
+#: The first live stdout fetch of a budgeted wait is due this many poll intervals after it began;
+#: each later one waits twice as long as the last, up to ``LIVE_FETCH_LONGEST`` intervals.
+LIVE_FETCH_FIRST = 4
+LIVE_FETCH_LONGEST = 12
+
+
+class RequestBudget:
+    """The one request rule of a wait: never more requests than python-domino's loop would send
+    for the same job, live stdout fetches included.
+
+    python-domino polls at once and then every ``poll_freq``: ``official(t) = 1 + floor(t /
+    poll_freq)`` polls by ``t`` seconds (it fetches stdout once at the end, as the wait does).
+    A job seen running ``t`` seconds in ends later, so python-domino will have sent at least
+    ``official(t) + 1`` polls for it. Hence the rule, keeping ``sent`` (this wait's polls and live
+    fetches) within that minimum whenever the job may turn out to have ended:
+
+    - a poll at ``t`` goes only if ``sent + 1 <= official(t)`` (if it sees the job running, the
+      next poll still fits), so at most one poll precedes the first ``poll_freq``;
+    - a live fetch goes only if ``sent + 1 <= official(seen)`` (``seen``: the last poll that saw
+      the job running), leaving room for the poll that must follow.
+
+    On the grid every poll spends what the time earned, so a live fetch is paid for by letting
+    one grid tick pass without a poll: that tick's gap is ``2 * poll_freq``, the only time the
+    end of a job may be seen later than ``poll_freq`` after it ended (see ``LIVE_FETCH_*``).
+    """
+
+    def __init__(self, poll_freq: float) -> None:
+        self.poll_freq = poll_freq
+        self.sent = 0
+        self.seen = 0.0
+
+    def just_started(self) -> None:
+        """The wait follows a job started just now: it was running at 0 s (python-domino's first,
+        immediate poll cannot see its end)."""
+        self.seen = 0.0
+
+    def official(self, elapsed: float) -> int:
+        """python-domino's polls by ``elapsed`` seconds (it polls at once, then every poll_freq)."""
+        return 1 + int(elapsed / self.poll_freq + 1e-9)
+
+    def running_at(self, elapsed: float) -> None:
+        """A poll ``elapsed`` seconds in saw the job still running."""
+        self.seen = elapsed
+
+    def fetch_fits(self) -> bool:
+        """Whether a live stdout fetch fits now (right after a poll that saw the job running)."""
+        return self.sent + 1 <= self.official(self.seen)
+
+    def earliest_poll(self, funding: bool = False) -> float:
+        """The earliest second the next poll fits; with ``funding``, the earliest after which a
+        live fetch fits too."""
+        return (self.sent + funding) * self.poll_freq
+
+
+def _next_poll(schedule: PollSchedule, budget: RequestBudget | None, elapsed: float,
+               funding: bool = False) -> float:
+    """The second of the next poll: the schedule's, or its first point the budget allows, but
+    never more than ``poll_freq`` away (two, when a live fetch is being paid for)."""
+    at = schedule.next_poll(elapsed)
+    if budget is not None:
+        earliest = budget.earliest_poll(funding)
+        if at < earliest:
+            at = schedule.next_poll(earliest - 0.011)  # (a point within 10 ms counts as past)
+            at = min(at, max(earliest, elapsed + (1 + funding) * budget.poll_freq))
+    return at
 
 
 class PollSchedule:
     """When a wait polls, in seconds since it began.
 
-    Quickly at first — ``initial_interval``, the gaps growing by ``backoff``, for the first
-    0.6 × ``poll_freq`` — so a short job returns fast (a 2 s job's end is seen within a second),
-    then every ``poll_freq`` on a grid offset by ``initial_interval``. On the grid the early polls
-    cost nothing later: a job lasting a multiple of ``poll_freq`` is seen about
-    ``initial_interval`` after it ends, with no more status polls than python-domino's blind
-    ``poll_freq`` loop (which also polls at once). The grid's phase is jittered (earlier only, by
-    up to 5 % of ``poll_freq``) so followers started together spread out; no gap is ever longer
-    than ``poll_freq``.
+    Once early — ``initial_interval`` grown by ``backoff`` while under 0.6 × ``poll_freq``, the
+    last such point (2.5 s by default) — so a short job returns fast (a 2 s job's end is seen
+    within a second); then every ``poll_freq`` on a grid offset by ``initial_interval``. One early
+    poll is what python-domino's request count allows (its first poll, at once, cannot see a
+    just-started job end; see ``RequestBudget``). On the grid a job lasting a multiple of
+    ``poll_freq`` is seen about ``initial_interval`` after it ends. The grid's phase is jittered
+    (earlier only, by up to 5 % of ``poll_freq``) so followers started together spread out; no
+    scheduled gap is longer than ``poll_freq``.
     """
 
     def __init__(self, opts: PollOptions) -> None:
         self.poll_freq = opts.poll_freq
         first = min(opts.initial_interval, opts.poll_freq) * random.uniform(0.9, 1.0)
-        self.early = [first]
+        early = first
         gap = first
         while True:
             gap *= max(1.0, opts.backoff)
-            if self.early[-1] + gap > 0.6 * opts.poll_freq or gap >= opts.poll_freq:
+            if early + gap > 0.6 * opts.poll_freq or gap >= opts.poll_freq:
                 break
-            self.early.append(self.early[-1] + gap)
+            early += gap
+        self.early = [early]
         self.grid = first + opts.poll_freq * (1 - random.uniform(0.0, 0.05))
 
     def next_poll(self, elapsed: float) -> float:

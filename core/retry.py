@@ -99,6 +99,8 @@ class RetryQuota:
 
     def succeeded(self, cost: float = 0.0) -> None:
         """A request succeeded; ``cost`` is what its last retry took (0 for a first try)."""
+        if not cost and self._tokens >= self.capacity:
+            return  # the usual case, on every poll: nothing to add, no lock to take
         with self._lock:
             self._refill()
             self._tokens = min(self.capacity, self._tokens + (cost or self.success_refund))

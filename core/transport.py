@@ -144,6 +144,8 @@ class _Base:
         self._quota = quota
         self._use_fallback = False
         self._secrets = tuple(config.secrets())
+        self._base_url = config.base_url  # a property that rebuilds the URL: read it once
+        self._static_headers: dict[str, str] | None = None
 
     @property
     def quota(self) -> RetryQuota:
@@ -152,13 +154,19 @@ class _Base:
     def url(self, req: ApiRequest) -> str:
         # The query is encoded here once rather than merged by the HTTP library per request.
         query = "?" + urlencode(req.params) if req.params else ""
-        return self.config.base_url + req.path + query
+        return self._base_url + req.path + query
 
     def headers(self, req: ApiRequest, body: Any) -> dict[str, str]:
+        """The request's headers (never modified by callers: a bodiless request's are reused
+        while the credentials cannot change; a token file is re-read for every request)."""
+        if body is None and self._static_headers is not None and not self._use_fallback:
+            return self._static_headers
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         headers.update(self.config.credentials.headers(use_fallback=self._use_fallback))
+        if body is None and not self._use_fallback and self.config.credentials.kind != "token_file":
+            self._static_headers = headers
         return headers
 
     def fall_back(self, error: AuthenticationError) -> bool:
@@ -564,6 +572,9 @@ class _LeanPool:
         self._authorization = authorization
         self._idle: list[_LeanConnection] = []
         self._prefix = ""
+        # Validated h11 request heads by (method, target, headers): a follower sends the same
+        # status request every poll, and h11 validates every header of a new one.
+        self._heads: dict[tuple[Any, ...], Any] = {}
 
     def serves(self, url: str, base_url: str) -> bool:
         if not self._prefix:
@@ -617,17 +628,10 @@ class _LeanPool:
                          headers: dict[str, str], body: bytes | None) -> tuple[int, Any, Any]:
         import h11
 
-        target = self._target(url)
-        fields = [("Host", self._host_header), *headers.items(),
-                  ("Accept-Encoding", "gzip, deflate")]
-        if self._authorization:  # user:password in the host URL, as httpx and requests send it
-            fields.append(("Authorization", self._authorization))
-        if body is not None:
-            fields.append(("Content-Length", str(len(body))))
         done = False
         answered = False
         try:
-            out = conn.h11.send(h11.Request(method=method, target=target, headers=fields))
+            out = conn.h11.send(self._head(method, url, headers, body))
             if body:
                 out += conn.h11.send(h11.Data(data=body))  # type: ignore[operator]
             out += conn.h11.send(h11.EndOfMessage())  # type: ignore[operator]
@@ -637,13 +641,17 @@ class _LeanPool:
             chunks: list[bytes] = []
             sink: _Sink | None = None
             inflate: Any = None
+            # A connection is reused only after a complete cycle, so nothing of the answer is
+            # buffered yet: read before asking h11 (one pass through its state machine fewer).
+            event: Any = h11.NEED_DATA
             while True:
-                event = conn.h11.next_event()
                 if event is h11.NEED_DATA:
                     data = await conn.reader.read(65536)
                     if not data and not answered:
                         raise _StaleConnection
                     conn.h11.receive_data(data)
+                event = conn.h11.next_event()
+                if event is h11.NEED_DATA:
                     continue
                 if isinstance(event, h11.Response):
                     answered = True
@@ -694,9 +702,33 @@ class _LeanPool:
             else:
                 conn.close()
 
+    def _head(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
+        """The h11 request head, validated once per distinct request (bodies vary: never kept)."""
+        import h11
+
+        key = (method, url, *headers.items()) if body is None else None
+        head = self._heads.get(key) if key is not None else None
+        if head is None:
+            fields = [("Host", self._host_header), *headers.items(),
+                      ("Accept-Encoding", "gzip, deflate")]
+            if self._authorization:  # user:password in the host URL, as httpx and requests send
+                fields.append(("Authorization", self._authorization))
+            if body is not None:
+                fields.append(("Content-Length", str(len(body))))
+            head = h11.Request(method=method, target=self._target(url), headers=fields)
+            if key is not None:
+                if len(self._heads) >= _HEADS_KEPT:
+                    self._heads.clear()  # thousands of jobs followed: start over
+                self._heads[key] = head
+        return head
+
     def close(self) -> None:
         while self._idle:
             self._idle.pop().close()
+
+
+#: Request heads a lean pool keeps (about one per job it follows).
+_HEADS_KEPT = 10_000
 
 
 class _StaleConnection(ConnectionError):
@@ -746,13 +778,18 @@ class AsyncTransport(_Base):
             weakref.WeakKeyDictionary())
         self._ssl: Any = None
         self._lean_ssl_context: Any = None
+        self._last: tuple[Callable[[], Any], _LoopState | None] = (lambda: None, None)
 
     def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
+        last_loop, last_state = self._last
+        if last_loop() is loop:  # the usual case: the same loop as the last request's
+            return last_state  # type: ignore[return-value]
         state = self._loops.get(loop)
         if state is None:
             state = _LoopState(asyncio.Semaphore(self._max_connections), self._lean_pool())
             self._loops[loop] = state
+        self._last = (weakref.ref(loop), state)
         return state
 
     def _ssl_for_httpx(self) -> Any:
@@ -823,7 +860,12 @@ class AsyncTransport(_Base):
         started, attempt, cost = time.monotonic(), 1, 0.0
         while True:
             try:
-                result = await self._send_authenticated(req)
+                try:  # (written out rather than awaited through one more coroutine per poll)
+                    result = await self._send_once(req)
+                except AuthenticationError as exc:
+                    if not self.fall_back(exc):
+                        raise
+                    result = await self._send_once(req)
             except DominoError as exc:
                 seconds, cost = self._retry_or_raise(req, exc, attempt, started, remaining)
                 await (sleep or asyncio.sleep)(seconds)
@@ -832,27 +874,22 @@ class AsyncTransport(_Base):
             self.quota.succeeded(cost)
             return result
 
-    async def _send_authenticated(self, req: ApiRequest) -> Any:
-        try:
-            return await self._send_once(req)
-        except AuthenticationError as exc:
-            if self.fall_back(exc):
-                return await self._send_once(req)
-            raise
-
     async def _send_once(self, req: ApiRequest) -> Any:
-        async with self._state().gate:
+        state = self._state()
+        async with state.gate:
             deadline = time.monotonic() + self.config.timeout
             method, url, body = req.method, self.url(req), req.body
             for hops in range(MAX_REDIRECTS + 1):
-                status, headers, content = await self._exchange(req, method, url, body, deadline)
+                status, headers, content = await self._exchange(req, method, url, body, deadline,
+                                                                state)
                 if status not in _FOLLOWED:
                     break
                 method, url, body = self.redirect(req, url, method, body, status, headers, hops)
         return self.result(req, status, headers, content)
 
     async def _exchange(
-        self, req: ApiRequest, method: str, url: str, body: Any, deadline: float
+        self, req: ApiRequest, method: str, url: str, body: Any, deadline: float,
+        state: _LoopState,
     ) -> tuple[int, Any, Any]:
         import httpx
 
@@ -860,8 +897,8 @@ class AsyncTransport(_Base):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _Deadline
-            lean = self._state().lean
-            if lean is not None and lean.serves(url, self.config.base_url):
+            lean = state.lean
+            if lean is not None and lean.serves(url, self._base_url):
                 data = None if body is None else _json_body(body)
                 roundtrip = lean.exchange(req, method, url, self.headers(req, body), data)
             else:
@@ -910,6 +947,7 @@ class AsyncTransport(_Base):
     async def aclose(self) -> None:
         """Close the connection pools."""
         states, self._loops = list(self._loops.values()), weakref.WeakKeyDictionary()
+        self._last = (lambda: None, None)
         for state in states:
             if state.lean is not None:
                 state.lean.close()

@@ -78,12 +78,13 @@ def test_wait_polls_adaptively_never_longer_than_poll_freq() -> None:
     def answer(req: ApiRequest) -> Any:
         return job(next(statuses)) if req.path == "/v4/jobs/j1" else {"stdout": ""}
 
-    final, seen = run(wait_flow(ctx(clock), JobHandle("j1"), PollOptions(poll_freq=5), Observers()), answer, clock)
+    final, seen = run(wait_flow(ctx(clock), JobHandle("j1", idempotency_key="k"),
+                                PollOptions(poll_freq=5), Observers()), answer, clock)
     naps = [s.seconds for s in seen if isinstance(s, Sleep)]
     assert final.status.is_success
-    assert naps[0] <= 1.0, "first poll comes after about a second"
-    assert all(n <= 5.0 for n in naps) and max(naps) > 4.0, "grows to poll_freq, never beyond"
-    assert naps[:3] == sorted(naps[:3]), "grows at first"
+    assert 2.0 <= naps[0] <= 2.5, "one early poll, in time to see a 2 s job end"
+    assert all(n <= 5.0 + 1e-9 for n in naps) and max(naps) > 4.0, "grows to poll_freq, never beyond"
+    assert naps[:2] == sorted(naps[:2]), "grows at first"
 
 
 @pytest.mark.parametrize("status", ["Failed", "Error", "Stopped"])
@@ -295,7 +296,7 @@ def test_completed_job_with_unknown_status_ends_the_wait_as_a_failure(raw: Any) 
 
     with pytest.raises(JobFailedError) as caught:
         run(wait_flow(ctx(clock), JobHandle("j1"), PollOptions(), Observers([seen])), answer, clock)
-    assert clock.now < 10, "not polled until max_poll_time"
+    assert clock.now < 20, "not polled until max_poll_time"
     message = str(caught.value)
     assert repr(raw or "unknown") in message and "counted as a failure" in message and "bye" in message
     assert len([n for n in seen.notices if "does not know" in n]) == 2  # running, then completed
@@ -461,13 +462,13 @@ def test_requests_of_a_wait_carry_what_is_left_of_max_poll_time() -> None:
         seen.append((clock.now, req))
         return answer(req)
 
-    options = PollOptions(max_poll_time=10, retry_count=10_000)
+    options = PollOptions(max_poll_time=30, retry_count=10_000)
     with pytest.raises(PollTimeoutError):
         run(wait_flow(ctx(clock), JobHandle("j1"), options, Observers()), recording, clock)
-    polls = [(at, req) for at, req in seen if req.path == "/v4/jobs/j1" and at < 10]
+    polls = [(at, req) for at, req in seen if req.path == "/v4/jobs/j1" and at < 30]
     assert len(polls) > 3
     for at, req in polls:
-        assert isinstance(req, BoundedRequest) and req.remaining == pytest.approx(10 - at)
+        assert isinstance(req, BoundedRequest) and req.remaining == pytest.approx(30 - at)
 
 
 def test_giving_up_after_retry_count_says_the_job_may_still_be_running() -> None:
