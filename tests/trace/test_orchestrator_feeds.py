@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from typer.testing import CliRunner
@@ -179,3 +180,103 @@ def test_airflow_dag_runs_feed_the_store_through_airflows_openlineage_config(
             if f["run"]["namespace"] == NAMESPACE} == {
         (RULE_FAILED, train2.run_id, features2.run_id),
         (RULE_FRESHER, report1.run_id, train1.run_id)}
+
+
+# --- Prefect ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[str]:
+    """A Prefect API on loopback: the one this worker already runs (``tests/prefect``'s session
+    harness: starting one costs ~20 s of CPU), else a temporary one of our own."""
+    import prefect.settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    running = str(prefect.settings.PREFECT_API_URL.value() or "")
+    if urlsplit(running).hostname in ("127.0.0.1", "localhost"):
+        yield running
+        return
+    with prefect_test_harness(server_startup_timeout=90):
+        yield str(prefect.settings.PREFECT_API_URL.value())
+
+
+def test_prefect_flow_runs_feed_the_store_through_the_store_env(
+        domino_sandbox: Any, prefect_api: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect import flow
+
+    from domino_orchestrate.prefect import (
+        DominoCredentials,
+        start_domino_job,
+        wait_for_domino_job,
+    )
+
+    store_path = tmp_path / "lineage.db"
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_STORE", str(store_path))
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_DELIVERY_WAIT", "0")
+    creds = DominoCredentials(host=domino_sandbox.url, api_key=domino_sandbox.api_key,
+                              project=PROJECT)
+    stages = {
+        "features": ((), (f"{DATA}:features.parquet",)),
+        "train": ((f"{DATA}:features.parquet",), (f"{DATA}:model.pkl",)),
+        "report": ((f"{DATA}:model.pkl", f"{DATA}:features.parquet"),
+                   (f"{DATA}:report.html",)),
+    }
+
+    @flow(name="churn")
+    def churn(only: list[str] | None = None) -> dict[str, str]:
+        job_ids = {}
+        for stage, (inputs, outputs) in stages.items():
+            if only and stage not in only:
+                continue
+            handle = start_domino_job.with_options(name=stage)(
+                creds, f"echo {stage}", inputs=list(inputs), outputs=list(outputs))
+            job_ids[stage] = wait_for_domino_job(creds, handle, poll_options=FAST)["job_id"]
+        return job_ids
+
+    first = churn(return_state=True)
+    second = churn(only=["features"], return_state=True)
+    assert first.is_completed() and second.is_completed()
+    first_jobs, second_jobs = first.result(), second.result()
+    flow_runs = {str(first.state_details.flow_run_id): first_jobs,
+                 str(second.state_details.flow_run_id): second_jobs}
+
+    with LineageStore(store_path) as store:
+        jobs = {stage: store.history(f"{NAMESPACE}/churn.{stage}", limit=10)
+                for stage in stages}
+        assert [len(jobs[s]) for s in stages] == [2, 1, 1]
+        (features2, features1), (train1,), (report1,) = (
+            jobs["features"], jobs["train"], jobs["report"])
+        for run in (features2, features1, train1, report1):
+            assert (run.status, run.domino_status, run.orchestrator) == (
+                "COMPLETE", "Succeeded", "prefect")
+            assert run.domino_job_url == (f"{domino_sandbox.url}/jobs/{PROJECT}/"
+                                          f"{run.domino_job_id}")
+            # The parent is the flow run (its own START and COMPLETE from the flow's hooks).
+            flow_run = settled(store, run.parent_run_id or "?")
+            assert (flow_run.namespace, flow_run.component, flow_run.status) == (
+                "prefect", "churn", "COMPLETE")
+            stage = run.component.split(".", 1)[1]
+            assert flow_runs[flow_run.run_id][stage] == run.domino_job_id
+        assert features2.parent_run_id == str(second.state_details.flow_run_id)
+        root = store.trace("report.html")
+        assert root.run.run_id == report1.run_id
+        assert [(n.via.name if n.via else None, n.run.run_id) for n in root.walk()] == [
+            (None, report1.run_id), ("model.pkl", train1.run_id),
+            ("features.parquet", features1.run_id), ("features.parquet", features1.run_id)]
+        # features ran again (and completed): what train#1 and report#1 read is stale.
+        assert {(f.rule, f.run.run_id, f.dependency.run_id) for f in store.stale()} == {
+            (RULE_FRESHER, train1.run_id, features1.run_id),
+            (RULE_FRESHER, report1.run_id, features1.run_id)}
+
+    trace = lineage_cli(store_path, "trace", f"{DATA}/report.html")
+    assert chain(trace) == [(None, report1.run_id), ("model.pkl", train1.run_id),
+                            ("features.parquet", features1.run_id),
+                            ("features.parquet", features1.run_id)]
+    recent = lineage_cli(store_path, "recent", "--limit", "20")
+    assert {r["run_id"]: r["status"] for r in recent if r["namespace"] == NAMESPACE} == {
+        r.run_id: "COMPLETE" for r in (features2, features1, train1, report1)}
+    stale = lineage_cli(store_path, "stale", "report.html")
+    assert {(f["rule"], f["run"]["run_id"], f["dependency"]["run_id"]) for f in stale} == {
+        (RULE_FRESHER, train1.run_id, features1.run_id),
+        (RULE_FRESHER, report1.run_id, features1.run_id)}
