@@ -30,7 +30,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeGuard
 
 from .errors import InvalidEventError
 from .model import ComponentRun, DatasetRef
@@ -47,6 +48,7 @@ MAX_TEXT = 2000
 #: one index entry (~2.7 kB). A run id is a UUID; these bounds only stop garbage.
 MAX_BYTES = {"run.runId": 256, "job.namespace": 512, "job.name": 512, "namespace": 512,
              "name": 1024, "version": 256, "tag": 1000}
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -101,7 +103,7 @@ class Fragment:
                 data[name] = [[r.namespace, r.name, r.version] for r in refs]
         if self.tags:
             data["tags"] = list(self.tags)
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        return _COMPACT.encode(data)  # what json.dumps(separators=…, ensure_ascii=False) gives
 
     @classmethod
     def from_json(cls, run_id: str, namespace: str, component: str, event_type: str,
@@ -117,6 +119,9 @@ class Fragment:
         )
 
 
+#: Compact JSON, built once (``json.dumps`` with options builds an encoder per call). Changing
+#: its output would change event hashes: a re-import would then store every event again.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _SCALARS = ("code_version", "domino_job_id", "domino_job_url", "domino_status", "parent_run_id",
             "parent_name", "error_message", "orchestrator")
 
@@ -156,6 +161,8 @@ def _text(value: Any, where: str, *, required: bool = False) -> str | None:
 def _mapping(value: Any) -> Mapping[str, Any]:
     if type(value) is dict:  # what JSON decodes to (isinstance(…, Mapping) is slow)
         return value
+    if value is None:  # an absent facet or field
+        return _NOTHING
     return value if isinstance(value, Mapping) else {}
 
 
@@ -164,9 +171,13 @@ def parse_time(value: Any, where: str = "eventTime") -> datetime:
     if not isinstance(value, str) or not value:
         raise InvalidEventError(where, "must be an ISO-8601 date-time string")
     try:
-        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
+        parsed = datetime.fromisoformat(value)  # the usual case, in one C call
     except ValueError:
-        raise InvalidEventError(where, f"is not an ISO-8601 date-time: {value[:64]!r}") from None
+        try:  # nanoseconds (Python < 3.11 takes at most 6 digits), surrounding blanks
+            parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
+        except ValueError:
+            raise InvalidEventError(
+                where, f"is not an ISO-8601 date-time: {value[:64]!r}") from None
     if parsed.tzinfo is not None:
         try:
             parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
@@ -182,10 +193,13 @@ def _datasets(value: Any, where: str) -> tuple[DatasetRef, ...]:
         raise InvalidEventError(where, "must be a list of datasets")
     refs: list[DatasetRef] = []
     for index, item in enumerate(value):
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             raise InvalidEventError(f"{where}[{index}]", "must be an object")
-        namespace = _text(item.get("namespace"), f"{where}[{index}].namespace", required=True)
-        name = _text(item.get("name"), f"{where}[{index}].name", required=True)
+        namespace, name = item.get("namespace"), item.get("name")
+        if not _short_text(namespace):
+            namespace = _text(namespace, f"{where}[{index}].namespace", required=True)
+        if not _short_text(name):
+            name = _text(name, f"{where}[{index}].name", required=True)
         version = _mapping(_mapping(item.get("facets")).get("version")).get("datasetVersion")
         ref = DatasetRef(str(namespace), str(name), _text(version, "version"))
         if ref not in refs:
@@ -193,16 +207,25 @@ def _datasets(value: Any, where: str) -> tuple[DatasetRef, ...]:
     return tuple(refs)
 
 
+def _short_text(value: Any) -> TypeGuard[str]:
+    """``_text``'s fast path: a short printable string, returned by it unchanged."""
+    return type(value) is str and 0 < len(value) <= 64 and value.isprintable()
+
+
 def _tags(*facets: Any) -> tuple[str, ...]:
     tags: list[str] = []
     for facet in facets:
         entries = _mapping(facet).get("tags")
         for entry in entries if isinstance(entries, list) else ():
-            key = _text(_mapping(entry).get("key"), "tag")
-            if not key:
-                continue
-            value = _text(_mapping(entry).get("value"), "tag")
-            tag = f"{key}={value}" if value else key
+            entry = _mapping(entry)
+            key, value = entry.get("key"), entry.get("value")
+            if not _short_text(key):
+                key = _text(key, "tag")
+                if not key:
+                    continue
+            if not _short_text(value):
+                value = _text(value, "tag")
+            tag: str = f"{key}={value}" if value else key
             if len(tag) * 4 > MAX_BYTES["tag"]:
                 tag = tag.encode("utf-8")[:MAX_BYTES["tag"]].decode("utf-8", "ignore")
             if tag not in tags:
@@ -237,7 +260,11 @@ def parse_event(event: Any) -> Fragment:
     run_facets, job_facets = _mapping(run.get("facets")), _mapping(job.get("facets"))
     domino = _mapping(run_facets.get("dominoJob"))
     tags = _tags(run_facets.get("tags"), job_facets.get("tags"))
-    tag_values = dict(tag.split("=", 1) for tag in tags if "=" in tag)
+    tag_values = {}
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        if sep:
+            tag_values[key] = value
     parent = _mapping(run_facets.get("parent"))
     parent_job = _mapping(parent.get("job"))
     parent_name = _text(parent_job.get("name"), "parent")

@@ -17,18 +17,30 @@ What must not live here: parsing and folding events (``events.py``), tables and 
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.exc import (
     DatabaseError,
     IntegrityError,
@@ -67,6 +79,9 @@ log = logging.getLogger("domino_orchestrate.trace")
 DEFAULT_STALE_THRESHOLD = timedelta(days=30)
 #: Events per transaction when importing (one commit per batch, not per event).
 BATCH = 2000
+#: Events per transaction when importing a file: fewer, larger commits (each one a WAL
+#: checkpoint and its fsync on SQLite) for a file read whole anyway.
+IMPORT_BATCH = 10000
 #: Deepest trace followed; deeper chains are cut.
 MAX_DEPTH = 200
 #: Shortest run id prefix accepted in place of a whole id.
@@ -104,8 +119,12 @@ def _tag_text(tags: Sequence[str]) -> str:
     return _SEP + _SEP.join(t.replace(_SEP, " ") for t in tags) + _SEP if tags else ""
 
 
+#: Compact JSON, built once (``json.dumps`` with options builds an encoder per call).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _doc(run: ComponentRun) -> str:
-    return json.dumps(run.to_dict(), separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(run.to_dict())
 
 
 def _from_doc(text: str, user_tags: Sequence[str] = ()) -> ComponentRun:
@@ -129,6 +148,20 @@ def _short(run: ComponentRun) -> str:
 def _days(delta: timedelta) -> str:
     days = delta.total_seconds() / 86400
     return f"{days:.0f} days" if days >= 2 else f"{delta.total_seconds() / 3600:.1f} hours"
+
+
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection while importing: a file's events are all kept until they
+    are stored, and the collector walked them again and again (most of an import's CPU time).
+    Reference counting still frees everything; the collector is back on afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Reader:
@@ -157,6 +190,39 @@ class _Reader:
 
     def result(self) -> IngestResult:
         return IngestResult(ignored=self.ignored, invalid=tuple(self.problems))
+
+
+class _Rows:
+    """Bulk inserts of plain tuples (in the table's column order) through the driver's own
+    ``executemany``: SQLAlchemy's per-row parameter handling cost more than SQLite's insert.
+    Times go in through ``stamp`` (the ``DateTime`` type's own bind processor), so they are
+    stored exactly as SQLAlchemy stores them (SQLite keeps them as text) and compare alike."""
+
+    _sql: dict[tuple[str, str], str] = {}
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+        process = DateTime().dialect_impl(self.dialect).bind_processor(self.dialect)
+        self.stamp: Callable[[Any], Any] = process or (lambda value: value)
+
+    def _sql_for(self, table: Table) -> str:
+        key = (self.dialect.name, table.name)
+        if key not in self._sql:
+            for column in table.columns:  # values go in as given, but for stamp()ed times
+                if (not isinstance(column.type, DateTime)
+                        and column.type.dialect_impl(self.dialect).bind_processor(self.dialect)):
+                    raise TypeError(f"{table.name}.{column.name} needs its bind processor")
+            mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
+            self._sql[key] = (
+                f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) "
+                f"VALUES ({', '.join([mark] * len(table.columns))})")
+        return self._sql[key]
+
+    def insert(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` (tuples in ``table``'s column order, times ``stamp``ed) at once."""
+        if rows:
+            self.conn.exec_driver_sql(self._sql_for(table), rows)
 
 
 @dataclass(frozen=True)
@@ -295,27 +361,31 @@ class LineageStore:
             OSError: a file that cannot be read.
         """
         total = IngestResult()
-        for path in paths:
-            reader = _Reader(str(path), skip_invalid)
-            fragments: list[Fragment] = []
-            with Path(path).open(encoding="utf-8", errors="replace") as handle:
-                for number, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        raw = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        reader.invalid(InvalidEventError("the line", f"is not JSON ({exc.msg})"),
-                                       number)
-                        continue
-                    fragment = reader.read(raw, number)
-                    if fragment is not None:
-                        fragments.append(fragment)
-            result = reader.result()
-            for start in range(0, len(fragments), BATCH):
-                result += self._ingest_batch(fragments[start:start + BATCH])
-            total += result
+        with _without_cyclic_gc():
+            for path in paths:
+                total += self._import_file(path, skip_invalid)
         return total
+
+    def _import_file(self, path: str | os.PathLike[str], skip_invalid: bool) -> IngestResult:
+        reader = _Reader(str(path), skip_invalid)
+        fragments: list[Fragment] = []
+        with Path(path).open(encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.isspace():
+                    continue
+                try:
+                    raw = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    reader.invalid(InvalidEventError("the line", f"is not JSON ({exc.msg})"),
+                                   number)
+                    continue
+                fragment = reader.read(raw, number)
+                if fragment is not None:
+                    fragments.append(fragment)
+        result = reader.result()
+        for start in range(0, len(fragments), IMPORT_BATCH):
+            result += self._ingest_batch(fragments[start:start + IMPORT_BATCH])
+        return result
 
     def _ingest_batch(self, batch: list[Fragment]) -> IngestResult:
         unique = {fragment.digest: fragment for fragment in batch}
@@ -339,40 +409,38 @@ class LineageStore:
                     by_run[row.run_id][row.event_hash] = Fragment.from_json(
                         row.run_id, row.namespace, row.component, row.event_type,
                         row.event_time, row.fragment)
-            conn.execute(insert(schema.events), [
-                {"event_hash": h, "run_id": f.run_id, "namespace": f.namespace,
-                 "component": f.component, "event_type": f.event_type,
-                 "event_time": f.event_time, "fragment": f.to_json()}
-                for h, f in new.items()])
-            self._write_runs(conn, [fold(fragments) for fragments in by_run.values()],
+            rows = _Rows(conn)
+            stamp = rows.stamp
+            rows.insert(schema.events, [
+                (h, f.run_id, f.namespace, f.component, f.event_type, stamp(f.event_time),
+                 f.to_json()) for h, f in new.items()])
+            self._write_runs(rows, [fold(fragments) for fragments in by_run.values()],
                              sorted(stored))
         return IngestResult(new=len(new), duplicates=len(batch) - len(new), runs=len(run_ids))
 
     @staticmethod
-    def _write_runs(conn: Connection, folded: list[ComponentRun], stored: list[str]) -> None:
+    def _write_runs(rows: _Rows, folded: list[ComponentRun], stored: list[str]) -> None:
         """Write each run's row and datasets, replacing those of ``stored`` (known) runs."""
+        conn = rows.conn
         for chunk in _chunks(stored):
             conn.execute(delete(schema.runs).where(schema.runs.c.run_id.in_(chunk)))
             conn.execute(delete(schema.datasets).where(schema.datasets.c.run_id.in_(chunk)))
-        run_rows: list[dict[str, Any]] = []
-        dataset_rows: list[dict[str, Any]] = []
+        run_rows: list[tuple[Any, ...]] = []
+        dataset_rows: list[tuple[Any, ...]] = []
+        stamp = rows.stamp
+        epoch = stamp(datetime(1970, 1, 1))
         for run in folded:
-            start = _naive(run.start_time) if run.start_time else datetime(1970, 1, 1)
-            end = _naive(run.end_time) if run.end_time else None
-            run_rows.append({"run_id": run.run_id, "namespace": run.namespace,
-                             "component": run.component, "status": run.status,
-                             "start_time": start, "end_time": end, "doc": _doc(run),
-                             "tags": _tag_text(run.tags)})
+            start = stamp(_naive(run.start_time)) if run.start_time else epoch
+            end = stamp(_naive(run.end_time)) if run.end_time else None
+            run_rows.append((run.run_id, run.namespace, run.component, run.status, start, end,
+                             _doc(run), _tag_text(run.tags)))
+            ready, status = end or start, run.status
             for direction, refs in (("in", run.inputs), ("out", run.outputs)):
                 for ref in refs:
-                    dataset_rows.append({
-                        "run_id": run.run_id, "direction": direction,
-                        "namespace": ref.namespace, "name": ref.name,
-                        "version": ref.version or "", "start_time": start,
-                        "ready_time": end or start, "status": run.status})
-        conn.execute(insert(schema.runs), run_rows)
-        if dataset_rows:
-            conn.execute(insert(schema.datasets), dataset_rows)
+                    dataset_rows.append((run.run_id, direction, ref.namespace, ref.name,
+                                         ref.version or "", start, ready, status))
+        rows.insert(schema.runs, run_rows)
+        rows.insert(schema.datasets, dataset_rows)
 
     # --- reading runs ---------------------------------------------------------------------
 
