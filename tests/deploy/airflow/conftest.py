@@ -453,30 +453,32 @@ def airflow_deployment(server_port: Callable[[], int]) -> Iterator[AirflowDeploy
     from domino_orchestrate.sandbox.server import SandboxServer
 
     homes: list[Path] = []
-    # A job that ignores SIGTERM stays Stopping for STOP_GRACE seconds (then SIGKILL).
-    with SandboxServer(phase_delay=0.05, stop_grace=STOP_GRACE) as sandbox:
-        for attempt in range(1, START_ATTEMPTS + 1):
-            homes.append(Path(tempfile.mkdtemp(prefix="airflow-deploy-")))
-            deployment = AirflowDeployment(homes[-1], sandbox, server_port)
-            try:
-                deployment.start()
-                break
-            except PortTaken:
-                deployment.stop()
-                if attempt == START_ATTEMPTS:
+    try:
+        # A job that ignores SIGTERM stays Stopping for STOP_GRACE seconds (then SIGKILL).
+        with SandboxServer(phase_delay=0.05, stop_grace=STOP_GRACE) as sandbox:
+            for attempt in range(1, START_ATTEMPTS + 1):
+                homes.append(Path(tempfile.mkdtemp(prefix="airflow-deploy-")))
+                deployment = AirflowDeployment(homes[-1], sandbox, server_port)
+                try:
+                    deployment.start()
+                    break
+                except PortTaken:
+                    deployment.stop()
+                    if attempt == START_ATTEMPTS:
+                        raise
+                except BaseException:
+                    deployment.stop()
                     raise
-            except BaseException:
+            try:
+                yield deployment
+            finally:
                 deployment.stop()
-                raise
-        try:
-            yield deployment
-        finally:
-            deployment.stop()
-    for home in homes:
-        if os.environ.get("DOMINO_DEPLOY_KEEP_HOME"):
-            print(f"Airflow deployment home kept at {home}")
-        else:
-            shutil.rmtree(home, ignore_errors=True)
+    finally:  # also after a failed or interrupted start
+        for home in homes:
+            if os.environ.get("DOMINO_DEPLOY_KEEP_HOME"):
+                print(f"Airflow deployment home kept at {home}")
+            else:
+                shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
