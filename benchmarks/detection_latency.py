@@ -1,7 +1,7 @@
 """Benchmark: how soon each client notices a job's end, and how many HTTP requests it spends.
 
-Jobs of 2, 5 and 20 s (`sleep N`, exit 0) are run against a sandbox started as a separate
-process, once as a v4 job (`sleep N`) and once as a v1 direct run (`["sleep N"]`, isDirect), by:
+Jobs of 2, 5, 20 and 60 s (`echo started; sleep N`, exit 0) are run against a sandbox started as
+a separate process, once as a v4 job and once as a v1 direct run (isDirect), by:
 
 * ours: ``DominoClient.run_job`` / ``run_run`` with stdout streaming on and the default
   ``PollOptions(poll_freq=5)`` (in this process);
@@ -14,10 +14,13 @@ read afterwards from the sandbox (``GET /v4/jobs/{id}`` → ``stageTime.complete
 same machine, same clock). Runs are strictly sequential and each uses a fresh sandbox project, so
 the sandbox's request stats (reset before each run) belong to that one client and the v1 runs
 list the official client polls holds only that run. ``bytes`` is the sandbox's response-body
-bytes. Targets checked: a short (2 s) job's end seen within 1 s; never later than
-poll_freq + 0.1 s; no more requests than the official client for the same job.
+bytes. ``first_line_lead_s`` is how long before the job's end its first line (printed at once)
+reached ours: stdout is streamed live within the request budget (the official client prints it
+after the end). Targets checked: a short (2 s) job's end seen within 1 s; never later than
+poll_freq + 0.1 s (2 x poll_freq on the one tick that pays for a live stdout fetch); no more
+requests than the official client for the same job; a long job's first line well before its end.
 
-    .venv/bin/python benchmarks/detection_latency.py [--seconds 2 5 20] [--repeats 2]
+    .venv/bin/python benchmarks/detection_latency.py [--seconds 2 5 20 60] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -60,37 +63,49 @@ STATUS_ROUTES = {
 }
 
 
-def run_ours(url: str, key: str, project: str, api: str, seconds: int) -> tuple[str, float]:
-    lines: list[LogLine] = []
+def command(seconds: int) -> str:
+    return f"echo started; sleep {seconds}"
+
+
+def run_ours(url: str, key: str, project: str, api: str,
+             seconds: int) -> tuple[str, float, float | None]:
+    """(job id, when the call returned, when the first line arrived), epoch seconds."""
+    arrived: list[float] = []
+
+    def on_line(_line: LogLine) -> None:
+        arrived.append(time.time())
+
     options = PollOptions(poll_freq=POLL_FREQ)
     with DominoClient(url, project, api_key=key) as client:
         if api == "v4":
-            final = client.run_job(f"sleep {seconds}", options, on_line=lines.append)
+            final = client.run_job(command(seconds), options, on_line=on_line)
         else:
-            spec = RunSpec(command=(f"sleep {seconds}",), is_direct=True)
-            final = client.run_run(spec, options, on_line=lines.append)
+            spec = RunSpec(command=(command(seconds),), is_direct=True)
+            final = client.run_run(spec, options, on_line=on_line)
         returned = time.time()
-    return final.job_id, returned
+    return final.job_id, returned, (arrived[0] if arrived else None)
 
 
 def run_official(python: str, url: str, key: str, project: str, api: str,
                  seconds: int) -> tuple[str, float]:
     env = {**official_env(url, key), "BENCH_PROJECT": project}
     source = OFFICIAL_V4 if api == "v4" else OFFICIAL_V1
-    out, _ = run_script(python, source, [f"sleep {seconds}", str(int(POLL_FREQ))], env)
+    out, _ = run_script(python, source, [command(seconds), str(int(POLL_FREQ))], env)
     return str(out["job_id"]), float(out["returned_at"])
 
 
 def measure(sb: SandboxProcess, project: str, client: str, api: str, seconds: int,
             python: str | None) -> dict[str, Any]:
     sb.reset_stats()
+    first_line: float | None = None
     if client == "ours":
-        job_id, returned = run_ours(sb.url, sb.api_key, project, api, seconds)
+        job_id, returned, first_line = run_ours(sb.url, sb.api_key, project, api, seconds)
     else:
         assert python is not None
         job_id, returned = run_official(python, sb.url, sb.api_key, project, api, seconds)
     stats = sb.stats()  # read before the completion-time lookup below, which is a request too
-    latency = returned - completed_at(sb.url, sb.api_key, job_id)
+    ended = completed_at(sb.url, sb.api_key, job_id)
+    latency = returned - ended
     status_polls = sum(
         sum(v.values()) for route, v in stats["requests"].items() if route in STATUS_ROUTES
     )
@@ -103,6 +118,7 @@ def measure(sb: SandboxProcess, project: str, client: str, api: str, seconds: in
         "status_polls": status_polls,
         "stdout_fetches": request_count(stats, "/stdout"),
         "bytes": stats["bytes_sent"],
+        "first_line_lead_s": (ended - first_line) if first_line is not None else float("nan"),
     }
 
 
@@ -111,6 +127,8 @@ def targets(rows: list[dict[str, Any]], seconds: list[int]) -> list[dict[str, An
     short = min(seconds)
     short_lat = [r["detection_latency_s"] for r in ours if r["job_seconds"] == short]
     worst = max(r["detection_latency_s"] for r in ours)
+    longest = max(seconds)
+    leads = [r["first_line_lead_s"] for r in ours if r["job_seconds"] == longest]
     out = [
         {
             "target": f"short ({short} s) job's end seen within 1 s (ours)",
@@ -118,9 +136,15 @@ def targets(rows: list[dict[str, Any]], seconds: list[int]) -> list[dict[str, An
             "evidence": f"max {max(short_lat):.3f} s over {len(short_lat)} runs",
         },
         {
-            "target": f"never later than poll_freq + 0.1 s = {POLL_FREQ + 0.1:.1f} s (ours)",
+            "target": f"never later than poll_freq + 0.1 s = {POLL_FREQ + 0.1:.1f} s (ours; "
+                      "2 x poll_freq on a tick paying for a live stdout fetch)",
             "met": "yes" if worst <= POLL_FREQ + 0.1 else "no",
             "evidence": f"worst {worst:.3f} s over {len(ours)} runs",
+        },
+        {
+            "target": f"the {longest} s job's first line shown well before its end (ours)",
+            "met": "yes" if leads and min(leads) >= longest / 4 else "no",
+            "evidence": f"at least {min(leads):.1f} s before the end" if leads else "no run",
         },
     ]
     worse = []
@@ -150,16 +174,15 @@ def note(row: dict[str, Any], official: list[dict[str, Any]]) -> str:
         return ""
     polls = median([float(r["status_polls"]) for r in same])
     fetches = median([float(r["stdout_fetches"]) for r in same])
-    # The official client fetches stdout once, at the end; ours also fetches it while the job
-    # runs (every poll_freq, for live lines) and polls faster at first (1 s, x1.5, up to 5 s).
+    # The wait's request budget (flows.RequestBudget) keeps ours within the official client's
+    # count for the same job end; more can only come from outside the wait (retries, lookups).
     return (f"more requests: {row['status_polls']} status polls + {row['stdout_fetches']} stdout "
-            f"fetches vs official {polls:g} + {fetches:g}: ours streams stdout live and starts "
-            "polling at 1 s (x1.5 up to poll_freq)")
+            f"fetches vs official {polls:g} + {fetches:g}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, nargs="+", default=[2, 5, 20])
+    parser.add_argument("--seconds", type=int, nargs="+", default=[2, 5, 20, 60])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     python = official_python()

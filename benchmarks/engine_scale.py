@@ -8,7 +8,9 @@ completion time) and errors. Targets: <= 10 % of one core and <= 0.5 ms CPU per 
 1,000 jobs (poll_freq 5), < 300 MB, zero errors. 5,000 jobs poll every 15 s so the sandbox (on
 the same cores) keeps up; the rows show how CPU and memory grow with the number of jobs.
 
-    python benchmarks/engine_scale.py [--jobs 1000 5000] [--poll-freq 5 15]
+A smaller run (``--jobs 200``) gives a per-request figure that a loaded machine disturbs less.
+
+    python benchmarks/engine_scale.py [--jobs 200 1000 5000] [--poll-freq 5 5 15]
 """
 
 from __future__ import annotations
@@ -99,6 +101,10 @@ def main() -> None:
             stats = sandbox.stats()
         requests = sum(sum(v.values()) for v in stats["requests"].values())
         row["sandbox_requests_while_following"] = requests
+        row["status_polls"] = sum(sum(v.values()) for route, v in stats["requests"].items()
+                                  if route == "GET /v4/jobs/{jobId}")
+        row["stdout_fetches"] = sum(sum(v.values()) for route, v in stats["requests"].items()
+                                    if route.endswith("/stdout"))
         row["cpu_ms_per_request"] = 1000 * float(row["cpu_s"]) / max(1, requests)  # type: ignore[arg-type]
         rows.append(row)
         print(f"  {jobs} jobs: {row['cpu_ms_per_request']:.3f} ms CPU per request", flush=True)
