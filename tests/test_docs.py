@@ -73,6 +73,22 @@ DOCUMENTED_MODULES = [
     "domino_orchestrate.sandbox.state",
     "domino_orchestrate.sandbox.stdout",
     "domino_orchestrate.sandbox.views",
+    "domino_orchestrate.compat",
+    "domino_orchestrate.core.command",
+    "domino_orchestrate.core.stdout",
+    "domino_orchestrate.core.lineage.ids",
+    "domino_orchestrate.core.lineage.injob",
+    "domino_orchestrate.core.lineage.journal",
+    "domino_orchestrate.core.lineage.reported",
+    "domino_orchestrate.core.lineage.spool",
+    "domino_orchestrate.dagster.components",
+    "domino_orchestrate.prefect.flows",
+    "domino_orchestrate.sandbox.pytest_plugin",
+    "domino_orchestrate.trace.errors",
+    "domino_orchestrate.trace.model",
+    "domino_orchestrate.trace.render",
+    "domino_orchestrate.trace.schema",
+    "domino_orchestrate.trace.transport",
 ]
 
 
