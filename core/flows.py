@@ -705,11 +705,14 @@ def wait_flow(
             if budget is not None:
                 budget.sent += 1
             size = yield from logs.fetch_live(opts.max_poll_time - elapsed)
-            # Domino resends the whole log each time: space fetches of a big log further apart.
-            next_log_at = now + max(log_every, size / LOG_CHARS_PER_SECOND)
             if budget is not None:  # live output matters most early; later it comes rarer
                 log_every = min(log_every * 2, LIVE_FETCH_LONGEST * opts.poll_freq)
+            # Domino resends the whole log each time: space fetches of a big log further apart.
+            next_log_at = now + max(log_every, size / LOG_CHARS_PER_SECOND)
             wants_output = False
+        elif opts.stream_logs and started_running and budget is not None:
+            # A fetch due by the next tick is paid for by letting that tick pass without a poll.
+            wants_output = now + opts.poll_freq >= next_log_at
         if elapsed >= opts.max_poll_time:
             timeout = yield from _on_timeout(ctx, handle, opts, elapsed, snap, logs)
             observers.finished(last, timeout)
@@ -721,7 +724,7 @@ def wait_flow(
 
 #: The first live stdout fetch of a budgeted wait is due this many poll intervals after it began;
 #: each later one waits twice as long as the last, up to ``LIVE_FETCH_LONGEST`` intervals.
-LIVE_FETCH_FIRST = 4
+LIVE_FETCH_FIRST = 6
 LIVE_FETCH_LONGEST = 12
 
 

@@ -108,7 +108,7 @@ def test_output_still_streams_live_in_a_long_job() -> None:
     fetched: list[float] = []
     polls, naps, fetches = follow(60.3, STARTED, fetched_at=fetched)
     live = [at for at in fetched if at < 60.3]
-    assert live and live[0] <= 35.0, fetched  # a line printed early shows well before the end
+    assert live and live[0] <= 40.0, fetched  # a line printed early shows well before the end
     assert len(polls) + fetches - 1 <= official_polls(60.3)
     # Only the tick paying for a live fetch is skipped: no gap longer than 2 x poll_freq, and
     # the job's end is seen within poll_freq of it everywhere else.
