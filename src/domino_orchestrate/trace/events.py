@@ -219,11 +219,12 @@ def _tags(*facets: Any) -> tuple[str, ...]:
         for entry in entries if isinstance(entries, list) else ():
             entry = _mapping(entry)
             key, value = entry.get("key"), entry.get("value")
-            if not _short_text(key):
+            # _short_text, inlined: this loop runs for every tag of every event.
+            if not (type(key) is str and 0 < len(key) <= 64 and key.isprintable()):
                 key = _text(key, "tag")
                 if not key:
                     continue
-            if not _short_text(value):
+            if not (type(value) is str and 0 < len(value) <= 64 and value.isprintable()):
                 value = _text(value, "tag")
             tag: str = f"{key}={value}" if value else key
             if len(tag) * 4 > MAX_BYTES["tag"]:
