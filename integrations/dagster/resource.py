@@ -42,6 +42,7 @@ from dagster import (
     DagsterEventType,
     DagsterRunStatus,
     Failure,
+    InitResourceContext,
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
@@ -412,6 +413,16 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
             raise ValueError("ca_bundle verifies Domino's certificate: do not set it with "
                              "verify_tls=False.")
         return self
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        """After the last step of a run on the in-process executor (``materialize()``,
+        ``execute_in_process``, ``in_process_executor``), where this resource lives for the
+        whole run: send the Dagster run's lineage end (COMPLETE / FAIL / ABORT) without the
+        daemon. Elsewhere (one step per process) the run-status sensors send it; never both."""
+        if self.emit_lineage:
+            from .lineage import finish_in_process_run
+
+            finish_in_process_run(context.instance, context.dagster_run)
 
     # --- plain core objects ---
     def get_config(self) -> DominoConfig:
