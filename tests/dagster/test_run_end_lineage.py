@@ -21,6 +21,7 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     SkipReason,
+    asset,
     build_run_status_sensor_context,
     materialize,
 )
@@ -183,3 +184,23 @@ def test_one_step_per_process_leaves_the_end_to_the_sensor(
         for _ in range(2):
             fire_sensor(instance, run_id, "failure", DagsterEventType.RUN_FAILURE)
     assert [e["eventType"] for e in run_events(lineage_file, run_id)] == ["START", "FAIL"]
+
+
+def test_a_canceled_in_process_run_aborts(
+    domino: DominoResource, instance: DagsterInstance, lineage_file: Path,
+) -> None:
+    """A terminate of an in-process run: Dagster marks the run CANCELING and interrupts the step
+    (as the run worker's SIGTERM handler does); the run's end is ABORT, as Dagster's CANCELED."""
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    @asset
+    def canceled(context, domino: DominoResource) -> None:  # type: ignore[no-untyped-def]
+        domino.run_job(context, "echo before the terminate")
+        context.instance.report_run_canceling(context.dagster_run)
+        raise DagsterExecutionInterruptedError("terminated")
+
+    result = materialize([canceled], resources={"domino": domino}, instance=instance,
+                         raise_on_error=False)
+    assert instance.get_run_by_id(result.run_id).status.value == "CANCELED"
+    events = run_events(lineage_file, result.run_id)
+    assert [e["eventType"] for e in events] == ["START", "ABORT"]
