@@ -187,7 +187,7 @@ def test_one_step_per_process_leaves_the_end_to_the_sensor(
 
 
 def test_a_canceled_in_process_run_aborts(
-    domino: DominoResource, instance: DagsterInstance, lineage_file: Path,
+    domino: DominoResource, instance: DagsterInstance, lineage_file: Path, ol_schema: Any,
 ) -> None:
     """A terminate of an in-process run: Dagster marks the run CANCELING and interrupts the step
     (as the run worker's SIGTERM handler does); the run's end is ABORT, as Dagster's CANCELED."""
@@ -204,3 +204,5 @@ def test_a_canceled_in_process_run_aborts(
     assert instance.get_run_by_id(result.run_id).status.value == "CANCELED"
     events = run_events(lineage_file, result.run_id)
     assert [e["eventType"] for e in events] == ["START", "ABORT"]
+    for event in events:
+        ol_schema.validate(event)
