@@ -40,7 +40,7 @@ def _streamed(out: str) -> list[str]:
 
 @pytest.mark.chaos
 @pytest.mark.timeout(3600)
-def test_airflow_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: Any, lineage_file: Path,
+def test_airflow_jobs_under_faults(run_event_check: Any, srv: SandboxServer, chaos: Any, lineage_file: Path,
                                    airflow_db: Path, domino_env: None,
                                    monkeypatch: pytest.MonkeyPatch, capfd: Any) -> None:
     """N tasks, one DAG run: each task in its right state (every 4th job exits 3), one Domino
@@ -76,7 +76,7 @@ def test_airflow_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: An
     assert len(streamed) == sum(len(chaos.stdout_lines(srv, s.job_id)) for s in jobs.values())
     events = chaos.check_lineage(lineage_file, jobs)
     for event in events:  # success and failure events of this orchestrator, against the spec
-        ol_schema.validate(event)
+        run_event_check.validate(event)
 
 
 @pytest.mark.chaos

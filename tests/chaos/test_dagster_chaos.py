@@ -19,7 +19,7 @@ OWN_MESSAGES = ("Started Domino ", "Reattached to Domino ", "Domino job ")
 
 @pytest.mark.chaos
 @pytest.mark.timeout(3600)
-def test_dagster_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: Any, lineage_file: Path,
+def test_dagster_jobs_under_faults(run_event_check: Any, srv: SandboxServer, chaos: Any, lineage_file: Path,
                                    domino_env: None) -> None:
     """N independent ``domino_job_op`` steps in one run: each step succeeds or fails as its job
     (every 4th exits 3), one Domino start per step, each step's ``context.log`` messages are
@@ -65,7 +65,7 @@ def test_dagster_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: An
             assert result.output_for_node(f"step_{i}")["job_id"] == snap.job_id
     events = chaos.check_lineage(lineage_file, jobs)
     for event in events:  # success and failure events of this orchestrator, against the spec
-        ol_schema.validate(event)
+        run_event_check.validate(event)
 
 
 @pytest.mark.chaos

@@ -49,7 +49,7 @@ class StreamedLines(logging.Handler):
 
 @pytest.mark.chaos
 @pytest.mark.timeout(3600)
-def test_prefect_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: Any, lineage_file: Path,
+def test_prefect_jobs_under_faults(run_event_check: Any, srv: SandboxServer, chaos: Any, lineage_file: Path,
                                    prefect_api: str, domino_env: None) -> None:
     """N start/wait task pairs submitted to a thread pool in one flow: each wait task ends in
     its right state (every 4th job exits 3), one Domino start per job, the run logger got exactly
@@ -107,7 +107,7 @@ def test_prefect_jobs_under_faults(ol_schema: Any, srv: SandboxServer, chaos: An
             assert f"Domino job {jobs[i].job_id} ended Failed" in outcome["error"]
     events = chaos.check_lineage(lineage_file, jobs)
     for event in events:  # success and failure events of this orchestrator, against the spec
-        ol_schema.validate(event)
+        run_event_check.validate(event)
 
 
 @pytest.mark.chaos
