@@ -29,7 +29,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
@@ -74,7 +73,10 @@ class Fragment:
     outputs: tuple[DatasetRef, ...] = ()
     tags: tuple[str, ...] = ()
 
-    @cached_property
+    # Both below are computed once per fragment and kept in its __dict__ (by hand: on Python
+    # 3.11 a cached_property takes a lock on every first access, a cost per imported event).
+
+    @property
     def digest(self) -> str:
         """The event's identity in the store: a hash of everything the store reads from it.
 
@@ -82,16 +84,21 @@ class Fragment:
         transport's JSON lines, is one event; events that differ only in facets the store does
         not read are one event too (they would fold to the same run anyway).
         """
-        text = "\x1f".join((self.run_id, self.namespace, self.component, self.event_type,
-                            self.event_time.isoformat(), self.to_json()))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        cached: str | None = self.__dict__.get("_digest")
+        if cached is None:
+            text = "\x1f".join((self.run_id, self.namespace, self.component, self.event_type,
+                                self.event_time.isoformat(), self.to_json()))
+            cached = self.__dict__["_digest"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return cached
 
     def to_json(self) -> str:
         """Compact JSON of the non-empty fields (what the store keeps per event)."""
-        return self._json
+        cached: str | None = self.__dict__.get("_json")
+        if cached is None:
+            cached = self.__dict__["_json"] = self._encode()
+        return cached
 
-    @cached_property
-    def _json(self) -> str:
+    def _encode(self) -> str:
         data: dict[str, Any] = {}
         for name in _SCALARS:
             value = getattr(self, name)
