@@ -285,7 +285,7 @@ def dagster_deployment(server_port: Callable[[], int]) -> Iterator[DagsterDeploy
         files = [arg for path in LOCATIONS.values() for arg in ("-f", str(path))]
         for attempt in range(1, START_ATTEMPTS + 1):
             port = server_port()
-            with open(log_file, "ab") as log_out:
+            with open(log_file, "wb") as log_out:  # an earlier attempt's "in use" is not ours
                 proc = subprocess.Popen(
                     [str(DAGSTER_BIN), "dev", *files, "-h", "127.0.0.1", "-p", str(port)],
                     cwd=tmp, env=env, stdout=log_out, stderr=subprocess.STDOUT,
