@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,8 +26,40 @@ ROWS_MARK = "DEMO-ROWS:"
 ORCHESTRATORS = ("airflow", "prefect", "dagster")
 
 
-def run_orchestrator(name: str, env: dict[str, str]) -> list[dict[str, Any]]:
-    """Run examples/<name>/run_demo.py's ``run()`` in a subprocess, streaming its output."""
+# The orchestrators' log records, by their formats (Airflow's structlog console, Prefect's and
+# Dagster's default handlers): what the demo shows is picked from these.
+_AIRFLOW_RECORD = re.compile(r"^\S+ \[(?P<level>\w+)\s*\] (?P<msg>.*?)\s+\[(?P<logger>[\w.]+)\]")
+_PREFECT_RECORD = re.compile(r"^[\d:.]+ \| (?P<level>\w+)\s*\| (?P<logger>.+?) - (?P<msg>.*)$")
+_DAGSTER_RECORD = re.compile(
+    r"^\S+ \S+ \S+ - dagster - (?P<level>\w+) - \S+ - [0-9a-f-]{36} - (?:\d+ - )?(?P<msg>.*)$")
+
+
+def story_line(name: str, line: str) -> str | None:
+    """The part of one output line of the ``name`` example that tells the user's story (the
+    Domino jobs, their streamed lines, how each ended), or None for the framework's own logging
+    (migrations, DAG bundles, engine events, tracebacks), which stays in the log file."""
+    line = line.rstrip("\n")
+    if name == "airflow":
+        record = _AIRFLOW_RECORD.match(line)
+        if record:  # our operators log under airflow.task.operators.domino_orchestrate...
+            return record["msg"] if "domino_orchestrate" in record["logger"] else None
+        return line if line.startswith("Failure caused by ") else None
+    if name == "prefect":
+        record = _PREFECT_RECORD.match(line)
+        if record and record["logger"].startswith(("Flow run ", "Task run ")):
+            return f"{record['logger']}: {record['msg']}"
+        return None
+    if name == "dagster":
+        record = _DAGSTER_RECORD.match(line)
+        if record and record["level"] != "DEBUG":
+            return record["msg"]
+        return None
+    return line
+
+
+def run_orchestrator(name: str, env: dict[str, str], log_file: Path) -> list[dict[str, Any]]:
+    """Run examples/<name>/run_demo.py's ``run()`` in a subprocess: every line of its output goes
+    to ``log_file``, the user's story (:func:`story_line`) to the screen as it happens."""
     code = (
         "import json, os, sys; sys.path.insert(0, os.getcwd()); import run_demo; "
         "rows = run_demo.run(os.environ['DOMINO_API_HOST'], os.environ['DOMINO_USER_API_KEY'], "
@@ -38,11 +71,16 @@ def run_orchestrator(name: str, env: dict[str, str]) -> list[dict[str, Any]]:
     )
     assert proc.stdout is not None
     rows: list[dict[str, Any]] = []
-    for line in proc.stdout:
-        if line.startswith(ROWS_MARK):
-            rows = json.loads(line[len(ROWS_MARK):])
-        else:
-            print(f"[{name}] {line}", end="", flush=True)
+    with open(log_file, "w") as log:
+        for line in proc.stdout:
+            if line.startswith(ROWS_MARK):
+                rows = json.loads(line[len(ROWS_MARK):])
+                continue
+            log.write(line)
+            shown = story_line(name, line)
+            if shown is not None:
+                print(f"[{name}] {shown}", flush=True)
+    print(f"[{name}] (everything {name} logged: {log_file})", flush=True)
     if proc.wait() != 0 and not rows:
         rows = [{"orchestrator": name, "task": "(example crashed)", "job_id": "-", "state": f"exit {proc.returncode}"}]
     return rows
@@ -134,7 +172,7 @@ def main() -> int:
         rows: list[dict[str, Any]] = []
         for name in ORCHESTRATORS:
             print(f"\n=== {name} ===", flush=True)
-            rows += run_orchestrator(name, env)
+            rows += run_orchestrator(name, env, work / f"{name}.log")
         print("\n=== cli ===", flush=True)
         rows += run_cli(env)
     counts = lineage_counts(lineage_file)
