@@ -119,3 +119,15 @@ def test_the_page_says_what_each_integration_does_with_auth_token() -> None:
                               auth_token="tok-0123456789", api_key="key-0123456789")
     assert resource.get_config().credentials.kind == "token"  # not refused: the token wins
     assert "refuse" not in credentials, credentials
+
+
+def test_the_retry_key_in_the_title_is_short_and_documented() -> None:
+    """Domino's start request has no tag field (issue 17: "if they cannot, keep the title tag
+    short and document it")."""
+    from domino_orchestrate.core import idempotency_key
+    from domino_orchestrate.core.flows import tagged_title
+
+    tag = tagged_title(None, idempotency_key("dag", "task", "run", -1))
+    assert re.fullmatch(r"\[do:[0-9a-f]{20}\]", tag) and len(tag) == 25
+    assert tagged_title("nightly", "k1") == "nightly [do:k1]"
+    assert "`[do:…]` (25 characters" in MIGRATION
