@@ -82,6 +82,8 @@ BATCH = 2000
 #: Events per transaction when importing a file: fewer, larger commits (each one a WAL
 #: checkpoint and its fsync on SQLite) for a file read whole anyway.
 IMPORT_BATCH = 10000
+#: SQLite page cache (KiB) while an import transaction runs (``_bulk_cache``).
+BULK_CACHE_KIB = 65536
 #: Deepest trace followed; deeper chains are cut.
 MAX_DEPTH = 200
 #: Shortest run id prefix accepted in place of a whole id.
@@ -162,6 +164,22 @@ def _without_cyclic_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+@contextmanager
+def _bulk_cache(conn: Connection, bulk: bool) -> Iterator[None]:
+    """A larger SQLite page cache for one import transaction, then the one before: inserting
+    10,000 events updates index pages all over the tables (hashes and run ids are random), and
+    SQLite's default 2 MB cache read the same pages back again and again."""
+    if not bulk or conn.dialect.name != "sqlite":
+        yield
+        return
+    previous = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
+    conn.exec_driver_sql(f"PRAGMA cache_size={-BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={previous}")
 
 
 class _Reader:
@@ -384,13 +402,13 @@ class LineageStore:
                     fragments.append(fragment)
         result = reader.result()
         for start in range(0, len(fragments), IMPORT_BATCH):
-            result += self._ingest_batch(fragments[start:start + IMPORT_BATCH])
+            result += self._ingest_batch(fragments[start:start + IMPORT_BATCH], bulk=True)
         return result
 
-    def _ingest_batch(self, batch: list[Fragment]) -> IngestResult:
+    def _ingest_batch(self, batch: list[Fragment], bulk: bool = False) -> IngestResult:
         unique = {fragment.digest: fragment for fragment in batch}
         e = schema.events.c
-        with self._db(write=True) as conn:
+        with self._db(write=True) as conn, _bulk_cache(conn, bulk):
             known: set[str] = set()
             for chunk in _chunks(list(unique)):
                 known.update(conn.execute(select(e.event_hash).where(
