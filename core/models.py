@@ -275,13 +275,15 @@ class PollOptions:
     #: Consecutive transient failures tolerated while polling.
     retry_count: int = 5
     stream_logs: bool = True
-    #: Seconds between stdout fetches while running (None: twice poll_freq). Domino resends the
-    #: whole log on every fetch, so live lines cost requests; the rest always arrives once the
-    #: job is terminal.
+    #: Seconds between stdout fetches while running. None: within the request budget (never
+    #: more requests than python-domino's loop; see ``flows.RequestBudget``), the first about
+    #: 6 x poll_freq in, then every 12 x poll_freq. Set, live fetches follow it whatever they
+    #: cost. Domino resends the whole log on every fetch; the rest always arrives at the end.
     log_interval: float | None = None
     include_setup_log: bool = False
-    #: First interval; grows by ``backoff`` so short jobs return fast, then every ``poll_freq``
-    #: (see ``flows.PollSchedule``).
+    #: With ``backoff``, where the one early poll of a just-started job falls (``initial_interval``
+    #: grown by ``backoff`` while under 0.6 x poll_freq: 2.5 s by default), so short jobs return
+    #: fast; then every ``poll_freq`` (see ``flows.PollSchedule``).
     initial_interval: float = 1.0
     backoff: float = 1.5
     stop_on_timeout: bool = True
