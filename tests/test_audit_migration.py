@@ -33,6 +33,8 @@ OFFICIAL = {
         "on_demand_spark_cluster_properties": _NONE, "compute_cluster_properties": _NONE,
     },
 }
+#: python-domino's ``template_fields``.
+OFFICIAL_TEMPLATED = {"DominoOperator": ("command", "title"), "DominoSparkOperator": ("command",)}
 #: What the seed adds: ``auth_token`` (its precedence step 2) and ``api_proxy`` from ``Domino``;
 #: ``job_start``'s ``external_volume_mounts`` and ``title`` for the v4 operator (the seed: "the
 #: same function signature as domino.job_start").
@@ -72,6 +74,8 @@ def test_the_compat_operators_take_python_dominos_parameters_and_defaults(name: 
                 for p in inspect.signature(cls.__init__).parameters}
     missing = [p for p in SEED_EXTRA[name] if p not in declared]
     assert missing == [], f"{name} does not take {missing}"
+    # python-domino renders Jinja in these (a DAG's "{{ ds }}" keeps working)
+    assert set(OFFICIAL_TEMPLATED[name]) <= set(operator.template_fields)
 
 
 def test_every_operator_parameter_is_documented_with_what_it_does_here() -> None:
