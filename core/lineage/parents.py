@@ -7,8 +7,8 @@ When they go out:
   ``OpenLineageObserver`` calls ``start_parent_run``): once per parent run, also when many jobs run in it and from several
   processes (a marker per parent run in the spool directory, created with ``O_EXCL``).
 * **COMPLETE / FAIL / ABORT** from the orchestrator's own end: ``finish_parent_run`` — Prefect's
-  flow-run state hooks, the Dagster resource's teardown after an in-process run's last step or
-  else the Dagster run-status sensor, the CLI when its command returns. It sends
+  flow-run state hooks, the Dagster run's own end event (in process) or else the Dagster
+  run-status sensor, the CLI when its command returns. It sends
   only for a parent whose START went out (a flow run without Domino jobs stays silent), once.
 
 Airflow needs none: its OpenLineage provider emits the DAG-run and task-instance events the
@@ -33,7 +33,6 @@ __all__ = [
     "emit_parent_event",
     "finish_parent_run",
     "parent_event",
-    "parent_started",
     "start_parent_run",
 ]
 
@@ -140,20 +139,6 @@ def start_parent_run(parent: ParentRun, *, orchestrator: str, with_root: bool = 
     if not _once(parent, "start", event="START", orchestrator=orchestrator):
         return False
     return emit_parent_event(parent, "START", orchestrator=orchestrator)
-
-
-def parent_started(parent: ParentRun) -> bool:
-    """Whether the parent's START went out from a process sharing this spool directory (so an
-    end is due); a cheap check before looking for how the run ended. Never raises."""
-    try:
-        settings = LineageSettings.from_env()
-        if not settings.openlineage:
-            return False
-        from .journal import marked
-
-        return marked(settings.spool_dir, _marker(parent, "start"))
-    except Exception:
-        return False
 
 
 def finish_parent_run(parent: ParentRun, state: str, *, orchestrator: str,

@@ -4,10 +4,11 @@ A Dagster run's START goes out with its first Domino job (core ``start_parent_ru
 known only to Dagster, after the last step. Two places send it, whichever sees the end first
 (the spool's once-only marker lets only one of them send):
 
-* **in process, no daemon needed**: a run on the in-process executor (``materialize()``,
-  ``execute_in_process``, a ``dagster dev`` run with ``in_process_executor``) initializes
-  ``DominoResource`` once for all its steps; its teardown after the last step reads how the steps
-  ended from the instance and sends the run's end (``finish_in_process_run``).
+* **in process, no daemon needed**: on the in-process executor (``materialize()``,
+  ``execute_in_process``, a ``dagster dev`` run with ``in_process_executor``) ``DominoResource``
+  is set up in the process that also records the run's end; it listens there for Dagster's own
+  RUN_SUCCESS / RUN_FAILURE / RUN_CANCELED and sends COMPLETE / FAIL / ABORT with it
+  (``end_with_the_run``). A step process of another executor never sees those events.
 * **any executor**: ``domino_lineage_sensors()`` returns three run-status sensors (success,
   failure, canceled) that send it from the Dagster daemon. Add them to your ``Definitions``::
 
@@ -22,7 +23,6 @@ A run that started no Domino job (or ran where lineage is off) emits nothing; ea
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from dagster import (
@@ -34,15 +34,17 @@ from dagster import (
 )
 
 from domino_orchestrate.core.lineage import ParentRun, finish_parent_run
-from domino_orchestrate.core.lineage.parents import parent_started
 
-__all__ = ["domino_lineage_sensors", "finish_dagster_run", "finish_in_process_run"]
+__all__ = ["domino_lineage_sensors", "end_with_the_run", "finish_dagster_run"]
 
 log = logging.getLogger("domino_orchestrate.dagster")
 
-#: How Dagster's in-process executor announces, from the process that then runs every step of the
-#: run (with one set of resources), that it starts (``dagster/_core/executor/in_process.py``).
-IN_PROCESS_ANNOUNCEMENT = "Executing steps in process"
+#: The run's own end events and the lineage state each sends.
+RUN_END_STATES = {
+    DagsterEventType.RUN_SUCCESS: "COMPLETE",
+    DagsterEventType.RUN_FAILURE: "FAIL",
+    DagsterEventType.RUN_CANCELED: "ABORT",
+}
 
 
 def _parent(run: Any) -> ParentRun:
@@ -58,78 +60,29 @@ def finish_dagster_run(run: Any, state: str, error: str | None = None) -> bool:
     return finish_parent_run(_parent(run), state, orchestrator="dagster", error=error)
 
 
-def _every_step_runs_here(instance: Any, run_id: str) -> bool:
-    """Whether this process runs every step of the run: the in-process executor announced itself
-    from this pid. A step worker of the multiprocess (or a container) executor runs one step, and
-    its resources' teardown is not the run's end."""
-    pid = str(os.getpid())
-    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT).records
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        if event is None or event.step_key or not (event.message or "").startswith(
-                IN_PROCESS_ANNOUNCEMENT):
-            continue
-        data = event.engine_event_data
-        announced = data.metadata.get("pid") if data is not None else None
-        if announced is not None and str(announced.value) == pid:
-            return True
-    return False
-
-
-def _how_steps_ended(instance: Any, run: Any) -> tuple[str, str | None] | None:
-    """(state, error) of an in-process run whose last step is done, as Dagster will report it;
-    None when the run is not ending (interrupted, and Dagster will resume it)."""
-    current = instance.get_run_by_id(run.run_id) or run
-    if current.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED):
-        return "ABORT", f'Execution of run for "{run.job_name}" was canceled.'
-    records = instance.get_records_for_run(run.run_id, of_type={
-        DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS,
-        DagsterEventType.STEP_FAILURE}).records
-    started, succeeded, failed = set(), set(), set()
-    interrupted = False
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        if event is None:
-            continue
-        if event.event_type == DagsterEventType.STEP_START:
-            started.add(event.step_key)
-        elif event.event_type == DagsterEventType.STEP_SUCCESS:
-            succeeded.add(event.step_key)
-        else:
-            failed.add(event.step_key)
-            data = event.step_failure_data
-            interrupted |= bool(data and str(getattr(data.error_source, "value", "")) ==
-                                "INTERRUPT")
-    # A step that started and neither succeeded nor failed was cut off: the run fails.
-    unfinished = started - succeeded
-    if not (failed or unfinished):
-        return "COMPLETE", None
-    if interrupted and instance.run_will_resume(run.run_id):
-        return None
-    steps = sorted(str(key) for key in failed | unfinished)
-    return "FAIL", f'Execution of run for "{run.job_name}" failed. Steps failed: {steps}.'
-
-
-def finish_in_process_run(instance: Any, run: Any) -> bool:
-    """Send the end of an in-process Dagster ``run`` from the resource's teardown after its last
-    step (``DominoResource.teardown_after_execution``), without the daemon: COMPLETE when every
-    step that started succeeded, FAIL naming the failed steps, ABORT when the run is being
-    canceled. Does nothing for a run on another executor (one step per process: the sensors end
-    those), a run without Domino lineage, or a run already ended. Never raises."""
-    try:
-        if instance is None or run is None or not parent_started(_parent(run)):
-            return False
-        if not _every_step_runs_here(instance, run.run_id):
-            return False
-        ended = _how_steps_ended(instance, run)
-        if ended is None:
-            return False
-        state, error = ended
-        return finish_dagster_run(run, state, error)
-    except Exception as exc:
-        log.warning("Lineage end of Dagster run %s not sent: %s: %s",
-                    getattr(run, "run_id", "?"), type(exc).__name__, exc)
+def end_with_the_run(instance: Any, run: Any) -> bool:
+    """Send the run's lineage end when this process records the run's own end event (Dagster's
+    RUN_SUCCESS / RUN_FAILURE / RUN_CANCELED, with its message), as the in-process executor does
+    in the process that set up the run's resources (``DominoResource.setup_for_execution``).
+    A step process of the multiprocess or a container executor never records them: the sensors
+    end those runs. Returns whether the listener was added; never raises."""
+    add_listener = getattr(instance, "add_event_listener", None)
+    if add_listener is None or run is None:
         return False
+
+    def on_event(entry: Any) -> None:
+        event = entry.dagster_event
+        state = RUN_END_STATES.get(event.event_type) if event is not None else None
+        if state is not None:
+            finish_dagster_run(run, state, None if state == "COMPLETE" else event.message)
+
+    try:
+        add_listener(run.run_id, on_event)
+    except Exception as exc:
+        log.warning("Lineage end of Dagster run %s left to the sensors: %s: %s",
+                    run.run_id, type(exc).__name__, exc)
+        return False
+    return True
 
 
 def _sensor(status: Any, state: str, minimum_interval_seconds: int) -> Any:

@@ -414,15 +414,15 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
                              "verify_tls=False.")
         return self
 
-    def teardown_after_execution(self, context: InitResourceContext) -> None:
-        """After the last step of a run on the in-process executor (``materialize()``,
-        ``execute_in_process``, ``in_process_executor``), where this resource lives for the
-        whole run: send the Dagster run's lineage end (COMPLETE / FAIL / ABORT) without the
-        daemon. Elsewhere (one step per process) the run-status sensors send it; never both."""
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Where the run's end is recorded in this process (the in-process executor:
+        ``materialize()``, ``execute_in_process``, ``in_process_executor``), send the Dagster
+        run's lineage end with it, without the daemon; elsewhere the run-status sensors do.
+        (Not a teardown: that would make every direct invocation need a ``with`` block.)"""
         if self.emit_lineage:
-            from .lineage import finish_in_process_run
+            from .lineage import end_with_the_run
 
-            finish_in_process_run(context.instance, context.dagster_run)
+            end_with_the_run(context.instance, context.dagster_run)
 
     # --- plain core objects ---
     def get_config(self) -> DominoConfig:

@@ -1,8 +1,8 @@
 """A Dagster run executed in process (``materialize()``, ``execute_in_process``, a ``dagster dev``
 run on the in-process executor) ends its own lineage run without the daemon: its START goes out
-with its first Domino job, and its COMPLETE / FAIL when ``DominoResource`` is torn down after the
-last step (the resource lives for the whole run there). The run-status sensors stay for runs on
-other executors, and never send a second end.
+with its first Domino job, and its COMPLETE / FAIL / ABORT with Dagster's own end event, which the
+process that set ``DominoResource`` up records there. The run-status sensors stay for runs on
+other executors, and never send a second end. Direct invocation keeps working without a ``with``.
 
 Real parts: the sandbox runs each job as a process, openlineage-python's file transport writes
 the events, every event is checked against the OpenLineage JSON Schema.
@@ -117,8 +117,8 @@ def test_a_failed_step_fails_the_run_without_the_daemon(
 def test_a_materialize_that_raises_still_fails_its_run(
     domino: DominoResource, instance: DagsterInstance, lineage_file: Path,
 ) -> None:
-    """``materialize()`` as a script calls it (``raise_on_error=True``): the step's exception
-    propagates through the resource's teardown, which still ends the run."""
+    """``materialize()`` as a script calls it (``raise_on_error=True``): Dagster records the run's
+    failure before the step's exception propagates, and the run ends with it."""
     broken = domino_job_asset("broken", "exit 4", pass_partition_key=False)
     with pytest.raises(Exception, match="Failed"):
         materialize([broken], resources={"domino": domino}, instance=instance)
@@ -169,8 +169,8 @@ def test_a_run_worker_on_the_in_process_executor_fails_its_run(
 def test_one_step_per_process_leaves_the_end_to_the_sensor(
     recon_env: Path, lineage_file: Path, tmp_path: Path,
 ) -> None:
-    """On the multiprocess executor each step process tears its own resource down after its one
-    step: that is not the run's end (the first step's teardown must not COMPLETE a run whose
+    """On the multiprocess executor each step process sets its own resource up for its one step
+    and never records the run's end (the first step's process must not COMPLETE a run whose
     second step fails). The run-status sensor ends it, once."""
     from dagster import execute_job, instance_for_test
     from dagster._core.definitions.reconstruct import ReconstructableJob
@@ -206,3 +206,17 @@ def test_a_canceled_in_process_run_aborts(
     assert [e["eventType"] for e in events] == ["START", "ABORT"]
     for event in events:
         ol_schema.validate(event)
+
+
+def test_an_asset_invoked_directly_still_gets_the_resource_without_a_with_block(
+    domino: DominoResource,
+) -> None:
+    """Ending the run does not make ``DominoResource`` a resource with a teardown, which Dagster
+    would allow in a directly invoked asset only inside ``with build_asset_context(...)``."""
+    from dagster import build_asset_context
+
+    @asset
+    def project_of(context, domino: DominoResource) -> str:  # type: ignore[no-untyped-def]
+        return domino.project
+
+    assert project_of(build_asset_context(resources={"domino": domino})) == domino.project
