@@ -111,3 +111,33 @@ def test_airflow_provider_page_gets_the_documentation_url(wheel: zipfile.ZipFile
                           env={**os.environ, "PYTHONPATH": str(tmp_path / "site")})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == DOCS_URL
+
+
+def test_private_framework_modules_are_imported_only_with_a_fallback() -> None:
+    """A private module (``prefect._internal…``, ``dagster._core…``) can move in any release of
+    the framework: ours import one only inside ``try`` with an ``ImportError`` fallback, or as
+    the fallback for a framework too old to export the public name."""
+    import ast
+
+    unguarded = []
+    for path in [*ROOT.glob("core/**/*.py"), *ROOT.glob("integrations/**/*.py"),
+                 *ROOT.glob("src/**/*.py"), *ROOT.glob("sandbox/**/*.py")]:
+        tree = ast.parse(path.read_text(), str(path))
+        guarded: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Try) and any(
+                    "ImportError" in ast.unparse(h.type or ast.Name("BaseException"))
+                    for h in node.handlers):
+                guarded.update(id(child) for child in ast.walk(node))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if any(part.startswith("_") for name in names
+                   if name.split(".")[0] in {"airflow", "prefect", "dagster"}
+                   for part in name.split(".")[1:]) and id(node) not in guarded:
+                unguarded.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not unguarded, unguarded

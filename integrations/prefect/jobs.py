@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect._internal.compatibility.async_dispatch import async_dispatch
 from prefect.blocks.abstract import JobBlock, JobRun
 from pydantic import Field
 
@@ -25,6 +24,7 @@ from domino_orchestrate.core.command import with_env_prefix
 
 from . import _common
 from .credentials import DominoCredentials
+from .tasks import async_dispatch
 
 __all__ = ["DominoJob", "DominoJobRun"]
 

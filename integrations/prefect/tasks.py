@@ -29,6 +29,7 @@ Behaviour shared by all of them:
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +51,7 @@ __all__ = [
     "astart_domino_job",
     "astart_domino_run",
     "astop_domino_job",
+    "async_dispatch",
     "await_for_domino_job",
     "in_async_context",
     "start_domino_job",
@@ -194,6 +196,29 @@ def in_async_context() -> bool:
     return bool(getattr(parent, "isasync", True))
 
 
+def _runs_async(kwargs: dict[str, Any]) -> bool:
+    """Whether this call takes the async side: ``_sync=`` (popped) forces one side, else
+    ``in_async_context``."""
+    force_sync = kwargs.pop("_sync", None)
+    return not force_sync if force_sync is not None else in_async_context()
+
+
+def async_dispatch(async_impl: Callable[..., Any]) -> Callable[[Callable[..., Any]], Any]:
+    """Prefect's ``async_dispatch`` decorator for functions and methods (ours: Prefect's is
+    private): the decorated sync function runs in sync code; in async code the call returns
+    ``async_impl``'s coroutine, to be awaited. ``_sync=True``/``False`` forces one side."""
+
+    def decorator(sync_fn: Callable[..., Any]) -> Any:
+        @functools.wraps(sync_fn)
+        def dispatch(*args: Any, **kwargs: Any) -> Any:
+            return (async_impl if _runs_async(kwargs) else sync_fn)(*args, **kwargs)
+
+        dispatch.aio = async_impl  # type: ignore[attr-defined]  # as Prefect's has
+        return dispatch
+
+    return decorator
+
+
 _Dispatching = TypeVar("_Dispatching", bound="AsyncDispatch")
 
 
@@ -206,9 +231,7 @@ class AsyncDispatch:
     aio: Any
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        force_sync = kwargs.pop("_sync", None)
-        run_async = not force_sync if force_sync is not None else in_async_context()
-        if run_async:
+        if _runs_async(kwargs):
             return self.aio(*args, **kwargs)
         return super().__call__(*args, **kwargs)  # type: ignore[misc]
 
