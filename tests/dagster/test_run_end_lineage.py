@@ -73,7 +73,7 @@ def fire_sensor(instance: DagsterInstance, run_id: str, suffix: str,
 
 
 def test_materialize_completes_its_run_without_the_daemon(
-    domino: DominoResource, instance: DagsterInstance, lineage_file: Path, ol_schema: Any,
+    domino: DominoResource, instance: DagsterInstance, lineage_file: Path, run_event_check: Any,
 ) -> None:
     first = domino_job_asset("features", "echo features", pass_partition_key=False)
     second = domino_job_asset("model", "echo model", deps=[first], pass_partition_key=False)
@@ -85,7 +85,7 @@ def test_materialize_completes_its_run_without_the_daemon(
     assert events[-1]["job"]["name"] == result.dagster_run.job_name
     assert "errorMessage" not in events[-1]["run"]["facets"]
     for event in events:
-        ol_schema.validate(event)
+        run_event_check.validate(event)
     # The daemon's sensor, when one runs too, sends no second end.
     for _ in range(2):
         assert isinstance(fire_sensor(instance, result.run_id, "success",
@@ -95,7 +95,7 @@ def test_materialize_completes_its_run_without_the_daemon(
 
 
 def test_a_failed_step_fails_the_run_without_the_daemon(
-    domino: DominoResource, instance: DagsterInstance, lineage_file: Path, ol_schema: Any,
+    domino: DominoResource, instance: DagsterInstance, lineage_file: Path, run_event_check: Any,
 ) -> None:
     ok = domino_job_asset("trained", "echo trained", pass_partition_key=False)
     broken = domino_job_asset("broken", "echo about to fail; exit 3", pass_partition_key=False)
@@ -107,7 +107,7 @@ def test_a_failed_step_fails_the_run_without_the_daemon(
     assert [e["eventType"] for e in events] == ["START", "FAIL"]
     assert "broken" in events[-1]["run"]["facets"]["errorMessage"]["message"]
     for event in events:
-        ol_schema.validate(event)
+        run_event_check.validate(event)
     for _ in range(2):
         assert isinstance(fire_sensor(instance, result.run_id, "failure",
                                       DagsterEventType.RUN_FAILURE), SkipReason)
@@ -187,7 +187,7 @@ def test_one_step_per_process_leaves_the_end_to_the_sensor(
 
 
 def test_a_canceled_in_process_run_aborts(
-    domino: DominoResource, instance: DagsterInstance, lineage_file: Path, ol_schema: Any,
+    domino: DominoResource, instance: DagsterInstance, lineage_file: Path, run_event_check: Any,
 ) -> None:
     """A terminate of an in-process run: Dagster marks the run CANCELING and interrupts the step
     (as the run worker's SIGTERM handler does); the run's end is ABORT, as Dagster's CANCELED."""
@@ -205,7 +205,7 @@ def test_a_canceled_in_process_run_aborts(
     events = run_events(lineage_file, result.run_id)
     assert [e["eventType"] for e in events] == ["START", "ABORT"]
     for event in events:
-        ol_schema.validate(event)
+        run_event_check.validate(event)
 
 
 def test_an_asset_invoked_directly_still_gets_the_resource_without_a_with_block(

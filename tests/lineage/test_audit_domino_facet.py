@@ -16,7 +16,7 @@ ENVIRONMENT = "5f1a2b3c4d5e6f7081920a0c"  # the sandbox's "Sandbox Minimal Envir
 
 
 def test_the_domino_job_facet_names_the_url_tier_environment_and_title(
-    domino_sandbox: Any, lineage_file: Path, ol_schema: Any,
+    domino_sandbox: Any, lineage_file: Path, run_event_check: Any,
 ) -> None:
     lineage = LineageInfo("cli", "audit-facet", ("audit-facet",))
     spec = JobSpec("echo facet", title="audit facet", hardware_tier_name="Medium",
@@ -30,7 +30,7 @@ def test_the_domino_job_facet_names_the_url_tier_environment_and_title(
     events = read_events(lineage_file)
     assert (events[0]["eventType"], events[-1]["eventType"]) == ("START", "COMPLETE")
     for event in events:
-        ol_schema.validate(event)
+        run_event_check.validate(event)
         facet = event["run"]["facets"]["dominoJob"]
         assert facet["jobId"] == final.job_id
         assert facet["url"] == final.url

@@ -17,7 +17,7 @@ from domino_orchestrate.prefect import DominoCredentials, run_domino_job
 
 def test_declared_inputs_and_outputs_reach_the_jobs_events(
     creds: DominoCredentials, h: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-    ol_schema: Any,
+    run_event_check: Any,
 ) -> None:
     events_file = tmp_path / "lineage.jsonl"
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
@@ -38,7 +38,7 @@ def test_declared_inputs_and_outputs_reach_the_jobs_events(
               and e["run"]["facets"]["dominoJob"]["jobId"] == summary["job_id"]]
     assert (events[0]["eventType"], events[-1]["eventType"]) == ("START", "COMPLETE")
     for event in (events[0], events[-1]):  # the start and the end the waiting task sends
-        ol_schema.validate(event)
+        run_event_check.validate(event)
         assert [(d["namespace"], d["name"]) for d in event["inputs"]] == [
             ("s3://raw", "events"), ("warehouse", "sales.orders")], event["eventType"]
         assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [
