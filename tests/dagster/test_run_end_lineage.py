@@ -28,6 +28,7 @@ from dagster import (
 
 from domino_orchestrate.dagster import (
     DominoResource,
+    PipesDominoClient,
     domino_job_asset,
     domino_lineage_sensors,
 )
@@ -220,3 +221,18 @@ def test_an_asset_invoked_directly_still_gets_the_resource_without_a_with_block(
         return domino.project
 
     assert project_of(build_asset_context(resources={"domino": domino})) == domino.project
+
+
+def test_a_pipes_run_ends_too(
+    domino: DominoResource, instance: DagsterInstance, lineage_file: Path,
+) -> None:
+    """``DominoResource`` nested in ``PipesDominoClient`` is set up for the run as well."""
+    @asset
+    def piped(context, domino_pipes: PipesDominoClient) -> Any:  # type: ignore[no-untyped-def]
+        return domino_pipes.run(context=context, command="echo piped").get_materialize_result()
+
+    result = materialize([piped], instance=instance,
+                         resources={"domino_pipes": PipesDominoClient(domino=domino)})
+    assert result.success
+    assert [e["eventType"] for e in run_events(lineage_file, result.run_id)] == [
+        "START", "COMPLETE"]
