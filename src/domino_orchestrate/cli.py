@@ -144,6 +144,10 @@ MaxPollTime = Annotated[float, typer.Option(
          "leaves it running.", rich_help_panel=_POLLING)]
 RetryCount = Annotated[int, typer.Option(
     help="Consecutive failed polls tolerated.", rich_help_panel=_POLLING)]
+LogInterval = Annotated[float | None, typer.Option(
+    help="Seconds between live output fetches. Default: run fetches within python-domino's "
+         "request budget (about every 12 polls); logs --follow every --poll-freq.",
+    rich_help_panel=_POLLING, show_default=False)]
 IncludeSetupLog = Annotated[bool, typer.Option(
     "--include-setup-log", help="Also print Domino's setup log.", rich_help_panel=_POLLING)]
 StopTimeout = Annotated[float, typer.Option(
@@ -182,6 +186,7 @@ class Polling:
     poll_freq: PollFreq = 5.0
     max_poll_time: MaxPollTime = 6000.0
     retry_count: RetryCount = 5
+    log_interval: LogInterval = None
     include_setup_log: IncludeSetupLog = False
 
 
@@ -639,8 +644,10 @@ def _cmd_logs(connection: Connection, polling: Polling, job_id: str, follow: boo
             stream = sys.stderr if line.stream == "stderr" else sys.stdout
             stream.write(safe_text(line.text) + "\n")
         return EXIT_OK
-    # Watching never stops a job: neither an interrupt nor --max-poll-time stops it.
-    options = _poll_options(polling, stop_on_timeout=False, stop_on_interrupt=False)
+    # Watching never stops a job: neither an interrupt nor --max-poll-time stops it. A person
+    # following a log wants it as it grows (tail -f), not within the request budget.
+    options = _poll_options(polling, stop_on_timeout=False, stop_on_interrupt=False,
+                            log_interval=polling.log_interval or polling.poll_freq)
     with Console(sys.stdout, sys.stderr) as console:
         console.job_id = safe_text(job_id)
         try:
