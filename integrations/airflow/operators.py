@@ -148,6 +148,7 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
         include_setup_log: bool = False,
         wait_for_completion: bool = True,
         stream_logs: bool = True,
+        log_interval: float | None = None,
         initial_interval: float = 1.0,
         stop_timeout: float = 60.0,
         tail_lines: int = 20,
@@ -169,6 +170,7 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
         self.include_setup_log = include_setup_log
         self.wait_for_completion = wait_for_completion
         self.stream_logs = stream_logs
+        self.log_interval = log_interval
         self.initial_interval = initial_interval
         self.stop_timeout = stop_timeout
         self.tail_lines = tail_lines
@@ -212,7 +214,7 @@ class _DominoBaseOperator(LazyDominoHook, DominoOpenLineageMixin, ResumableJobMi
         return PollOptions(
             poll_freq=self.poll_freq, max_poll_time=self.max_poll_time,
             retry_count=self.retry_count, stream_logs=self.stream_logs,
-            include_setup_log=self.include_setup_log,
+            log_interval=self.log_interval, include_setup_log=self.include_setup_log,
             initial_interval=min(self.initial_interval, self.poll_freq),
             stop_timeout=self.stop_timeout, tail_lines=self.tail_lines,
         )
@@ -510,7 +512,8 @@ class DominoJobOperator(_DominoBaseOperator):
     ``compute_cluster_properties``) plus ``title``, ``hardware_tier_id``, ``branch`` /
     ``main_repo_git_ref``, ``external_volume_mounts``, and the shared ones: ``domino_conn_id``,
     ``project``, ``poll_freq``, ``max_poll_time``, ``retry_count``, ``startup_delay``,
-    ``include_setup_log``, ``wait_for_completion``, ``stream_logs``, ``deferrable``,
+    ``include_setup_log``, ``wait_for_completion``, ``stream_logs``, ``log_interval`` (seconds
+    between live stdout fetches; default: within python-domino's request count), ``deferrable``,
     ``input_datasets``/``output_datasets`` (``"namespace:name"``, a URI such as
     ``s3://bucket/key``, or ``Dataset``); Assets in Airflow's own ``inlets``/``outlets`` count as
     input/output datasets too.

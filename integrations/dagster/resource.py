@@ -382,6 +382,8 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         default=5, description="Consecutive transient polling errors tolerated.")
     stream_logs: bool = Field(
         default=True, description="Send the job's stdout to the Dagster log as it is produced.")
+    log_interval: float | None = Field(
+        default=None, description="Seconds between live stdout fetches while the job runs. None: within the request budget (never more requests than python-domino's loop; about every 12 polls).")
     include_setup_log: bool = Field(
         default=False, description="Also stream Domino's setup (environment preparation) log.")
     stop_timeout: float = Field(
@@ -448,7 +450,8 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         return PollOptions(**{
             "poll_freq": self.poll_freq, "initial_interval": self.initial_interval,
             "max_poll_time": self.max_poll_time, "retry_count": self.retry_count,
-            "stream_logs": self.stream_logs, "include_setup_log": self.include_setup_log,
+            "stream_logs": self.stream_logs, "log_interval": self.log_interval,
+            "include_setup_log": self.include_setup_log,
             "stop_timeout": self.stop_timeout, "tail_lines": self.tail_lines, **overrides,
         })
 

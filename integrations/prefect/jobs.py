@@ -170,6 +170,8 @@ class DominoJob(JobBlock[Summary]):
     stream_logs: bool = Field(default=True, description="Send the job's stdout to the run logger.")
     include_setup_log: bool = Field(default=False, description="Also stream the setup log.")
     stop_timeout: float = Field(default=60.0, description="Seconds to confirm a stop.")
+    log_interval: float | None = Field(
+        default=None, description="Seconds between live stdout fetches while the job runs. None: within the request budget (never more requests than python-domino's loop; about every 12 polls).")
     create_artifacts: bool = Field(
         default=True, description="Link artifact at start, status table artifact at the end."
     )
@@ -190,7 +192,8 @@ class DominoJob(JobBlock[Summary]):
         return PollOptions(
             poll_freq=self.poll_freq, max_poll_time=self.max_poll_time,
             retry_count=self.retry_count, stream_logs=self.stream_logs,
-            include_setup_log=self.include_setup_log, stop_timeout=self.stop_timeout,
+            log_interval=self.log_interval, include_setup_log=self.include_setup_log,
+            stop_timeout=self.stop_timeout,
             initial_interval=min(1.0, self.poll_freq),
         )
 
