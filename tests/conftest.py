@@ -102,6 +102,18 @@ def server_port() -> Callable[[], int]:
     return port_for_a_server
 
 
+@pytest.fixture
+def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """openlineage-python's file transport, appending every event to this file; undelivered
+    events spool under this test's ``tmp_path``."""
+    path = tmp_path / "lineage.jsonl"
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(path))
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
+    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(tmp_path / "spool"))
+    return path
+
+
 SPEC_DIR = Path(
     os.environ.get("DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC")
     or Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec"

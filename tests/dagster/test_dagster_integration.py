@@ -584,13 +584,9 @@ def test_v1_run_with_env(
 
 def test_lineage_events_and_parent_ids_reach_the_job(
     srv: SandboxServer, domino: DominoResource, instance: DagsterInstance,
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch, lineage_file: Any,
 ) -> None:
-    events_file = tmp_path / "lineage.jsonl"
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(events_file))
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(tmp_path / "spool"))
+    events_file = lineage_file
     # The parent ids are exported before the command only when the user opts in.
     monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_ENV", "true")
     lin = domino_job_asset("lin", 'echo "parent=$OPENLINEAGE_PARENT_JOB_NAME"', deps=["raw"])

@@ -56,14 +56,7 @@ def clean_lineage_env(
 # --- the file transport ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """openlineage-python's file transport, appending every event to this file."""
-    path = tmp_path / "lineage.jsonl"
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(path))
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
-    return path
+# ``lineage_file``: the root conftest's fixture (the file transport).
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

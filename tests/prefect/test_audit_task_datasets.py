@@ -16,14 +16,10 @@ from domino_orchestrate.prefect import DominoCredentials, run_domino_job
 
 
 def test_declared_inputs_and_outputs_reach_the_jobs_events(
-    creds: DominoCredentials, h: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    creds: DominoCredentials, h: Any, monkeypatch: pytest.MonkeyPatch, lineage_file: Path,
     run_event_check: Any,
 ) -> None:
-    events_file = tmp_path / "lineage.jsonl"
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(events_file))
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(tmp_path / "spool"))
+    events_file = lineage_file
     title = f"datasets-{uuid.uuid4().hex[:8]}"
 
     @flow(name="audit-datasets")

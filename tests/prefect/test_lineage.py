@@ -16,13 +16,10 @@ from domino_orchestrate.prefect import DominoCredentials, run_domino_job
 
 
 def test_lineage_events_parent_and_env(
-    creds: DominoCredentials, h: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    creds: DominoCredentials, h: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch,
+    lineage_file: Path,
 ) -> None:
-    events_file = tmp_path / "lineage.jsonl"
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "file")
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", str(events_file))
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__APPEND", "true")
-    monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(tmp_path / "spool"))
+    events_file = lineage_file
     # Opt in to the parent ids in the job's environment (otherwise the command goes as written).
     monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_ENV", "true")
     title = f"lin-{uuid.uuid4().hex[:8]}"
