@@ -15,7 +15,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,13 +25,9 @@ from typing import Any
 
 import pytest
 
+from ..conftest import port_for_a_server
+
 PG_BIN = Path(os.environ.get("DOMINO_ORCHESTRATE_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
@@ -47,7 +42,7 @@ class PostgresServer:
                     "PostgreSQL tests need a real server")
         self.root = Path(tempfile.mkdtemp(prefix="lineage-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = port_for_a_server()  # below the ephemeral range: nothing takes it first
         self.user: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
             self.user = pwd.getpwnam("postgres")
