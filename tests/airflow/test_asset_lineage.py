@@ -34,6 +34,9 @@ def test_inlets_and_outlets_assets_are_the_tasks_datasets(
         {"type": "file", "log_file_path": str(events_file), "append": True}))
     monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_SPOOL", str(tmp_path / "spool"))
     monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_DELIVERY_WAIT", "0")
+    # Airflow's provider emits its task events from a forked child killed after execution_timeout
+    # (10 s by default): too short on a loaded CI machine.
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT", "120")
     features, named = Asset("s3://lake/features"), Asset("churn_model")
     with DAG(f"assets_{uuid.uuid4().hex[:8]}", schedule=None) as dag:
         make = DominoJobOperator(task_id="features", command="echo features",

@@ -54,7 +54,7 @@ def chain(node: dict[str, Any]) -> list[tuple[str | None, str]]:
     return found
 
 
-def settled(store: LineageStore, run_id: str, timeout: float = 20.0) -> ComponentRun:
+def settled(store: LineageStore, run_id: str, timeout: float = 60.0) -> ComponentRun:
     """The run once it has ended: Airflow's provider sends a DAG run's end from a worker pool,
     after ``dag.test()`` has returned."""
     deadline = time.monotonic() + timeout
@@ -105,6 +105,9 @@ def test_airflow_dag_runs_feed_the_store_through_airflows_openlineage_config(
     monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(
         {"type": "domino_store", "store": str(store_path)}))
     monkeypatch.setenv("DOMINO_ORCHESTRATE_LINEAGE_DELIVERY_WAIT", "0")
+    # The provider emits each task event from a forked child it kills after execution_timeout
+    # (10 s): on a loaded CI machine that child can need longer, and its event is then lost.
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT", "120")
     monkeypatch.setenv("AIRFLOW_CONN_DOMINO_DEFAULT", json.dumps({
         "conn_type": "domino", "host": domino_sandbox.url, "password": domino_sandbox.api_key,
         "extra": {"project": PROJECT}}))
@@ -147,7 +150,7 @@ def test_airflow_dag_runs_feed_the_store_through_airflows_openlineage_config(
             assert run.domino_job_url == (f"{domino_sandbox.url}/jobs/{PROJECT}/"
                                           f"{run.domino_job_id}")
             assert run.parent_name == run.component and run.parent_run_id
-            task_run = store.inspect(run.parent_run_id)
+            task_run = settled(store, run.parent_run_id, timeout=60)
             assert (task_run.namespace, task_run.component) == ("default", run.component)
             assert task_run.domino_job_id == run.domino_job_id
             dag_run = settled(store, task_run.parent_run_id or "?")
