@@ -114,6 +114,42 @@ def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.fixture
+def airflow_openlineage() -> Iterator[None]:
+    """Airflow's OpenLineage provider as in a process started with ``[openlineage]`` configured.
+
+    The provider reads its settings once per process (``functools.cache``), keeps its client,
+    and its plugin registers the listener only if OpenLineage was configured when the plugin
+    module was first imported; on a test worker an earlier test may have imported it without
+    (``listeners = []`` for the rest of the process). So: start and end the test with the
+    settings and client unread, and the listener registered with both of Airflow's listener
+    managers (task instances: the task SDK's; DAG runs: the core's) for this test only. Configure
+    ``AIRFLOW__OPENLINEAGE__*`` in the test itself."""
+    from airflow.listeners.listener import get_listener_manager as core_listeners
+    from airflow.providers.openlineage import conf
+    from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
+    from airflow.sdk.listener import get_listener_manager as task_listeners
+
+    def forget() -> None:
+        for value in vars(conf).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+        listener = get_openlineage_listener()
+        if getattr(listener, "adapter", None) is not None:
+            listener.adapter._client = None
+
+    forget()
+    listener = get_openlineage_listener()
+    added = [manager for manager in (task_listeners(), core_listeners())
+             if not manager.pm.is_registered(listener)]
+    for manager in added:
+        manager.add_listener(listener)
+    yield
+    for manager in added:  # later tests on this worker see the process as it was
+        manager.pm.unregister(listener)
+    forget()
+
+
 SPEC_DIR = Path(
     os.environ.get("DOMINO_ORCHESTRATE_OPENLINEAGE_SPEC")
     or Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec"

@@ -21,7 +21,8 @@ def _datasets(event: dict[str, Any], side: str) -> set[tuple[str, str]]:
 
 
 def test_inlets_and_outlets_assets_are_the_tasks_datasets(
-        domino_conn: Any, af: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        domino_conn: Any, af: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        airflow_openlineage: None) -> None:
     from airflow.sdk import DAG, Asset
 
     from domino_orchestrate.airflow import DominoJobOperator

@@ -71,25 +71,7 @@ def settled(store: LineageStore, run_id: str, timeout: float = 60.0) -> Componen
 # --- Airflow ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def airflow_openlineage(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Airflow's OpenLineage provider reads its ``[openlineage]`` settings once per process
-    (``functools.cache``) and keeps its client: start and end this test with them unread, so
-    what another test of this worker configured is not what this one sees."""
-    from airflow.providers.openlineage import conf
-    from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
-
-    def forget() -> None:
-        for value in vars(conf).values():
-            if callable(getattr(value, "cache_clear", None)):
-                value.cache_clear()
-        listener = get_openlineage_listener()
-        if getattr(listener, "adapter", None) is not None:
-            listener.adapter._client = None
-
-    forget()
-    yield
-    forget()
+# ``airflow_openlineage``: the root conftest's fixture.
 
 
 def test_airflow_dag_runs_feed_the_store_through_airflows_openlineage_config(
