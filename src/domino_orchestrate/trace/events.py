@@ -115,6 +115,7 @@ class Fragment:
     @classmethod
     def from_json(cls, run_id: str, namespace: str, component: str, event_type: str,
                   event_time: datetime, text: str) -> Fragment:
+        """The fragment stored as ``to_json``'s ``text`` with its key columns."""
         data = json.loads(text)
         return cls(
             run_id=run_id, namespace=namespace, component=component, event_type=event_type,
