@@ -162,3 +162,19 @@ def test_unknown_kind_rejected() -> None:
     with pytest.raises(ValueError):
         SandboxServer(fault_kinds=["500", "meteor"])
     assert isinstance(SandboxServer(fault_kinds="500,reset"), SandboxServer)
+
+
+def test_responses_are_not_held_back_by_nagle(srv: SandboxServer) -> None:
+    """The sandbox answers like a server in front of Domino: TCP_NODELAY on every connection.
+
+    Without it a response's body waited for the client's delayed ACK of its head, adding 40 ms
+    to every request on a kept-alive connection (and to every latency the benchmarks measure)."""
+    import socket
+
+    host, port = srv.url.split("//")[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(f"GET /version HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert client.recv(65536).startswith(b"HTTP/1.1 "), "no answer"
+        served = [t.get_extra_info("socket") for t in srv.ctx.registry._transports.values()]
+        assert served, "the sandbox recorded no connection"
+        assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in served)
