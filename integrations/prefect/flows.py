@@ -8,6 +8,13 @@ forms. Each is a ``start_*`` task followed by ``wait_for_domino_job``; it return
 summary (``JobSnapshot.summary()``: job_id, status, url, hardware_tier, duration_s, …) and fails
 with the status and the last lines of stdout when the job fails. Retrying the subflow
 (``retries=``) or its parent reattaches to the job already started.
+
+Their result (the summary, or the job's error) is persisted to Prefect's result storage
+(``persist_result=True``), so that ``run_domino_job(..., return_state=True).result()`` works even
+when the state returned is the Prefect API's copy: Prefect returns that copy when the response to
+a run's final-state request was lost after the API committed it (e.g. a 60 s read timeout on a
+loaded server; the client's retry is rejected as a duplicate), and that copy only refers to a
+persisted result. ``.with_options(persist_result=False)`` opts out.
 """
 
 from __future__ import annotations
@@ -40,7 +47,8 @@ class DispatchingFlow(AsyncDispatch, Flow[..., Any]):  # type: ignore[misc]
     the twin's coroutine in ``async def`` ones."""
 
 
-@flow(name="run_domino_job", description="Start a Domino job and follow it to its end.")
+@flow(name="run_domino_job", description="Start a Domino job and follow it to its end.",
+      persist_result=True)
 async def arun_domino_job(
     credentials: DominoCredentials | str,
     command: str | None = None,
@@ -82,7 +90,7 @@ async def arun_domino_job(
 
 
 @DispatchingFlow.twin_of(arun_domino_job, name="run_domino_job",
-                   description="Start a Domino job and follow it to its end.")
+                   description="Start a Domino job and follow it to its end.", persist_result=True)
 def run_domino_job(
     credentials: DominoCredentials | str,
     command: str | None = None,
@@ -123,7 +131,8 @@ def run_domino_job(
     )
 
 
-@flow(name="run_domino_run", description="Start a Domino run (v1) and follow it to its end.")
+@flow(name="run_domino_run", description="Start a Domino run (v1) and follow it to its end.",
+      persist_result=True)
 async def arun_domino_run(
     credentials: DominoCredentials | str,
     command: Sequence[str] | str | None = None,
@@ -156,7 +165,8 @@ async def arun_domino_run(
 
 
 @DispatchingFlow.twin_of(arun_domino_run, name="run_domino_run",
-                   description="Start a Domino run (v1) and follow it to its end.")
+                   description="Start a Domino run (v1) and follow it to its end.",
+                   persist_result=True)
 def run_domino_run(
     credentials: DominoCredentials | str,
     command: Sequence[str] | str | None = None,
