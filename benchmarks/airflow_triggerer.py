@@ -10,12 +10,14 @@ instances in SQLite would measure SQLite):
   started first (not measured);
 * a fresh subprocess plays the triggerer: it builds N ``DominoJobTrigger`` objects exactly as
   the operator's ``defer`` does (``poll_freq=5``), then runs each ``trigger.run()`` as its own
-  task the way ``TriggerRunner.run_trigger`` does, beside a copy of ``TriggerRunner``'s block
+  task the way ``TriggerRunner`` does (``create_triggers`` makes one task per loop pass, with
+  ``await asyncio.sleep(0)`` between them; ``run_trigger`` iterates the trigger), beside a copy of ``TriggerRunner``'s block
   watchdog (wakes every 0.1 s; Airflow logs "Triggerer's async thread was blocked" when a wake
   comes more than ``[triggerer] blocked_main_thread_warning_threshold`` (0.2 s) late);
 * reported: the process's CPU seconds and share of one core while following, peak RSS, the
   watchdog's warnings (when, and how much of each late wake the loop spent computing rather than
-  waiting to be scheduled on a busy machine) and longest stall, how many triggers resumed with the right event (status
+  waiting to be scheduled on a busy machine, and how much was a full garbage collection of the
+  process's heap — Airflow's ~200,000 objects — rather than trigger code) and longest stall, how many triggers resumed with the right event (status
   ``success``, the snapshot naming its own job), and the sandbox's request count.
 
 ``--clients per-trigger`` reproduces the earlier behaviour (each trigger builds its own client in
@@ -43,7 +45,7 @@ from domino_orchestrate.sandbox import SandboxProcess
 PROJECT = "bench/triggerer"
 
 TRIGGERER = """
-import asyncio, json, os, resource, sys, time
+import asyncio, gc, json, os, resource, sys, time
 
 mode, job_ids = sys.argv[1], json.loads(sys.argv[2])
 import airflow.jobs.triggerer_job_runner  # what a triggerer process has loaded before any trigger
@@ -71,8 +73,18 @@ async def main():
     options = PollOptions(poll_freq=5, max_poll_time=900).to_dict()
     triggers = [DominoJobTrigger("domino_default", JobHandle(job_id=j, project=os.environ["BENCH_PROJECT"]).to_dict(),
                                  options, project=os.environ["BENCH_PROJECT"]) for j in job_ids]
-    stalls, warned_at, busy, done = [], [], [], False
+    stalls, warned_at, busy, in_gc, done = [], [], [], [], False
     began = time.monotonic()
+    collections = []  # (start, seconds) of each full garbage collection
+
+    def on_gc(phase, info, started=[0.0]):
+        if info["generation"] == 2:
+            if phase == "start":
+                started[0] = time.monotonic()
+            else:
+                collections.append((started[0], time.monotonic() - started[0]))
+
+    gc.callbacks.append(on_gc)
 
     async def watchdog():
         while not done:
@@ -85,6 +97,9 @@ async def main():
                 # The loop's own CPU in that gap: on a busy machine a late wake can also be
                 # time the process was not scheduled at all (load from other processes).
                 busy.append(round(time.thread_time() - cpu, 2))
+                # How much of the gap was CPython's full collection of the process's heap
+                # (Airflow's own objects are most of it), rather than trigger code.
+                in_gc.append(round(sum(d for at, d in collections if last <= at < last + late), 2))
 
     async def run_trigger(trigger):
         events = [event async for event in trigger.run()]
@@ -93,9 +108,14 @@ async def main():
             await own.aclose()
         return events
 
+    objects_at_start = len(gc.get_objects())
     dog = asyncio.create_task(watchdog())
     cpu0, wall0 = time.process_time(), time.monotonic()
-    results = await asyncio.gather(*(run_trigger(t) for t in triggers))
+    tasks = []
+    for trigger in triggers:  # as TriggerRunner.create_triggers: one new trigger per loop pass
+        await asyncio.sleep(0)
+        tasks.append(asyncio.create_task(run_trigger(trigger)))
+    results = await asyncio.gather(*tasks)
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     done = True
     await dog
@@ -106,6 +126,8 @@ async def main():
             "cpu_share_of_one_core_pct": 100 * cpu / wall, "peak_rss_mb": rss_mb(),
             "blocked_loop_warnings": len(warned_at), "warned_at_s": warned_at,
             "loop_cpu_in_those_gaps_s": busy,
+            "full_gc_in_those_gaps_s": in_gc,
+            "objects_tracked_at_start": objects_at_start,
             "longest_stall_s": max(stalls),
             "resumed_correctly": right}
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -92,9 +92,11 @@ class DominoJobTrigger(BaseTrigger):
         from .hooks import DominoHook
 
         hook = DominoHook(self.conn_id, project=self.project or self.handle.get("project"))
-        config = await _connection_config(hook)
+        config = await _single_flight(("config", hook.domino_conn_id, hook.project),
+                                      hook.aget_config)
         return (shared_async_client(config, create=False)
-                or await asyncio.to_thread(shared_async_client, config))
+                or await _single_flight(("client", config),
+                                        lambda: asyncio.to_thread(shared_async_client, config)))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Follow the job in the triggerer, streaming its output to the task log; yield one event.
@@ -221,19 +223,22 @@ class DominoJobTrigger(BaseTrigger):
                              "repeat lines): %s", exc)
 
 
-_PENDING: dict[tuple[int, str, str | None], asyncio.Future[Any]] = {}
+_PENDING: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
 
-async def _connection_config(hook: Any) -> Any:
-    """The connection's ``DominoConfig``; triggers asking while a lookup of the same connection
-    is in flight share it. A triggerer resuming 1,000 deferred tasks otherwise runs 1,000
-    connection lookups in one turn of its event loop (Airflow warns "async thread was
-    blocked"); a trigger starting later reads the connection afresh (a changed key is seen)."""
-    flight = (id(asyncio.get_running_loop()), hook.domino_conn_id, hook.project)
+async def _single_flight(key: tuple[Any, ...], work: Callable[[], Awaitable[Any]]) -> Any:
+    """``work()``'s result; triggers asking while the same work is in flight share it.
+
+    A triggerer resuming 1,000 deferred tasks starts their triggers one loop pass apart, so the
+    first one's connection lookup, client set-up or imports (in a thread) are still running
+    when the others ask: 1,000 lookups or thread hand-offs made the loop late (Airflow warns
+    "async thread was blocked"). A trigger starting later does the work afresh (a changed
+    connection is seen)."""
+    flight = (id(asyncio.get_running_loop()), *key)
     pending = _PENDING.get(flight)
     if pending is None:
-        # A task of its own: a caller cancelled meanwhile does not cancel the others' lookup.
-        pending = _PENDING[flight] = asyncio.ensure_future(hook.aget_config())
+        # A task of its own: a caller cancelled meanwhile does not cancel the others' work.
+        pending = _PENDING[flight] = asyncio.ensure_future(work())
         pending.add_done_callback(lambda _: _PENDING.pop(flight, None))
     return await asyncio.shield(pending)
 
@@ -247,7 +252,7 @@ async def _load_off_the_loop() -> None:
     blocked")."""
     global _LOADED
     if not _LOADED:
-        await asyncio.to_thread(_load)
+        await _single_flight(("imports",), lambda: asyncio.to_thread(_load))
         _LOADED = True
 
 
