@@ -128,3 +128,47 @@ def test_sensor_poke_and_deferrable(domino_conn: Any, af: Any, capfd: Any, tmp_p
     assert "Deferring" in out and "deferred-sensed" in out  # followed (and streamed) by the trigger
     assert "ended Failed" in out and "sensor-doomed" in out
     assert sum(domino_conn.stats()["starts_by_title"].values()) == 3  # sensors start nothing
+
+
+def test_triggers_started_together_share_one_setup(domino_conn: Any, af: Any, monkeypatch: Any) -> None:
+    """A triggerer resuming many deferred tasks starts them one loop pass apart (as
+    ``TriggerRunner.create_triggers`` does): the imports, the connection lookup and the shared
+    client's creation happen once, not once per trigger that asked while they were in flight
+    (1,000 triggers made 2,000 thread hand-offs and the triggerer's loop late)."""
+    from domino_orchestrate.airflow import triggers
+    from domino_orchestrate.airflow.hooks import DominoHook
+    from domino_orchestrate.core import client as core_client
+
+    jobs = [af.sandbox_client(domino_conn).start_job(f"echo shared-{i}").job_id for i in range(3)]
+    monkeypatch.setattr(triggers, "_LOADED", False)
+    monkeypatch.setattr(core_client, "_SHARED", {})  # this connection's client: not made yet
+    lookups, hand_offs = [], []
+    real_lookup, real_to_thread = DominoHook.aget_config, asyncio.to_thread
+
+    # Each set-up step takes longer than starting all the triggers (as the first one does in
+    # a busy triggerer: a thread pool spinning up, a secrets backend), so all of them ask.
+    async def lookup(self: Any) -> Any:
+        lookups.append(self.domino_conn_id)
+        await asyncio.sleep(0.5)
+        return await real_lookup(self)
+
+    async def to_thread(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hand_offs.append(getattr(func, "__name__", repr(func)))
+        await asyncio.sleep(0.5)
+        return await real_to_thread(func, *args, **kwargs)
+
+    monkeypatch.setattr(DominoHook, "aget_config", lookup)
+    monkeypatch.setattr(triggers.asyncio, "to_thread", to_thread)
+
+    async def resume_all() -> list[Any]:
+        tasks = []
+        for n in range(30):
+            await asyncio.sleep(0)
+            tasks.append(asyncio.create_task(_first_event(_trigger(domino_conn, jobs[n % 3]))))
+        return list(await asyncio.gather(*tasks))
+
+    events = asyncio.run(resume_all())
+    assert [event.payload["status"] for event in events] == ["success"] * 30
+    assert lookups == ["domino_default"]
+    assert sorted(name for name in hand_offs if name in ("_load", "shared_async_client")) == [
+        "_load", "shared_async_client"]
