@@ -38,6 +38,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ApiRequest:
+    """One Domino REST call as a value: what a flow asks its driver to send (``path`` is
+    relative to the host; ``params`` are the query in order; ``body`` is sent as JSON)."""
+
     method: str
     path: str
     params: tuple[tuple[str, str], ...] = ()
@@ -55,6 +58,8 @@ class ApiRequest:
 
 @dataclass(frozen=True)
 class Sleep:
+    """What a flow yields to be resumed after ``seconds`` (the driver sleeps its own way)."""
+
     seconds: float
 
 

@@ -84,12 +84,14 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def url(self, job_id: str) -> str | None:
+        """The job's page in Domino's UI, or None when the configuration cannot say."""
         try:
             return self.config.job_url(job_id)
         except ConfigurationError:
             return None
 
     def handle(self, job_id: str, kind: str, key: str | None, attached: bool) -> JobHandle:
+        """The ``JobHandle`` of a job this client started (or reattached to: ``attached``)."""
         return JobHandle(
             job_id=job_id, kind=kind,  # type: ignore[arg-type]
             project=self.config.project, url=self.url(job_id),
@@ -97,13 +99,16 @@ class Context:
         )
 
     def secrets(self) -> list[str]:
+        """Every secret of the configuration (API key, token, host or proxy userinfo)."""
         every = getattr(self.config, "secrets", None)  # host/proxy userinfo too, when known
         return list(every()) if callable(every) else list(self.config.credentials.secrets())
 
     def scrub(self, text: str) -> str:
+        """``text`` with every secret of the configuration masked."""
         return redact(text, self.secrets())
 
     def located(self, snapshot: JobSnapshot) -> JobSnapshot:
+        """``snapshot`` with its UI link (Domino's answers do not carry one)."""
         return replace(snapshot, url=self.url(snapshot.job_id))
 
 
@@ -275,6 +280,7 @@ class RetryBudget:
         return min(self.max_nap, self.first_nap * 2 ** (self.failures - 1))
 
     def reset(self) -> None:
+        """A step succeeded: the next failures count from zero again (consecutive only)."""
         self.failures = 0
 
 

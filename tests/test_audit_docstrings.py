@@ -27,10 +27,6 @@ EXEMPT = {
     "domino_orchestrate.airflow._lineage": "private",
     "domino_orchestrate.prefect._extra": "private",
     "domino_orchestrate.dagster._extra": "private",
-    # the sans-I/O request/flow machinery under the clients: ApiRequest, Sleep, Context's
-    # methods and RetryBudget.reset have no docstrings yet (core/api.py, core/flows.py)
-    "domino_orchestrate.core.api": "internal; 2 names undocumented",
-    "domino_orchestrate.core.flows": "internal; 6 names undocumented",
 }
 
 

@@ -43,6 +43,8 @@ DOCUMENTED_MODULES = [
     "domino_orchestrate.core.observe",
     "domino_orchestrate.core.retry",
     "domino_orchestrate.core.transport",
+    "domino_orchestrate.core.api",
+    "domino_orchestrate.core.flows",
     "domino_orchestrate.airflow.operators",
     "domino_orchestrate.airflow.sensors",
     "domino_orchestrate.airflow.triggers",
