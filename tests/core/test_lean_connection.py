@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-import socket
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -22,66 +20,7 @@ from domino_orchestrate.core.models import LogLine
 from domino_orchestrate.core.observe import JobObserver
 from domino_orchestrate.core.retry import RetryPolicy
 
-#: (path, connection number) -> (the raw bytes to send, whether to close the connection after).
-Respond = Callable[[str, int], tuple[bytes, bool]]
-
-
-def job(job_id: str, status: str = "Running") -> bytes:
-    done = status != "Running"
-    return json.dumps({
-        "id": job_id, "projectId": "p1", "title": "t", "number": 1,
-        "statuses": {"isCompleted": done, "executionStatus": status},
-        "stageTime": {"submissionTime": 1700000000000, "runStartTime": None,
-                      "completedTime": 1700000001000 if done else None}}).encode()
-
-
-def answer(body: bytes, *extra: bytes) -> bytes:
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"".join(
-        line + b"\r\n" for line in extra)
-    if not any(line.lower().startswith(b"connection: close") for line in extra):
-        head += b"Content-Length: %d\r\n" % len(body)
-    return head + b"\r\n" + body
-
-
-class RawServer:
-    """Reads each request head and answers with ``respond(path, connection number)``."""
-
-    def __init__(self, respond: Respond) -> None:
-        self.respond = respond
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.connections = 0
-        self.requests: list[tuple[int, str]] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn, self.connections), daemon=True).start()
-
-    def _serve(self, conn: socket.socket, number: int) -> None:
-        buffer = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                path = head.split(b" ", 2)[1].decode()
-                self.requests.append((number, path))
-                raw, close = self.respond(path, number)
-                conn.sendall(raw)
-                if close:
-                    conn.shutdown(socket.SHUT_WR)
-                    return
+from .rawhttp import RawServer, Respond, answer, job
 
 
 @pytest.fixture
@@ -94,7 +33,7 @@ def serve() -> Iterator[Callable[[Respond], RawServer]]:
 
     yield start
     for server in servers:
-        server.sock.close()
+        server.close()
 
 
 QUICK = RetryPolicy(max_retries=1, initial_wait=0.01, max_wait=0.02)
@@ -110,14 +49,14 @@ def statuses(url: str, times: int) -> list[str]:
 
 
 def test_a_body_without_a_length_ends_when_the_server_closes(serve: Callable[..., RawServer]) -> None:
-    server = serve(lambda path, n: (answer(job("j1"), b"Connection: close"), True))
+    server = serve(lambda method, path, n: (answer(job("j1"), b"Connection: close"), True))
     assert statuses(server.url, 3) == ["Running"] * 3
     assert server.connections == 3  # each answer ended its connection: none reused
 
 
 def test_informational_answers_before_the_response_are_skipped(serve: Callable[..., RawServer]) -> None:
     early = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
-    server = serve(lambda path, n: (early + answer(job("j1"), b"X-Seen: final"), False))
+    server = serve(lambda method, path, n: (early + answer(job("j1"), b"X-Seen: final"), False))
     assert statuses(server.url, 3) == ["Running"] * 3
     assert server.connections == 1
 
@@ -128,7 +67,7 @@ def test_connection_close_is_honoured_even_if_the_server_keeps_the_socket(
     body = job("j1")
     raw = (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
            % (len(body), body))
-    server = serve(lambda path, n: (raw, False))
+    server = serve(lambda method, path, n: (raw, False))
     assert statuses(server.url, 3) == ["Running"] * 3
     assert server.connections == 3
 
@@ -137,7 +76,7 @@ def test_bytes_nobody_asked_for_never_answer_the_next_request(serve: Callable[..
     """A server that sends a second, stale answer after the first: the next poll must not read
     the stale one as its own (it goes out on a new connection)."""
 
-    def respond(path: str, number: int) -> tuple[bytes, bool]:
+    def respond(method: str, path: str, number: int) -> tuple[bytes, bool]:
         if number == 1:
             return answer(job("j1")) + answer(job("j1", "Failed")), False
         return answer(job("j1", "Succeeded")), False
@@ -158,7 +97,7 @@ def test_bytes_nobody_asked_for_never_answer_the_next_request(serve: Callable[..
 def test_a_truncated_body_is_an_error_not_a_short_answer(serve: Callable[..., RawServer]) -> None:
     body = job("j1")
     raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body[: len(body) // 2])
-    server = serve(lambda path, n: (raw, True))
+    server = serve(lambda method, path, n: (raw, True))
     with pytest.raises(DominoError, match="no answer from Domino"):
         statuses(server.url, 1)
     assert len(server.requests) == 2  # a read: retried once by the policy, then the error
@@ -179,7 +118,7 @@ class Lines(JobObserver):
 
 
 def stdout_server(serve: Callable[..., RawServer]) -> RawServer:
-    def respond(path: str, number: int) -> tuple[bytes, bool]:
+    def respond(method: str, path: str, number: int) -> tuple[bytes, bool]:
         if path.endswith("/stdout"):
             return answer(json.dumps({"setup": "", "stdout": "one\ntwo\nthree\n"}).encode()), False
         if path.startswith("/v4/gateway/projects/"):
@@ -232,4 +171,4 @@ def test_what_an_observer_raises_reaches_the_wait_as_raised(serve: Callable[...,
     # The interrupt stopped the job (then the rest of its output was delivered), as it does from
     # a line the task itself handles: not taken for a failed request and retried.
     assert [text for text, _ in lines.seen] == ["one", "two", "three"]
-    assert [path for _, path in server.requests].count("/v4/jobs/stop") == 1
+    assert [path for _, _, path in server.requests].count("/v4/jobs/stop") == 1

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -26,75 +25,27 @@ import pytest
 from domino_orchestrate.core import AsyncDominoClient, DominoConfig
 from domino_orchestrate.core.client import shared_async_client
 
-
-def job(job_id: str) -> bytes:
-    body = {"id": job_id, "projectId": "p1", "title": "t", "number": 1,
-            "statuses": {"isCompleted": False, "executionStatus": "Running"},
-            "stageTime": {"submissionTime": 1700000000000, "runStartTime": None,
-                          "completedTime": None}}
-    return json.dumps(body).encode()
+from .rawhttp import RawServer, answer, job
 
 
-class KeepAliveServer:
+class KeepAliveServer(RawServer):
     """HTTP/1.1 with keep-alive; ``close_after_answer`` closes each connection after its answer
     without a ``Connection: close`` header."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.connections = 0
-        self.requests: list[tuple[int, str, str]] = []  # (connection number, method, path)
+        super().__init__(self._answer)
         self.close_after_answer = False
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-                number = self.connections
-            threading.Thread(target=self._serve, args=(conn, number), daemon=True).start()
-
-    def _serve(self, conn: socket.socket, number: int) -> None:
-        buffer = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
-                length = next((int(line.split(":", 1)[1]) for line in lines[1:]
-                               if line.lower().startswith("content-length:")), 0)
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                buffer = buffer[length:]
-                with self._lock:
-                    self.requests.append((number, method, path))
-                if method == "POST" and path == "/v4/jobs/start":
-                    body = json.dumps({"id": f"job{len(self.requests)}"}).encode()
-                elif path.startswith("/v4/gateway/projects/"):
-                    body = json.dumps({"id": "p1"}).encode()
-                elif path.startswith("/v4/jobs?"):
-                    body = b'{"jobs": []}'
-                else:
-                    body = job(path.rsplit("/", 1)[-1])
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-                if self.close_after_answer:
-                    return
-
-    def close(self) -> None:
-        self.sock.close()
+    def _answer(self, method: str, path: str, number: int) -> tuple[bytes, bool]:
+        if method == "POST" and path == "/v4/jobs/start":
+            body = json.dumps({"id": f"job{len(self.requests)}"}).encode()
+        elif path.startswith("/v4/gateway/projects/"):
+            body = json.dumps({"id": "p1"}).encode()
+        elif path.startswith("/v4/jobs?"):
+            body = b'{"jobs": []}'
+        else:
+            body = job(path.rsplit("/", 1)[-1])
+        return answer(body), self.close_after_answer
 
 
 @pytest.fixture
