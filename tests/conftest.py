@@ -71,6 +71,18 @@ def _ephemeral_low() -> int:
         return 32768  # Linux's default
 
 
+def load_module(name: str, path: Path) -> Any:
+    """The Python file at ``path`` imported as module ``name`` (examples, CI hooks, scripts that
+    are not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def port_for_a_server() -> int:
     """A free loopback port for a server started as another process (it binds the port later).
 

@@ -6,7 +6,6 @@ Airflow said goes to the example's log file."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
 from pathlib import Path
@@ -14,17 +13,15 @@ from typing import Any
 
 import pytest
 
+from .conftest import load_module
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.timeout(300)]
 
 
 def _demo() -> Any:
-    spec = importlib.util.spec_from_file_location("_demo", ROOT / "examples" / "run_demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("_demo", ROOT / "examples" / "run_demo.py")
 
 
 def test_the_airflow_part_of_the_demo_prints_the_jobs_and_logs_the_rest(tmp_path: Path) -> None:

@@ -4,9 +4,10 @@ is either listed there or exempt here, with the reason, so a new module cannot s
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
+
+from .conftest import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,11 +32,7 @@ EXEMPT = {
 
 
 def _docs_test():
-    spec = importlib.util.spec_from_file_location("_test_docs", ROOT / "tests" / "test_docs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("_test_docs", ROOT / "tests" / "test_docs.py")
 
 
 def test_every_module_is_checked_for_docstrings_or_exempt_with_a_reason(tmp_path: Path) -> None:

@@ -6,25 +6,20 @@ is stopped and fails the step; a terminated step stops its Pipes job, unless
 (No ``from __future__ import annotations``: Dagster reads the context annotation.)
 """
 
-import time as real_time
 from typing import Any
 
 import pytest
 from dagster import AssetExecutionContext, DagsterInstance, Failure, asset, materialize
-from dagster._core.errors import DagsterExecutionInterruptedError
 
-from domino_orchestrate.core import DominoClient, JobStatus
-from domino_orchestrate.core import client as client_module
+from domino_orchestrate.core import JobStatus
 from domino_orchestrate.dagster import DominoResource, PipesDominoClient
 from domino_orchestrate.sandbox.server import SandboxServer
+
+from .test_dagster_integration import interrupt_once_started, watcher
 
 PROJECT = "demo/quick-start"
 #: A Pipes job that never reports anything: the client must still stop it.
 SLOW = "echo started; sleep 30; echo never-printed"
-
-
-def watcher(srv: SandboxServer) -> DominoClient:
-    return DominoClient(srv.url, PROJECT, api_key=srv.api_key)
 
 
 def pipes_asset(name: str, **run_kwargs: Any) -> Any:
@@ -34,28 +29,6 @@ def pipes_asset(name: str, **run_kwargs: Any) -> Any:
                                 **run_kwargs).get_materialize_result()
 
     return slow
-
-
-def interrupt_once_started(srv: SandboxServer, mocker: Any) -> dict[str, bool]:
-    """Raise Dagster's interrupt (what a run termination raises in the step) in the poller's nap
-    once the newest job has printed its first line."""
-    client = watcher(srv)
-    state = {"raised": False}
-
-    class InterruptingTime:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real_time, name)
-
-        def sleep(self, seconds: float) -> None:
-            if not state["raised"]:
-                jobs = [j for j in client.list_jobs() if j.status is JobStatus.RUNNING]
-                if jobs and b"started" in srv.output(jobs[0].job_id)[0]:
-                    state["raised"] = True
-                    raise DagsterExecutionInterruptedError()
-            real_time.sleep(seconds)
-
-    mocker.patch.object(client_module, "time", InterruptingTime())
-    return state
 
 
 def test_a_pipes_job_past_its_max_poll_time_is_stopped_and_fails_the_step(

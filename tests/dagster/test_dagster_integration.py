@@ -250,7 +250,8 @@ def test_termination_stops_the_domino_job_and_reraises(
 
 
 def interrupt_once_started(srv: SandboxServer, mocker: Any, before_raise: Any = None) -> dict[str, bool]:
-    """Raise Dagster's interrupt in the poller's nap once the job has printed its first line."""
+    """Raise Dagster's interrupt (what a run termination raises in the step) in the poller's nap
+    once the newest running job has printed its first line."""
     client = watcher(srv)
     state = {"raised": False}
 
@@ -260,7 +261,7 @@ def interrupt_once_started(srv: SandboxServer, mocker: Any, before_raise: Any = 
 
         def sleep(self, seconds: float) -> None:
             if not state["raised"]:
-                jobs = client.list_jobs()
+                jobs = [j for j in client.list_jobs() if j.status is JobStatus.RUNNING]
                 if jobs and b"started" in srv.output(jobs[0].job_id)[0]:
                     state["raised"] = True
                     if before_raise is not None:
