@@ -1,4 +1,6 @@
-"""The only place that does HTTP: a sync transport on ``requests`` and an async one on ``httpx``.
+"""The only place that does HTTP: a sync transport on ``requests`` and an async one with keep-alive
+connections of its own to Domino's origin (``_LeanPool``: asyncio and httptools, the polling path)
+and ``httpx`` through proxies and to other origins.
 
 Both share everything but the exchange itself: URL and header building, the redirect rule, the
 retry decisions (``retry.py``), the token-file → API-key fallback, TLS and proxy settings
