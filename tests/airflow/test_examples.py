@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
+
+from ..conftest import load_module
 
 
 def test_example_dag_via_run_demo(domino_sandbox: Any, af: Any, capfd: Any) -> None:
-    spec = importlib.util.spec_from_file_location("airflow_run_demo", af.examples / "run_demo.py")
-    assert spec is not None and spec.loader is not None
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_module("airflow_run_demo", af.examples / "run_demo.py")
     rows = demo.run(domino_sandbox.url, domino_sandbox.api_key, "demo/quick-start")
     out = capfd.readouterr().out
     by_task = {row["task"]: row for row in rows}

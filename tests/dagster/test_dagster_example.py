@@ -2,7 +2,6 @@
 ``examples/dagster/run_demo.py``'s ``run`` materializes it against the sandbox (one asset fails
 on purpose) and returns the rows of the demo summary table."""
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -11,15 +10,13 @@ from dagster import Definitions
 from domino_orchestrate.core import DominoClient
 from domino_orchestrate.sandbox.server import SandboxServer
 
+from ..conftest import load_module
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "dagster"
 
 
 def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"dagster_example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(f"dagster_example_{name}", EXAMPLES / f"{name}.py")
 
 
 def test_definitions_load() -> None:

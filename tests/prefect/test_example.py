@@ -3,11 +3,12 @@ integration stays cheap (no HTTP client, no Prefect server, no database driver).
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from ..conftest import load_module
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "prefect"
 
@@ -15,11 +16,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "prefect"
 def _load(name: str) -> Any:
     sys.path.insert(0, str(EXAMPLES))
     try:
-        spec = importlib.util.spec_from_file_location(f"prefect_example_{name}", EXAMPLES / f"{name}.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        return load_module(f"prefect_example_{name}", EXAMPLES / f"{name}.py")
     finally:
         sys.path.remove(str(EXAMPLES))
 

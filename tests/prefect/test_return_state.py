@@ -11,7 +11,6 @@ for ``examples/prefect/domino_example_flow.py``, which reads its rows from such 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ import pytest
 
 from domino_orchestrate.core import JobFailedError
 from domino_orchestrate.prefect import DominoCredentials, arun_domino_run, run_domino_job
+
+from ..conftest import load_module
 
 FINAL_STATE_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
@@ -114,10 +115,7 @@ def test_example_rows_survive_lost_responses(
     """The example's flow (what ``test_example.py`` runs as a script) with every run's final-state
     response lost once: both rows still carry the job id and status."""
     path = Path(__file__).resolve().parents[2] / "examples" / "prefect" / "domino_example_flow.py"
-    spec = importlib.util.spec_from_file_location("prefect_example_lost_responses", path)
-    assert spec and spec.loader
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_module("prefect_example_lost_responses", path)
 
     rows = example.domino_example_flow(creds, poll_freq=0.5)
     assert len(lost_final_state_responses) == 3  # the two subflows and the example's flow
