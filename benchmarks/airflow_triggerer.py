@@ -11,14 +11,15 @@ instances in SQLite would measure SQLite):
 * a fresh subprocess plays the triggerer: it builds N ``DominoJobTrigger`` objects exactly as
   the operator's ``defer`` does (``poll_freq=5``), then runs each ``trigger.run()`` as its own
   task the way ``TriggerRunner`` does (``create_triggers`` makes one task per loop pass, with
-  ``await asyncio.sleep(0)`` between them; ``run_trigger`` iterates the trigger), beside a copy of ``TriggerRunner``'s block
-  watchdog (wakes every 0.1 s; Airflow logs "Triggerer's async thread was blocked" when a wake
+  ``await asyncio.sleep(0)`` between them; ``run_trigger`` iterates the trigger), beside a copy
+  of ``TriggerRunner``'s block watchdog (wakes every 0.1 s; Airflow logs "Triggerer's async thread was blocked" when a wake
   comes more than ``[triggerer] blocked_main_thread_warning_threshold`` (0.2 s) late);
 * reported: the process's CPU seconds and share of one core while following, peak RSS, the
   watchdog's warnings (when, and how much of each late wake the loop spent computing rather than
   waiting to be scheduled on a busy machine, and how much was a full garbage collection of the
-  process's heap — Airflow's ~200,000 objects — rather than trigger code) and longest stall, how many triggers resumed with the right event (status
-  ``success``, the snapshot naming its own job), and the sandbox's request count.
+  process's heap — Airflow's ~200,000 objects — rather than trigger code) and longest stall, how
+  many triggers resumed with the right event (status ``success``, the snapshot naming its own
+  job), and the sandbox's request count.
 
 ``--clients per-trigger`` reproduces the earlier behaviour (each trigger builds its own client in
 the loop and closes it at the end) for comparison; the default ``shared`` is the current code.

@@ -562,12 +562,13 @@ class _LeanConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer: list[bytes] = []
         self._buffered = 0
-        self._paused = self._closed = self._keep_alive = False
+        self._paused = self._closed = False
         self._wakeup: asyncio.Future[None] | None = None
         self._begin(None)
 
     def _begin(self, req: ApiRequest | None) -> None:
         self._req = req
+        self._keep_alive = False  # until the response says otherwise
         self._status, self._headers = 0, _Headers()
         self._chunks: list[bytes] = []
         self._sink: _Sink | None = None
@@ -665,7 +666,6 @@ class _LeanConnection(asyncio.Protocol):
         """Send one request (head and body in ``message``); its whole response."""
         assert self._transport is not None
         self._begin(req)
-        self._keep_alive = False  # until this response says otherwise
         done = False
         try:
             self._transport.write(message)
@@ -814,14 +814,13 @@ class _LeanPool:
             if body is not None:
                 fields.append(("Content-Length", str(len(body))))
             target = self._target(url)
-            text = f"{method} {target} HTTP/1.1\r\n" + "".join(
-                f"{name}: {value}\r\n" for name, value in fields) + "\r\n"
-            if _UNSAFE_IN_HEAD.search(target) or any(
-                    _UNSAFE_IN_HEAD.search(f"{name}{value}".strip(" ")) for name, value in fields):
+            if any(_UNSAFE_IN_HEAD.search(part) for part in (target, *itertools.chain(*fields))):
                 # (the configuration refuses such keys; this keeps any other value from
                 # splitting the request)
                 raise ConnectionError(f"refusing to send a request whose head would hold a line "
                                       f"break or a control character ({method} {target})")
+            text = f"{method} {target} HTTP/1.1\r\n" + "".join(
+                f"{name}: {value}\r\n" for name, value in fields) + "\r\n"
             try:
                 head = text.encode("latin-1")
             except UnicodeEncodeError:

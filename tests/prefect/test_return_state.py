@@ -75,7 +75,8 @@ def _title(tag: str) -> str:
 
 
 def _lost_for(state: Any, lost: list[str]) -> bool:
-    return f"/flow_runs/{state.state_details.flow_run_id}/set_state" in "".join(lost)
+    return any(path.endswith(f"/flow_runs/{state.state_details.flow_run_id}/set_state")
+               for path in lost)
 
 
 def test_completed_state_keeps_the_summary_after_a_lost_response(
