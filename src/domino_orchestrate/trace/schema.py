@@ -23,6 +23,8 @@ What must not live here: queries (``store.py``).
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -193,7 +195,8 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
-            kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+            kwargs: dict[str, Any] = {"connect_args": {"timeout": BUSY_TIMEOUT_S,
+                                                       "check_same_thread": False}}
             if parsed.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = StaticPool
             engine = create_engine(url, **kwargs)
@@ -210,13 +213,32 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+#: How long a SQLite connection waits for another writer's lock.
+BUSY_TIMEOUT_S = 30
+
+
+def _wal(cursor: Any) -> None:
+    """Switch the database to WAL (a no-op once it is). SQLite does not wait on its busy timeout
+    to change the journal mode: connections opening a new store at the same moment got
+    "database is locked" at once. They wait here instead, as long as the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints
         cursor.close()
 
