@@ -103,19 +103,19 @@ def test_processes_opening_a_new_sqlite_store_at_once_all_get_it(tmp_path: Path)
     """SQLite does not apply its busy timeout to switching a new database to WAL: of three
     writers opening a fresh store at the same moment, one in five rounds failed with "database
     is locked" (the clean-clone CI saw it in the test above)."""
+    def open_store(url: str, start: threading.Barrier, failures: list[str]) -> None:
+        start.wait(timeout=60)
+        try:
+            with trace.LineageStore(url) as store:
+                store.count()
+        except Exception as exc:  # counted: the assertion names them
+            failures.append(repr(exc))
+
     for round_ in range(30):
         url = str(tmp_path / f"new-{round_}.db")
         start, failures = threading.Barrier(WRITERS), []
-
-        def open_store() -> None:
-            start.wait(timeout=60)
-            try:
-                with trace.LineageStore(url) as store:
-                    store.count()
-            except Exception as exc:  # counted: the assertion names them
-                failures.append(repr(exc))
-
-        threads = [threading.Thread(target=open_store) for _ in range(WRITERS)]
+        threads = [threading.Thread(target=open_store, args=(url, start, failures))
+                   for _ in range(WRITERS)]
         for thread in threads:
             thread.start()
         for thread in threads:
