@@ -22,7 +22,6 @@ from .api import ApiRequest, Sleep
 from .config import DominoConfig
 from .errors import DominoError
 from .flows import Context, Flow
-from .interrupts import KeptInterrupts
 from .models import HardwareTier, JobHandle, JobSnapshot, JobSpec, LogLine, PollOptions, RunSpec
 from .observe import LineCallback, Observers
 from .retry import RetryPolicy
@@ -191,25 +190,21 @@ class DominoClient(_ClientBase):
         self._transport = SyncTransport(self.config, self._retry_policy)
 
     def _drive(self, flow: Flow) -> Any:
-        # An interrupt lost in a finalizer (a spent response's) is raised at the next step.
-        with KeptInterrupts() as interrupts:
-            try:
-                step = next(flow)
-                while True:
-                    interrupts.check()
-                    if isinstance(step, Sleep):
-                        time.sleep(step.seconds)
-                        step = flow.send(None)
-                        continue
-                    try:
-                        value = self._transport.send(step, remaining=_remaining(step))
-                    except DominoError as exc:
-                        step = flow.throw(exc)
-                    else:
-                        step = flow.send(value)
-            except StopIteration as done:
-                interrupts.check()
-                return done.value
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                try:
+                    value = self._transport.send(step, remaining=_remaining(step))
+                except DominoError as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(value)
+        except StopIteration as done:
+            return done.value
 
     def close(self) -> None:
         """Close the HTTP connections (also on leaving a ``with`` block)."""

@@ -45,7 +45,6 @@ DOCUMENTED_MODULES = [
     "domino_orchestrate.core.transport",
     "domino_orchestrate.core.api",
     "domino_orchestrate.core.flows",
-    "domino_orchestrate.core.interrupts",
     "domino_orchestrate.airflow.operators",
     "domino_orchestrate.airflow.sensors",
     "domino_orchestrate.airflow.triggers",

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._signals import Interrupted, SignalGuard, exit_code
+from ._signals import Interrupted, SignalGuard, handled_exit_code
 from ._terminal import (
     Console,
     apply_log_level,
@@ -556,7 +556,7 @@ def _cmd_run(connection: Connection, polling: Polling, request: RunRequest) -> i
                 if request.json_output and console.final is not None:
                     _print_json({"handle": _handle_dict(console),
                                  "final": console.final.summary()})
-                return exit_code(exc)
+                return handled_exit_code(exc)
             except JobFailedError as exc:
                 if request.json_output:
                     _print_json({"handle": _handle_dict(console),
@@ -656,7 +656,7 @@ def _cmd_logs(connection: Connection, polling: Polling, job_id: str, follow: boo
             console.note(f"interrupted by {_signal_name(exc)}: stopped following Domino job "
                          f"{job_id}; it keeps running (domino-orchestrate stop "
                          f"{job_id} stops it)")
-            return exit_code(exc)
+            return handled_exit_code(exc)
     return EXIT_OK
 
 
@@ -706,7 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Interrupted, KeyboardInterrupt) as exc:
         # A signal outside a job's wait (status, stop, logs, a start being set up).
         _error(f"interrupted by {_signal_name(exc)}")
-        return exit_code(exc)
+        return handled_exit_code(exc)
     finally:
         release_streams()
 

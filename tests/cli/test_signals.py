@@ -7,10 +7,13 @@ watching and never stop the job. Each test asserts on the sandbox's own record o
 
 from __future__ import annotations
 
+import io
 import signal
+import time
 
 import pytest
 
+from domino_orchestrate._signals import RECHECK_S, Interrupted, SignalGuard, handled_exit_code
 from domino_orchestrate.core import DominoClient
 from domino_orchestrate.sandbox import SandboxServer
 
@@ -119,3 +122,40 @@ def test_a_closed_terminal_and_its_sighup_stop_the_job(
             proc.kill()
     [job] = executions_titled(sandbox, "sig-hangup")
     assert job.status == "Stopped" and job.stop_requested
+
+
+class _LosesTheInterrupt(io.IOBase):
+    """Its finalizer evaluates ``closed``, where a signal arrives: Python drops what the handler
+    raises there, silently, as it does for a garbage urllib3 response in the CLI's follow loop."""
+
+    @property
+    def closed(self) -> bool:
+        signal.raise_signal(signal.SIGTERM)
+        return True
+
+
+def _sleep_until_interrupted(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_an_interrupt_lost_in_a_finalizer_is_raised_again() -> None:
+    with pytest.raises(Interrupted) as raised, SignalGuard(str) as guard:
+        _LosesTheInterrupt()
+        assert guard.received == signal.SIGTERM  # the handler ran, and what it raised is gone
+        _sleep_until_interrupted(5 * RECHECK_S)
+    assert handled_exit_code(raised.value) == 128 + signal.SIGTERM
+
+
+def test_an_interrupt_being_handled_or_handled_is_not_raised_again() -> None:
+    with SignalGuard(str):
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except Interrupted as exc:
+            try:  # a stop under way, failing and retrying: the interrupt is still being handled
+                raise ConnectionError("the stop's first request")
+            except ConnectionError:
+                _sleep_until_interrupted(3 * RECHECK_S)
+            assert handled_exit_code(exc) == 128 + signal.SIGTERM
+        _sleep_until_interrupted(3 * RECHECK_S)  # handled: left alone
