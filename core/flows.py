@@ -688,6 +688,7 @@ def wait_flow(
         retries.reset()
         if last is None or snap.raw_status != last.raw_status:
             observers.status(snap)
+        observers.poll(snap)
         if snap.status is JobStatus.UNKNOWN and (snap.raw_status, snap.is_terminal) not in warned:
             warned.add((snap.raw_status, snap.is_terminal))
             observers.notice(logging.WARNING, "%s", _unknown_status_message(snap))

@@ -1,7 +1,8 @@
 """Observers: how logging, lineage and orchestrator UIs follow a job without owning the loop.
 
-An observer implements any of ``on_submitted``, ``on_status``, ``on_line``, ``on_message``,
-``on_fetched``, ``on_notice`` and ``on_finished``. ``on_fetched()`` follows the lines of each
+An observer implements any of ``on_submitted``, ``on_status``, ``on_poll``, ``on_line``,
+``on_message``, ``on_fetched``, ``on_notice`` and ``on_finished``. ``on_status`` hears of each new
+status, ``on_poll`` of every poll (to check something of its own as the wait goes on). ``on_fetched()`` follows the lines of each
 stdout fetch, so an observer can batch them into one log call per poll. ``on_message(message)`` gets each message the job reported from
 inside (a Dagster Pipes message on a stdout line, parsed once in ``core/messages.py``; the line
 itself also reaches ``on_line``), once per job even across reattaches: an observer with a
@@ -42,7 +43,11 @@ class JobObserver(Protocol):
         """The job was started (or reattached: ``handle.attached``) with ``spec``."""
 
     def on_status(self, snapshot: JobSnapshot) -> None:
-        """A poll saw the job in ``snapshot.status``."""
+        """A poll saw the job in a new status, ``snapshot.status``."""
+
+    def on_poll(self, snapshot: JobSnapshot) -> None:
+        """A poll saw the job, changed or not; what this raises that is not an ``Exception``
+        (an orchestrator's interrupt) ends the wait as an interrupt does."""
 
     def on_line(self, line: LogLine) -> None:
         """One new line of output, delivered once, in order."""
@@ -132,8 +137,12 @@ class Observers:
         self._call("on_submitted", handle, spec)
 
     def status(self, snapshot: JobSnapshot) -> None:
-        """Tell every observer a poll's snapshot (``on_status``)."""
+        """Tell every observer a poll's snapshot with a new status (``on_status``)."""
         self._call("on_status", snapshot)
+
+    def poll(self, snapshot: JobSnapshot) -> None:
+        """Tell every observer a poll's snapshot (``on_poll``)."""
+        self._call("on_poll", snapshot)
 
     def line(self, line: LogLine) -> None:
         """Tell every observer one line of output (``on_line``)."""

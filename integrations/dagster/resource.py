@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +41,7 @@ from dagster import (
     AssetExecutionContext,
     ConfigurableResource,
     DagsterEventType,
+    DagsterExecutionInterruptedError,
     DagsterRunStatus,
     Failure,
     InitResourceContext,
@@ -561,7 +563,7 @@ class DominoResource(ConfigurableResource):  # type: ignore[type-arg]
         tail: deque[str] = deque(maxlen=max(1, options.tail_lines))  # for a successful result
         with self.get_client() as client:
             obs = [*self._observers(info, client.config, observers),
-                   _EventLog(context, tail, on_line)]
+                   _EventLog(context, tail, on_line), _TerminationWatch(context)]
             try:
                 snap = client.wait(handle, options, observers=obs)
             except JobFailedError as exc:
@@ -712,12 +714,47 @@ def _default_title(ident: StepIdentity) -> str:
     return f"dagster {ident.job_name}.{what}"
 
 
+_TERMINATING = (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)
+
+
+def _run_status(context: Context) -> DagsterRunStatus | None:
+    """The run's status in the instance; ``None`` without a record there (a direct invocation)."""
+    ctx = _op_context(context)
+    run = ctx.instance.get_run_by_id(ctx.run_id)
+    return None if run is None else run.status
+
+
 def _run_terminated(context: Context) -> bool:
     """Whether the user (terminate, force-terminate) or Dagster (``dagster/max_runtime``) is
     ending this run, as opposed to a run worker shutting down on its own (SIGTERM on a drain)."""
-    ctx = _op_context(context)
     try:
-        run = ctx.instance.get_run_by_id(ctx.run_id)
+        status = _run_status(context)
     except Exception:
         return True  # unknown: stopping is the safe side of a termination
-    return run is None or run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)
+    return status is None or status in _TERMINATING
+
+
+class _TerminationWatch:
+    """Observer that ends the wait as the step's interrupt would once the run is being terminated.
+    Dagster interrupts a step once, with a signal whose handler raises; landing inside a finalizer
+    (a spent HTTP response's), what it raises is dropped by Python, and the step would follow its
+    job to the end. Reads the run's status at most every ``EVERY_S``."""
+
+    EVERY_S = 2.0
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self._next_check = time.monotonic() + self.EVERY_S
+
+    def on_poll(self, snapshot: JobSnapshot) -> None:
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.EVERY_S
+        try:
+            status = _run_status(self.context)
+        except Exception:
+            return  # the instance is unreachable: the signal is still the way in
+        if status in _TERMINATING:
+            raise DagsterExecutionInterruptedError(
+                f"run {_op_context(self.context).run_id} is {status.value}")

@@ -67,6 +67,21 @@ def long_drained() -> None:
 
 
 @op(required_resource_keys={"domino"})
+def deaf_step(context: OpExecutionContext) -> None:
+    """Its interrupt never arrives, as when Python drops it inside a finalizer: the step ignores
+    SIGINT (Dagster's one interrupt of a step) while it follows its job."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    context.resources.domino.run_job(context, LONG_COMMAND)
+
+
+@job
+def long_deaf() -> None:
+    deaf_step()
+
+
+@op(required_resource_keys={"domino"})
 def build(context: OpExecutionContext) -> dict[str, Any]:
     """Runs a Domino job, then fails the first attempt of each run chain in its own
     post-processing: the failed run leaves behind a Domino job that succeeded."""
@@ -117,7 +132,7 @@ pipes_noisy = domino_job_asset(
     "pipes_noisy", python_command("noisy_job.py", "for i in range(20000): print(f'line {i}')"))
 
 defs = Definitions(
-    jobs=[long_multiprocess, long_in_process, long_max_runtime, long_drained,
+    jobs=[long_multiprocess, long_in_process, long_max_runtime, long_drained, long_deaf,
           build_then_fail_once,
           define_asset_job("pipes_job", selection=[pipes_orders, pipes_noisy])],
     assets=[pipes_orders, pipes_noisy],

@@ -126,6 +126,14 @@ def test_force_terminate_stops_the_job(dagster_deployment: DagsterDeployment) ->
     assert_stopped_and_logged(dagster_deployment, stopped)
 
 
+def test_terminate_stops_the_job_even_if_the_steps_interrupt_is_lost(
+    dagster_deployment: DagsterDeployment,
+) -> None:
+    stopped = terminate_while_running(dagster_deployment, "long_deaf")
+    assert stopped.run_status == "CANCELED"
+    assert_stopped_and_logged(dagster_deployment, stopped)
+
+
 def test_max_runtime_tag_stops_the_job(dagster_deployment: DagsterDeployment) -> None:
     stopped = terminate_while_running(dagster_deployment, "long_max_runtime", max_runtime=True)
     assert stopped.run_status in ("FAILURE", "CANCELED")
