@@ -2,8 +2,9 @@
 
 An observer implements any of ``on_submitted``, ``on_status``, ``on_poll``, ``on_line``,
 ``on_message``, ``on_fetched``, ``on_notice`` and ``on_finished``. ``on_status`` hears of each new
-status, ``on_poll`` of every poll (to check something of its own as the wait goes on). ``on_fetched()`` follows the lines of each
-stdout fetch, so an observer can batch them into one log call per poll. ``on_message(message)`` gets each message the job reported from
+status, ``on_poll`` of every poll (to check something of its own as the wait goes on).
+``on_fetched()`` follows the lines of each stdout fetch, so an observer can batch them into one log
+call per poll. ``on_message(message)`` gets each message the job reported from
 inside (a Dagster Pipes message on a stdout line, parsed once in ``core/messages.py``; the line
 itself also reaches ``on_line``), once per job even across reattaches: an observer with a
 ``message_ledger`` attribute (a ``MessageLedger``) decides what counts as handled already, else

@@ -82,14 +82,17 @@ class SignalGuard:
 
     def __init__(self, repeat_message: Callable[[int], str]) -> None:
         self.repeat_message = repeat_message
-        self.received: int | None = None
         self._pending: Interrupted | None = None
         self._previous: dict[int, Any] = {}
         self._previous_timer: tuple[float, float] | None = None
 
+    @property
+    def received(self) -> int | None:
+        """The first signal's number, once one arrived."""
+        return None if self._pending is None else self._pending.signum
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._pending is None:
-            self.received = signum
             self._pending = interrupted(signum)
             self._recheck_every(RECHECK_S)
             raise self._pending
