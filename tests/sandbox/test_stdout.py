@@ -51,7 +51,9 @@ def test_frames_ignore_uncommitted_tail(tmp_path: Path) -> None:
 
 
 def test_stdout_html_escaping_danger_and_final_line(api: Any, sandbox: SandboxServer) -> None:
-    job = api.start_job("echo '<b>&'; echo oops >&2; printf 'no newline'")
+    # Two pipes have no order between them: the pause lets the sandbox read stderr's line before
+    # the last stdout write (a loaded CI machine read both at once and rendered them swapped).
+    job = api.start_job("echo '<b>&'; echo oops >&2; sleep 0.5; printf 'no newline'")
     api.wait_status(job["id"])
     body = api.stdout(job["id"])
     assert set(body) == {"setup", "stdout"}
