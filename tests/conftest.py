@@ -114,6 +114,18 @@ def server_port() -> Callable[[], int]:
     return port_for_a_server
 
 
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """One temporary Prefect API (SQLite) per worker, shared by every Prefect test; yields its URL.
+    Never a second one beside it: a harness started and stopped inside another left the
+    process's events worker failing every event afterwards (task runs never reached the API)."""
+    import prefect.settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield str(prefect.settings.PREFECT_API_URL.value())
+
+
 @pytest.fixture
 def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """openlineage-python's file transport, appending every event to this file; undelivered

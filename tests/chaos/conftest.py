@@ -305,13 +305,3 @@ def domino_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("DOMINO_") and not key.startswith(("DOMINO_ORCHESTRATE_", "DOMINO_CHAOS")):
             monkeypatch.delenv(key)
-
-
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[str]:
-    """A temporary Prefect API (SQLite) for this worker; yields its URL."""
-    import prefect.settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield str(prefect.settings.PREFECT_API_URL.value())

@@ -190,11 +190,9 @@ PREFECT_WAITER = textwrap.dedent("""
 
 def test_prefect_start_and_wait_in_two_processes_end_one_run(
     sandbox: Any, mlflow_env: str, lineage_file: Path, ol_schema: Any, tmp_path: Path,
+    prefect_api: str,
 ) -> None:
-    pytest.importorskip("prefect")
-    import prefect.settings
     from prefect import flow
-    from prefect.testing.utilities import prefect_test_harness
 
     from domino_orchestrate.prefect import DominoCredentials, start_domino_job
 
@@ -206,15 +204,14 @@ def test_prefect_start_and_wait_in_two_processes_end_one_run(
                                   outputs=["s3://curated/model"])
         return handle.to_dict()
 
-    with prefect_test_harness(server_startup_timeout=90):
-        state = starter(return_state=True)
-        handle = state.result()
-        flow_run_id = str(state.state_details.flow_run_id)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        env["PREFECT_API_URL"] = str(prefect.settings.PREFECT_API_URL.value())
-        waited = subprocess.run(
-            [sys.executable, "-c", PREFECT_WAITER, sandbox.url, sandbox.api_key, MLFLOW_PROJECT,
-             json.dumps(handle)], capture_output=True, text=True, timeout=180, env=env)
+    state = starter(return_state=True)
+    handle = state.result()
+    flow_run_id = str(state.state_details.flow_run_id)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env["PREFECT_API_URL"] = prefect_api
+    waited = subprocess.run(
+        [sys.executable, "-c", PREFECT_WAITER, sandbox.url, sandbox.api_key, MLFLOW_PROJECT,
+         json.dumps(handle)], capture_output=True, text=True, timeout=180, env=env)
     assert waited.returncode == 0, waited.stderr[-3000:]
     events = read_events(lineage_file)
     _, mine = check_job(sandbox, mlflow_env, handle["job_id"], [

@@ -20,7 +20,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.sorting import LogSort
 from prefect.logging.handlers import APILogWorker
-from prefect.testing.utilities import prefect_test_harness
 
 from domino_orchestrate.core import DominoClient, JobSnapshot, PollOptions
 from domino_orchestrate.prefect import DominoCredentials
@@ -30,15 +29,6 @@ PROJECT = "demo/quick-start"
 OTHER_PROJECT = "demo/other"
 #: Fast polling for tests.
 FAST = {"poll_freq": 0.5, "initial_interval": 0.2, "stop_timeout": 20.0}
-
-
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[str]:
-    """A temporary Prefect API server (SQLite) for this worker; yields its URL."""
-    import prefect.settings
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield str(prefect.settings.PREFECT_API_URL.value())
 
 
 @pytest.fixture(scope="session")

@@ -17,11 +17,9 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from typer.testing import CliRunner
@@ -168,21 +166,6 @@ def test_airflow_dag_runs_feed_the_store_through_airflows_openlineage_config(
 
 
 # --- Prefect ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[str]:
-    """A Prefect API on loopback: the one this worker already runs (``tests/prefect``'s session
-    harness: starting one costs ~20 s of CPU), else a temporary one of our own."""
-    import prefect.settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    running = str(prefect.settings.PREFECT_API_URL.value() or "")
-    if urlsplit(running).hostname in ("127.0.0.1", "localhost"):
-        yield running
-        return
-    with prefect_test_harness(server_startup_timeout=90):
-        yield str(prefect.settings.PREFECT_API_URL.value())
 
 
 def test_prefect_flow_runs_feed_the_store_through_the_store_env(
